@@ -1,0 +1,113 @@
+"""What a client pays for: agreements, prepaid blocks, retainer deposits, time, and the hours ledger."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tenure.db.base import Base, ChangeLogged
+from tenure.db.types import Money, UTCDateTime
+
+
+class Agreement(ChangeLogged, Base):
+    __tablename__ = "agreement"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("client.id", ondelete="CASCADE"), index=True)
+    key: Mapped[str] = mapped_column(String(100), unique=True)
+    kind: Mapped[str] = mapped_column(String(30))  # managed|monitoring|call_before_service|retainer|adhoc
+    start: Mapped[date]
+    end: Mapped[date | None]
+    monthly_fee: Mapped[Decimal | None] = mapped_column(Money())
+    included_minutes: Mapped[int | None]
+    overage_rate: Mapped[Decimal | None] = mapped_column(Money())
+    hourly_rate: Mapped[Decimal | None] = mapped_column(Money())
+    block_minutes_per_month: Mapped[int | None]
+    covers: Mapped[list[str]] = mapped_column(default=list)
+    excludes: Mapped[list[str]] = mapped_column(default=list)
+    term_months: Mapped[int | None]
+    # fees for service days up to here were billed by the system the agreement came from
+    billed_through: Mapped[date | None]
+
+
+class Block(ChangeLogged, Base):
+    """Prepaid hours: a purchase, with the bonus of the MSP's table fixed at purchase."""
+
+    __tablename__ = "block"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("client.id", ondelete="CASCADE"), index=True)
+    key: Mapped[str] = mapped_column(String(100), unique=True)
+    purchased: Mapped[date]
+    minutes: Mapped[int]
+    bonus_minutes: Mapped[int] = mapped_column(default=0)
+    price: Mapped[Decimal] = mapped_column(Money())
+    expires: Mapped[date | None]
+    # imported blocks were invoiced by the system they came from; product purchases get a prepayment invoice
+    imported: Mapped[bool] = mapped_column(default=False)
+
+
+class RetainerDeposit(ChangeLogged, Base):
+    __tablename__ = "retainer_deposit"
+    __table_args__ = (UniqueConstraint("client_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("client.id", ondelete="CASCADE"), index=True)
+    key: Mapped[str] = mapped_column(String(100))
+    date: Mapped[date]
+    amount: Mapped[Decimal] = mapped_column(Money())
+    imported: Mapped[bool] = mapped_column(default=False)
+
+
+class TimeEntry(ChangeLogged, Base):
+    __tablename__ = "time_entry"
+    __table_args__ = (
+        UniqueConstraint("client_id", "key"),
+        Index("ix_time_entry_client_date", "client_id", "date"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("client.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(100))
+    date: Mapped[date]
+    minutes: Mapped[int]
+    work_type: Mapped[str] = mapped_column(String(30))
+    technician: Mapped[str | None] = mapped_column(String(100))
+    note: Mapped[str | None] = mapped_column(String(2000))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id", ondelete="SET NULL"))
+    device_id: Mapped[int | None] = mapped_column(ForeignKey("device.id", ondelete="SET NULL"))
+    on_hold: Mapped[bool] = mapped_column(default=False)  # logged while the retainer was at zero
+
+
+class LedgerEntry(Base):
+    """One movement of a prepaid balance. Append-only: a correction is a new entry, never an edit.
+
+    `account` is `block` (minutes, `block_id` set) or `retainer` (money in `amount`). The cause says why:
+    a purchase, a time entry, a monitoring month, an expiry, an adjustment, a settlement, or a reversal
+    of an earlier entry (`reverses_id`) when a back-dated entry re-allocates a month.
+    """
+
+    __tablename__ = "ledger_entry"
+    __table_args__ = (
+        Index("ix_ledger_client_account_date", "client_id", "account", "date"),
+        Index("ix_ledger_cause", "cause_type", "cause_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("client.id", ondelete="CASCADE"))
+    account: Mapped[str] = mapped_column(String(10))  # block | retainer
+    block_id: Mapped[int | None] = mapped_column(ForeignKey("block.id", ondelete="CASCADE"), index=True)
+    # purchase|bonus|deposit|deduction|monitoring|expiry|adjustment|settlement|reversal
+    kind: Mapped[str] = mapped_column(String(12))
+    date: Mapped[date]
+    minutes: Mapped[int] = mapped_column(default=0)
+    amount: Mapped[Decimal] = mapped_column(Money(), default=Decimal("0.00"))
+    cause_type: Mapped[str | None] = mapped_column(String(30))  # time_entry|agreement|block|invoice|...
+    cause_id: Mapped[int | None]
+    reverses_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entry.id"))
+    note: Mapped[str | None] = mapped_column(String(500))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    actor: Mapped[str] = mapped_column(String(200), default="system")

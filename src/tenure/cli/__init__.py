@@ -1,0 +1,1 @@
+"""The `tenure` command: a thin shell over the services."""

@@ -1,0 +1,59 @@
+"""The `tenure` command. Errors are one line on stderr and a non-zero exit."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+
+import typer
+
+from tenure import __version__
+from tenure.cli import book, client, demo
+from tenure.cli.common import apply_now, err
+from tenure.db.uow import actor
+from tenure.errors import TenureError
+
+app = typer.Typer(
+    help="Tenure: run an MSP's client relationships from what each client pays for.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(book.app, name="book")
+app.add_typer(client.app, name="client")
+app.command("demo")(demo.demo)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"tenure {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    now: str | None = typer.Option(None, "--now", help="Act as if it were this ISO date-time (also TENURE_NOW)."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+) -> None:
+    apply_now(now)
+
+
+def main() -> None:
+    try:
+        user = getpass.getuser()
+    except Exception:  # no login name in some containers
+        user = "unknown"
+    actor.set(f"cli:{user}")
+    try:
+        app()
+    except TenureError as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False)
+        sys.exit(1)
+    except Exception as exc:
+        if os.environ.get("TENURE_DEBUG"):
+            raise
+        err.print(
+            f"error: {type(exc).__name__}: {exc} (set TENURE_DEBUG=1 for the traceback)", markup=False, highlight=False
+        )
+        sys.exit(1)

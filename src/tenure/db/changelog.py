@@ -1,0 +1,85 @@
+"""The change log: one row per create, update or delete of a business object (NetBox's ObjectChange).
+
+Written in the same transaction as the change, in one bulk insert per flush, so a change and its log row
+are committed or lost together.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, event, insert, inspect
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from tenure import clock
+from tenure.db.base import Base, ChangeLogged, plain
+from tenure.db.types import UTCDateTime
+from tenure.db.uow import current_actor
+
+
+class ObjectChange(Base):
+    __tablename__ = "object_change"
+    __table_args__ = (Index("ix_object_change_object", "object_type", "object_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    time: Mapped[datetime] = mapped_column(UTCDateTime())
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(10))  # create | update | delete | reveal
+    object_type: Mapped[str] = mapped_column(String(60))
+    object_id: Mapped[int | None]
+    object_label: Mapped[str] = mapped_column(String(200))
+    client_id: Mapped[int | None] = mapped_column(ForeignKey("client.id", ondelete="SET NULL"), index=True)
+    before: Mapped[dict[str, Any] | None]
+    after: Mapped[dict[str, Any] | None]
+
+
+def _before_state(obj: ChangeLogged) -> dict[str, Any]:
+    state = inspect(obj)
+    before: dict[str, Any] = {}
+    for attr in state.mapper.column_attrs:
+        history = state.attrs[attr.key].history
+        value = history.deleted[0] if history.deleted else getattr(obj, attr.key)
+        before[attr.key] = "<redacted>" if attr.key in obj.__changelog_redact__ and value else plain(value)
+    return before
+
+
+def _row(obj: ChangeLogged, action: str, before: Any, after: Any) -> dict[str, Any]:
+    client_id = getattr(obj, "client_id", None)
+    if type(obj).__tablename__ == "client":  # type: ignore[attr-defined]
+        client_id = getattr(obj, "id", None)
+    return {
+        "time": clock.now(),
+        "actor": current_actor(),
+        "action": action,
+        "object_type": type(obj).__tablename__,  # type: ignore[attr-defined]
+        "object_id": getattr(obj, "id", None),
+        "object_label": obj.changelog_label()[:200],
+        "client_id": None if action == "delete" and type(obj).__tablename__ == "client" else client_id,  # type: ignore[attr-defined]
+        "before": before,
+        "after": after,
+    }
+
+
+@event.listens_for(Session, "after_flush")
+def _log_changes(session: Session, flush_context: Any) -> None:
+    rows: list[dict[str, Any]] = []
+    for obj in session.new:
+        if isinstance(obj, ChangeLogged):
+            rows.append(_row(obj, "create", None, obj.changelog_state()))
+    for obj in session.dirty:
+        if isinstance(obj, ChangeLogged) and session.is_modified(obj, include_collections=False):
+            before, after = _before_state(obj), obj.changelog_state()
+            changed = {k for k in after if before.get(k) != after[k]}
+            if changed:  # full states, as NetBox keeps them; a reader diffs them
+                rows.append(_row(obj, "update", before, after))
+    for obj in session.deleted:
+        if isinstance(obj, ChangeLogged):
+            rows.append(_row(obj, "delete", obj.changelog_state(), None))
+    if rows:
+        session.connection().execute(insert(ObjectChange), rows)
+
+
+def record(session: Session, action: str, obj: ChangeLogged, note: dict[str, Any]) -> None:
+    """Log an event that is not a column change (a secret revealed, say) with who did it."""
+    session.connection().execute(insert(ObjectChange), [_row(obj, action, None, note)])

@@ -1,0 +1,101 @@
+"""What arrives: raw payloads (stored before they are acknowledged), alerts, their history, mapping rules."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tenure.db.base import Base, ChangeLogged
+from tenure.db.types import UTCDateTime
+
+
+class RawPayload(Base):
+    """Exactly what was received. Written and committed before any answer goes back to the sender."""
+
+    __tablename__ = "raw_payload"
+    __table_args__ = (Index("ix_raw_payload_state", "state", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(20))  # alertmanager|email|event|tactical|restic|ping|smtp
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    content_type: Mapped[str | None] = mapped_column(String(100))
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    meta: Mapped[dict[str, Any]] = mapped_column(default=dict)  # envelope, path, remote address
+    state: Mapped[str] = mapped_column(String(12), default="stored")  # stored|processed|quarantined
+    error: Mapped[str | None] = mapped_column(String(2000))
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Alert(Base):
+    """One deduplicated alert: repeats of the same fingerprint count here, they don't re-ticket."""
+
+    __tablename__ = "alert"
+    __table_args__ = (
+        Index("ix_alert_fingerprint_open", "fingerprint", "status"),
+        Index("ix_alert_client_received", "client_id", "first_seen"),
+        Index("ix_alert_decision", "decision", "first_seen"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int | None] = mapped_column(ForeignKey("client.id", ondelete="CASCADE"))
+    device_id: Mapped[int | None] = mapped_column(ForeignKey("device.id", ondelete="SET NULL"))
+    backup_job_id: Mapped[int | None] = mapped_column(ForeignKey("backup_job.id", ondelete="SET NULL"))
+    source: Mapped[str] = mapped_column(String(20))
+    fingerprint: Mapped[str] = mapped_column(String(200))
+    service: Mapped[str] = mapped_column(String(30))  # the service an agreement must cover
+    severity: Mapped[str] = mapped_column(String(12), default="warning")
+    title: Mapped[str] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(10), default="firing")  # firing | resolved
+    decision: Mapped[str] = mapped_column(String(12))  # ticket|quote|forward|suppress|orphaned|pending
+    reason: Mapped[str] = mapped_column(String(500))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id", ondelete="SET NULL"))
+    count: Mapped[int] = mapped_column(default=1)
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime())
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    raw_payload_id: Mapped[int | None] = mapped_column(ForeignKey("raw_payload.id", ondelete="SET NULL"))
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class AlertHistory(Base):
+    """Written only when an alert's status changes (Alerta's model), not for every repeat."""
+
+    __tablename__ = "alert_history"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alert.id", ondelete="CASCADE"), index=True)
+    time: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(10))
+    note: Mapped[str | None] = mapped_column(String(500))
+
+
+class BackupRun(Base):
+    """One parsed backup result: job, device, status, times, size and the rule that recognised it."""
+
+    __tablename__ = "backup_run"
+    __table_args__ = (Index("ix_backup_run_job_time", "backup_job_id", "finished_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    backup_job_id: Mapped[int | None] = mapped_column(ForeignKey("backup_job.id", ondelete="CASCADE"))
+    raw_payload_id: Mapped[int | None] = mapped_column(ForeignKey("raw_payload.id", ondelete="SET NULL"))
+    product: Mapped[str] = mapped_column(String(50))
+    status: Mapped[str] = mapped_column(String(10))  # success|warning|failure|started
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    size_bytes: Mapped[int | None]
+    rule: Mapped[str] = mapped_column(String(100))
+
+
+class MappingRule(ChangeLogged, Base):
+    """A per-client rule: payloads whose `field` matches `pattern` belong to the client."""
+
+    __tablename__ = "mapping_rule"
+    __table_args__ = (UniqueConstraint("client_id", "field", "pattern"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("client.id", ondelete="CASCADE"), index=True)
+    field: Mapped[str] = mapped_column(String(100))  # sender | hostname | label:<name> | subject
+    pattern: Mapped[str] = mapped_column(String(300))

@@ -1,0 +1,41 @@
+"""Proactive maintenance: recurring tasks per agreement kind (the default plan) or per client."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tenure.db.base import Base, ChangeLogged
+
+
+class MaintenanceTask(ChangeLogged, Base):
+    __tablename__ = "maintenance_task"
+    __table_args__ = (UniqueConstraint("client_id", "agreement_kind", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # null client: part of the default plan for `agreement_kind`
+    client_id: Mapped[int | None] = mapped_column(ForeignKey("client.id", ondelete="CASCADE"), index=True)
+    agreement_kind: Mapped[str | None] = mapped_column(String(30))
+    key: Mapped[str] = mapped_column(String(100))
+    title: Mapped[str] = mapped_column(String(300))
+    service: Mapped[str] = mapped_column(String(30), default="maintenance")
+    schedule: Mapped[str] = mapped_column(String(200))  # RRULE:... or a cron line
+    estimate_minutes: Mapped[int] = mapped_column(default=30)
+    active: Mapped[bool] = mapped_column(default=True)
+    last_done: Mapped[date | None]
+
+
+class MaintenanceDecision(Base):
+    """A call-before-service client's answer to one item of a monthly notice."""
+
+    __tablename__ = "maintenance_decision"
+    __table_args__ = (UniqueConstraint("client_id", "task_id", "month"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("client.id", ondelete="CASCADE"))
+    task_id: Mapped[int] = mapped_column(ForeignKey("maintenance_task.id", ondelete="CASCADE"))
+    month: Mapped[str] = mapped_column(String(7))
+    answer: Mapped[str | None] = mapped_column(String(10))  # approved | deferred
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id", ondelete="SET NULL"))

@@ -1,0 +1,46 @@
+"""Every table, imported once so the metadata (and Alembic) sees the whole data model."""
+
+from tenure.accounts.models import ApiToken, User
+from tenure.agreements.models import Agreement, Block, LedgerEntry, RetainerDeposit, TimeEntry
+from tenure.billing.models import Invoice, InvoiceLine
+from tenure.clients.models import BackupJob, Client, Contact, Device, Site, VendorAccount
+from tenure.db.changelog import ObjectChange
+from tenure.intake.models import Alert, AlertHistory, BackupRun, MappingRule, RawPayload
+from tenure.maintenance.models import MaintenanceDecision, MaintenanceTask
+from tenure.msp.models import Meta, MspSettings
+from tenure.notices.models import Notice
+from tenure.offboarding.models import OffboardingRun, OffboardingStep, StepAttempt
+from tenure.triage.models import Ticket
+
+__all__ = [
+    "Agreement",
+    "Alert",
+    "AlertHistory",
+    "ApiToken",
+    "BackupJob",
+    "BackupRun",
+    "Block",
+    "Client",
+    "Contact",
+    "Device",
+    "Invoice",
+    "InvoiceLine",
+    "LedgerEntry",
+    "MaintenanceDecision",
+    "MaintenanceTask",
+    "MappingRule",
+    "Meta",
+    "MspSettings",
+    "Notice",
+    "ObjectChange",
+    "OffboardingRun",
+    "OffboardingStep",
+    "RawPayload",
+    "RetainerDeposit",
+    "Site",
+    "StepAttempt",
+    "Ticket",
+    "TimeEntry",
+    "User",
+    "VendorAccount",
+]

@@ -1,0 +1,41 @@
+"""Exact money: Decimal amounts, integer cents in storage, half-up rounding to the cent."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+CENT = Decimal("0.01")
+ZERO = Decimal("0.00")
+
+
+def to_money(value: Decimal | int | str) -> Decimal:
+    """Parse a money value that must already be whole cents ("1200.00", 1200, Decimal)."""
+    if isinstance(value, float):  # pragma: no cover - guarded for callers who slip
+        raise TypeError("money must not be a float")
+    try:
+        amount = Decimal(str(value)) if not isinstance(value, Decimal) else value
+    except InvalidOperation as exc:
+        raise ValueError(f"{value!r} is not an amount of money") from exc
+    if not amount.is_finite():
+        raise ValueError(f"{value!r} is not an amount of money")
+    if amount != amount.quantize(CENT):
+        raise ValueError(f"{value!r} has fractions of a cent")
+    return amount.quantize(CENT)
+
+
+def round_cents(amount: Decimal) -> Decimal:
+    """Half-up to the cent: the one rounding DOMAIN.md allows, applied once per figure."""
+    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def to_cents(amount: Decimal) -> int:
+    return int(to_money(amount) * 100)
+
+
+def from_cents(cents: int) -> Decimal:
+    return (Decimal(cents) / 100).quantize(CENT)
+
+
+def fmt(amount: Decimal) -> str:
+    """Money as a decimal string, the JSON shape of INTERFACE.md ("1590.00")."""
+    return str(amount.quantize(CENT))

@@ -1,0 +1,1 @@
+"""The MSP itself: its business settings (rates, rounding, terms, bonus table, catalog)."""
