@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -45,7 +45,23 @@ class ClientView:
         }
 
 
-def _agreement_json(a: Agreement) -> dict[str, Any]:
+AGREEMENT_COLUMNS = (
+    "client_id",
+    "key",
+    "kind",
+    "start",
+    "end",
+    "monthly_fee",
+    "included_minutes",
+    "overage_rate",
+    "hourly_rate",
+    "block_minutes_per_month",
+    "covers",
+    "excludes",
+)
+
+
+def _agreement_json(a: Any) -> dict[str, Any]:
     return {
         "key": a.key,
         "kind": a.kind,
@@ -91,20 +107,31 @@ def retainer_balances(session: Session, day: date, client_ids: list[int] | None 
     return {cid: total or ZERO for cid, total in session.execute(query)}
 
 
-def _first_activity(session: Session, client_ids: list[int] | None) -> dict[int, date]:
+def _first_activity(session: Session, client_ids: list[int]) -> dict[int, date]:
+    found: dict[int, date] = {}
+    for start in range(0, len(client_ids), 500):
+        found |= _first_activity_of(session, client_ids[start : start + 500])
+    return found
+
+
+def _first_activity_of(session: Session, client_ids: list[int]) -> dict[int, date]:
+    dated = (
+        (Agreement, Agreement.start),
+        (Block, Block.purchased),
+        (RetainerDeposit, RetainerDeposit.date),
+        (TimeEntry, TimeEntry.date),
+        (Invoice, Invoice.date),
+    )
+    # the filter sits inside each part so every MIN is an index seek per client, not a scan
     parts = [
-        select(Agreement.client_id.label("cid"), func.min(Agreement.start).label("d")).group_by(Agreement.client_id),
-        select(Block.client_id, func.min(Block.purchased)).group_by(Block.client_id),
-        select(RetainerDeposit.client_id, func.min(RetainerDeposit.date)).group_by(RetainerDeposit.client_id),
-        select(TimeEntry.client_id, func.min(TimeEntry.date)).group_by(TimeEntry.client_id),
-        select(Invoice.client_id, func.min(Invoice.date)).group_by(Invoice.client_id),
+        select(model.client_id.label("cid"), func.min(column).label("d"))
+        .where(model.client_id.in_(client_ids))
+        .group_by(model.client_id)
+        for model, column in dated
     ]
     rows = union_all(*parts).subquery()
-    query = select(rows.c.cid, func.min(rows.c.d)).group_by(rows.c.cid)
-    if client_ids is not None:
-        query = query.where(rows.c.cid.in_(client_ids))
     found: dict[int, date] = {}
-    for cid, first in session.execute(query):
+    for cid, first in session.execute(select(rows.c.cid, func.min(rows.c.d)).group_by(rows.c.cid)):
         found[cid] = first if isinstance(first, date) else date.fromisoformat(str(first))
     return found
 
@@ -122,9 +149,10 @@ def client_views(
     def scoped(q: Any, column: Any) -> Any:
         return q if ids is None else q.where(column.in_(ids))
 
-    agreements: dict[int, list[Agreement]] = defaultdict(list)
-    for a in session.scalars(scoped(select(Agreement), Agreement.client_id).order_by(Agreement.start, Agreement.key)):
-        agreements[a.client_id].append(a)
+    agreements: dict[int, list[Any]] = defaultdict(list)
+    columns = [getattr(Agreement, c) for c in AGREEMENT_COLUMNS]
+    for row in session.execute(scoped(select(*columns), Agreement.client_id).order_by(Agreement.start, Agreement.key)):
+        agreements[row.client_id].append(row)
     invoices: dict[int, list[date]] = defaultdict(list)
     for cid, invoiced in session.execute(
         scoped(
@@ -156,11 +184,9 @@ def client_views(
             devices[cid].append({"key": key, "hostname": hostname, "role": role})
     blocks = block_balances(session, day, ids)
     retainers = retainer_balances(session, day, ids)
-    first = _first_activity(session, ids)
 
-    views = []
-    for cid, key, name in clients:
-        facts = ClassFacts(
+    facts = {
+        cid: ClassFacts(
             offboarded_on=offboarded.get(cid),
             fee_agreements=tuple(
                 FeeAgreement(a.start, a.end, a.monthly_fee or ZERO) for a in agreements[cid] if a.kind in FEE_KINDS
@@ -168,14 +194,23 @@ def client_views(
             prepaid_minutes=blocks.get(cid, 0),
             retainer_balance=retainers.get(cid, ZERO),
             invoice_dates=tuple(invoices[cid]),
-            first_activity=first.get(cid),
+            first_activity=None,
         )
+        for cid, _, _ in clients
+    }
+    # the earliest record only decides lapsed vs prospect: read it just for the clients no other rule classifies
+    undecided = [cid for cid, f in facts.items() if client_class(f, day) == "prospect"]
+    for cid, first in _first_activity(session, undecided).items():
+        facts[cid] = replace(facts[cid], first_activity=first)
+
+    views = []
+    for cid, key, name in clients:
         views.append(
             ClientView(
                 id=cid,
                 key=key,
                 name=name,
-                klass=client_class(facts, day),
+                klass=client_class(facts[cid], day),
                 agreements=[_agreement_json(a) for a in agreements[cid]],
                 devices=devices[cid],
                 block_balance_minutes=blocks.get(cid, 0),

@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m bench.generate` builds a synthetic MSP, `python -m bench.run` measures."""

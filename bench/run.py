@@ -1,0 +1,133 @@
+"""Run the benchmarks and print one JSON document: each figure beside its limit, measured in the same run.
+
+    python -m bench.run                 # full scale: 5,000 clients, 100,000 devices, 1,000,000 entries/alerts
+    python -m bench.run --scale small   # a quick look
+    python -m bench.run --only client_classes
+
+A benchmark is a function here registered with @bench; it gets the generated database and returns its
+figures. Limits come from DESIGN.md's performance goals; a baseline (plain SQL over the same rows) is
+measured in the same run where a goal is a ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select, text
+
+from bench.generate import Scale, generate
+from tenure.agreements.models import LedgerEntry, TimeEntry
+from tenure.clients.service import client_views
+from tenure.db.engine import Database
+
+SCALES = {
+    "small": Scale(clients=500, devices=10_000, time_entries=100_000, alerts=100_000, backup_jobs=1_000),
+    "full": Scale(clients=5_000, devices=100_000, time_entries=1_000_000, alerts=1_000_000, backup_jobs=10_000),
+}
+BENCHES: dict[str, Callable[[Database, Scale], dict[str, Any]]] = {}
+
+
+def bench(fn: Callable[[Database, Scale], dict[str, Any]]) -> Callable[[Database, Scale], dict[str, Any]]:
+    BENCHES[fn.__name__] = fn
+    return fn
+
+
+def timed(fn: Callable[[], Any], repeat: int = 5) -> tuple[float, float]:
+    """(median, p95) seconds over `repeat` runs after one warm-up."""
+    fn()
+    samples = []
+    for _ in range(repeat):
+        began = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - began)
+    samples.sort()
+    return statistics.median(samples), samples[min(len(samples) - 1, int(0.95 * len(samples)))]
+
+
+@bench
+def client_classes(db: Database, scale: Scale) -> dict[str, Any]:
+    """Every client's class and balances (what `tenure client list` and the dashboard need)."""
+    day = scale.end
+
+    def classes() -> None:
+        with db.reader() as s:
+            client_views(s, day, with_devices=False)
+
+    def plain_sql() -> None:  # the floor: the grouped sums alone, no rules, no objects
+        with db.reader() as s:
+            s.execute(
+                select(LedgerEntry.client_id, func.sum(LedgerEntry.minutes)).group_by(LedgerEntry.client_id)
+            ).all()
+            s.execute(select(TimeEntry.client_id, func.min(TimeEntry.date)).group_by(TimeEntry.client_id)).all()
+
+    median, p95 = timed(classes)
+    base, _ = timed(plain_sql)
+    return {
+        "clients": scale.clients,
+        "seconds_median": round(median, 4),
+        "seconds_p95": round(p95, 4),
+        "limit_seconds": 0.2,
+        "within_limit": p95 <= 0.2,
+        "plain_sql_seconds": round(base, 4),
+        "ratio_to_plain_sql": round(median / base, 2) if base else None,
+    }
+
+
+def database_for(scale: Scale, name: str) -> tuple[Database, float | None]:
+    """The generated MSP for `scale`, made once and kept in bench/out/ (deterministic by seed)."""
+    out = Path(__file__).parent / "out"
+    out.mkdir(exist_ok=True)
+    path = out / f"{name}-{scale.clients}-{scale.time_entries}-{scale.seed}.db"
+    marker = path.with_suffix(".done")
+    db = Database(f"sqlite:///{path}")
+    if marker.exists():
+        db.migrate()
+        return db, None
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    db.migrate()
+    began = time.perf_counter()
+    generate(db, scale, progress=sys.stderr.isatty())
+    seconds = time.perf_counter() - began
+    with db.engine.begin() as connection:
+        connection.execute(text("ANALYZE"))
+    marker.write_text(str(seconds))
+    return db, seconds
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", choices=sorted(SCALES), default="full")
+    parser.add_argument("--only", action="append", choices=sorted(BENCHES), help="run just these (repeatable)")
+    args = parser.parse_args(argv)
+    scale = SCALES[args.scale]
+    db, generated = database_for(scale, args.scale)
+    report: dict[str, Any] = {
+        "scale": {
+            "clients": scale.clients,
+            "devices": scale.devices,
+            "time_entries": scale.time_entries,
+            "alerts": scale.alerts,
+            "backup_jobs": scale.backup_jobs,
+            "seed": scale.seed,
+        },
+        "generated_seconds": round(generated, 2) if generated is not None else "cached",
+        "date": date.today().isoformat(),
+        "results": {},
+    }
+    for name in args.only or sorted(BENCHES):
+        print(f"running {name}…", file=sys.stderr)
+        report["results"][name] = BENCHES[name](db, scale)
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
