@@ -6,7 +6,6 @@ import json
 
 import pytest
 from sqlalchemy import func, select
-from tests.books import small
 
 from tenure.agreements.models import Agreement, Block, LedgerEntry
 from tenure.book.schema import Book
@@ -14,6 +13,7 @@ from tenure.book.service import export_book, import_book
 from tenure.db.base import Base
 from tenure.db.changelog import ObjectChange
 from tenure.errors import ValidationFailed
+from tests.books import small
 
 
 def counts(db) -> dict[str, int]:

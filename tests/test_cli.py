@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import yaml
+
 from tests.books import small
 
 DEMO_CLASSES = {
