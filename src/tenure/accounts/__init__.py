@@ -1,1 +1,1 @@
-
+"""Users, roles and API tokens."""

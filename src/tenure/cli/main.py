@@ -9,7 +9,7 @@ import sys
 import typer
 
 from tenure import __version__
-from tenure.cli import book, client, demo
+from tenure.cli import book, client, demo, token
 from tenure.cli.common import apply_now, err
 from tenure.db.uow import actor
 from tenure.errors import TenureError
@@ -22,6 +22,7 @@ app = typer.Typer(
 )
 app.add_typer(book.app, name="book")
 app.add_typer(client.app, name="client")
+app.add_typer(token.app, name="token")
 app.command("demo")(demo.demo)
 
 
