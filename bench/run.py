@@ -17,14 +17,16 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select, text
 
 from bench.generate import Scale, generate
+from tenure import clock
 from tenure.agreements.models import LedgerEntry, TimeEntry
+from tenure.billing.service import run_billing
 from tenure.clients.service import client_views
 from tenure.db.engine import Database
 
@@ -79,6 +81,34 @@ def client_classes(db: Database, scale: Scale) -> dict[str, Any]:
         "plain_sql_seconds": round(base, 4),
         "ratio_to_plain_sql": round(median / base, 2) if base else None,
     }
+
+
+@bench
+def billing_run(db: Database, scale: Scale) -> dict[str, Any]:
+    """The monthly run over every client and every time entry (the first run: all history unbilled)."""
+    copy = Path(str(db.url).removeprefix("sqlite:///") + ".billing.db")
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{copy}{suffix}").unlink(missing_ok=True)
+    with db.engine.connect() as connection:
+        connection.exec_driver_sql(f"VACUUM INTO '{copy}'")
+    target = Database(f"sqlite:///{copy}")
+    target.migrate()
+    period = (scale.end + timedelta(days=1)).strftime("%Y-%m")
+    clock.set_now(f"{scale.end + timedelta(days=1)}T08:00:00+00:00")
+    began = time.perf_counter()
+    result = run_billing(target, period)
+    seconds = time.perf_counter() - began
+    clock.set_now(None)
+
+    def plain_sql() -> None:  # the same entries summed per client and work type, nothing else
+        with target.reader() as s:
+            s.execute(text("SELECT client_id, work_type, SUM(minutes) FROM time_entry GROUP BY client_id, work_type")).all()
+
+    base, _ = timed(plain_sql, repeat=3)
+    target.engine.dispose()
+    return {"clients": scale.clients, "time_entries": scale.time_entries, "invoices": len(result.invoices),
+            "seconds": round(seconds, 2), "limit_seconds": 10.0, "within_limit": seconds <= 10.0,
+            "plain_sql_seconds": round(base, 3), "ratio_to_plain_sql": round(seconds / base, 1)}
 
 
 def database_for(scale: Scale, name: str) -> tuple[Database, float | None]:

@@ -75,7 +75,9 @@ def test_block_hours_changed_by_a_later_book_is_an_adjustment_not_an_edit(db):
     import_book(db, book)
     with db.reader() as s:
         entries = s.execute(
-            select(LedgerEntry.kind, LedgerEntry.minutes).where(LedgerEntry.account == "block").order_by(LedgerEntry.id)
+            select(LedgerEntry.kind, LedgerEntry.minutes)
+            .where(LedgerEntry.cause_type == "block")
+            .order_by(LedgerEntry.id)
         ).all()
         assert entries == [("purchase", 1200), ("bonus", 120), ("adjustment", 300)]
         assert s.scalars(select(Block.minutes)).one() == 1500

@@ -1,7 +1,14 @@
 """Every table, imported once so the metadata (and Alembic) sees the whole data model."""
 
 from tenure.accounts.models import ApiToken, User
-from tenure.agreements.models import Agreement, Block, LedgerEntry, RetainerDeposit, TimeEntry
+from tenure.agreements.models import (
+    Agreement,
+    Block,
+    FrozenAllocation,
+    LedgerEntry,
+    RetainerDeposit,
+    TimeEntry,
+)
 from tenure.billing.models import Invoice, InvoiceLine
 from tenure.clients.models import BackupJob, Client, Contact, Device, Site, VendorAccount
 from tenure.db.changelog import ObjectChange

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -111,3 +112,23 @@ class LedgerEntry(Base):
     note: Mapped[str | None] = mapped_column(String(500))
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
     actor: Mapped[str] = mapped_column(String(200), default="system")
+
+
+class FrozenAllocation(Base):
+    """How a billing run (or the final invoice) paid a client's work: kept so re-allocation never rewrites
+    what an invoice counted on. One row per client and run; released when its invoice is voided.
+
+    `portions` are the coverage portions of the work it froze, `monitoring` the monitoring months it
+    decided, both as plain JSON (see agreements.service for the encoding).
+    """
+
+    __tablename__ = "frozen_allocation"
+    __table_args__ = (UniqueConstraint("client_id", "period"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("client.id", ondelete="CASCADE"), index=True)
+    period: Mapped[str] = mapped_column(String(10))  # YYYY-MM, or "final"
+    invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoice.id", ondelete="SET NULL"), index=True)
+    portions: Mapped[list[Any]] = mapped_column(default=list)
+    monitoring: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

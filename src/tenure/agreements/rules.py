@@ -28,7 +28,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, Decimal
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from tenure.money import ZERO, round_cents
 
@@ -113,9 +113,8 @@ class Deposit:
     amount: Decimal
 
 
-@dataclass(frozen=True, slots=True)
-class Work:
-    """A time entry: raw minutes, rounded by the rules."""
+class Work(NamedTuple):
+    """A time entry: raw minutes, rounded by the rules. (A NamedTuple: a billing run makes a million.)"""
 
     key: str
     date: dt.date
@@ -135,9 +134,8 @@ class Policy:
 # -------------------------------------------------------------------------------------------- outputs
 
 
-@dataclass(frozen=True, slots=True)
-class Portion:
-    """The part of one work entry one layer paid.
+class Portion(NamedTuple):
+    """The part of one work entry one layer paid. (A NamedTuple, like Work: cheap to make by the million.)
 
     `amount`: ZERO for included and block minutes; the money drawn for `retainer`; for `billable` the exact,
     unrounded value (minutes × rate ÷ 60, or the retainer shortfall in cents): invoice lines round once.
@@ -320,6 +318,8 @@ class _Blocks:
         self.headroom = {b.key: b.total_minutes - frozen_draws.get(b.key, 0) for b in blocks}
 
     def usable(self, d: dt.date) -> list[PrepaidBlock]:
+        if not self.oldest_first:  # most clients hold no block: the common case costs nothing
+            return []
         return [b for b in self.oldest_first if b.usable_on(d) and self.headroom[b.key] > 0]
 
     def available(self, d: dt.date) -> int:
@@ -383,13 +383,18 @@ class _Context:
     retainer: _Retainer
     block_moves: list[BlockMove] = field(default_factory=list)
     retainer_moves: list[RetainerMove] = field(default_factory=list)
+    _active: dict[dt.date, list[Terms]] = field(default_factory=dict)
 
     def active(self, d: dt.date) -> list[Terms]:
-        return [a for a in self.agreements if a.active_on(d)]
+        """Agreements active on `d`, by start then key (memoised: many entries share a date)."""
+        found = self._active.get(d)
+        if found is None:
+            found = self._active[d] = [a for a in self.agreements if a.active_on(d)]
+        return found
 
 
-def _included_portions(work: Work, minutes: int, ctx: _Context) -> list[Portion]:
-    managed = [a for a in ctx.active(work.date) if a.kind == "managed" and a.covers_work(work.work_type)]
+def _included_portions(work: Work, minutes: int, ctx: _Context, active: list[Terms]) -> list[Portion]:
+    managed = [a for a in active if a.kind == "managed" and a.covers_work(work.work_type)]
     if not managed or not managed[0].included_minutes:
         return []
     taken = ctx.included.take(managed[0], work.date, minutes)
@@ -398,7 +403,7 @@ def _included_portions(work: Work, minutes: int, ctx: _Context) -> list[Portion]
     return [Portion(work.key, work.date, "included", taken, agreement_key=managed[0].key)]
 
 
-def _block_portions(work: Work, minutes: int, ctx: _Context) -> list[Portion]:
+def _block_portions(work: Work, minutes: int, ctx: _Context, active: list[Terms]) -> list[Portion]:
     portions = []
     for block_key, taken in ctx.blocks.draw(work.date, minutes):
         portions.append(Portion(work.key, work.date, "block", taken, block_key=block_key))
@@ -430,7 +435,10 @@ def billable_rate(work_type: str, d: dt.date, agreements: Iterable[Terms],
                   policy: Policy) -> tuple[Decimal, LineKind, str | None]:
     """Layer 4's rate: overage of a covering managed agreement, else an agreement's hourly rate, else the
     MSP's. Returns (rate, line kind, agreement key)."""
-    active = [a for a in _by_start(agreements) if a.active_on(d)]
+    return _rate_among(work_type, [a for a in _by_start(agreements) if a.active_on(d)], policy)
+
+
+def _rate_among(work_type: str, active: Sequence[Terms], policy: Policy) -> tuple[Decimal, LineKind, str | None]:
     for a in active:
         if a.kind == "managed" and a.covers_work(work_type) and a.overage_rate is not None:
             return a.overage_rate, "overage", a.key
@@ -440,26 +448,29 @@ def billable_rate(work_type: str, d: dt.date, agreements: Iterable[Terms],
     return policy.hourly_rate, "hourly", None
 
 
-def _billable_portion(work: Work, minutes: int, ctx: _Context) -> Portion:
-    rate, kind, agreement_key = billable_rate(work.work_type, work.date, ctx.agreements, ctx.policy)
+def _billable_portion(work: Work, minutes: int, ctx: _Context, active: list[Terms]) -> Portion:
+    rate, kind, agreement_key = _rate_among(work.work_type, active, ctx.policy)
     return Portion(work.key, work.date, "billable", minutes, agreement_key=agreement_key, rate=rate,
                    line_kind=kind, amount=rate * minutes / MINUTES_PER_HOUR)
 
 
 def _allocate_work(work: Work, ctx: _Context) -> list[Portion]:
     left = round_up(work.minutes, ctx.policy.rounding_minutes)
+    active = ctx.active(work.date)  # once per entry: every layer asks the same question
     portions: list[Portion] = []
     for layer in (_included_portions, _block_portions):
         if left > 0:
-            taken = layer(work, left, ctx)
-            portions += taken
-            left -= sum(p.minutes for p in taken)
+            taken = layer(work, left, ctx, active)
+            if taken:
+                portions += taken
+                left -= sum(p.minutes for p in taken)
     if left <= 0:
         return portions
-    retainers = [a for a in ctx.active(work.date) if a.kind == "retainer" and a.hourly_rate is not None]
-    if retainers:
-        return portions + _retainer_portions(work, left, retainers[0], ctx)
-    return [*portions, _billable_portion(work, left, ctx)]
+    retainer = next((a for a in active if a.kind == "retainer" and a.hourly_rate is not None), None)
+    if retainer is not None:
+        return portions + _retainer_portions(work, left, retainer, ctx)
+    portions.append(_billable_portion(work, left, ctx, active))
+    return portions
 
 
 def _monitoring_month(agreement: Terms, first: dt.date, ctx: _Context) -> MonitoringMonth:

@@ -169,7 +169,7 @@ def demo_book(anchor: date) -> dict[str, Any]:
                     "covers": MANAGED_COVERS,
                     "excludes": ["malware_cleanup"],
                     "term_months": 12,
-                    "billed_through": m(-4) - relativedelta(days=1),
+                    "billed_through": m(0) - relativedelta(days=1),
                 }
             ],
             "devices": _devices("acme", "main", 2, 8),

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from tenure import clock
 from tenure.agreements.models import Agreement, Block, LedgerEntry, RetainerDeposit, TimeEntry
+from tenure.agreements.service import allocate_clients
 from tenure.billing.models import Invoice
 from tenure.book import schema
 from tenure.book.validate import Known, parse, references
@@ -173,6 +174,9 @@ class _Importer:
             self.client_children(client, data, have)
         self.s.flush()
         self.post_prepaid_ledger(ids)
+        self.s.flush()
+        # the book's time, blocks and deposits are paid through the coverage layers at once
+        allocate_clients(self.s, ids)
         return self.summary
 
     def settings(self) -> None:

@@ -9,7 +9,7 @@ import sys
 import typer
 
 from tenure import __version__
-from tenure.cli import book, client, demo, token
+from tenure.cli import billing, book, client, demo, token, work
 from tenure.cli.common import apply_now, err
 from tenure.db.uow import actor
 from tenure.errors import TenureError
@@ -23,6 +23,11 @@ app = typer.Typer(
 app.add_typer(book.app, name="book")
 app.add_typer(client.app, name="client")
 app.add_typer(token.app, name="token")
+app.add_typer(billing.billing, name="billing")
+app.add_typer(billing.invoice, name="invoice")
+app.add_typer(work.time_app, name="time")
+app.add_typer(work.block_app, name="block")
+app.add_typer(work.retainer_app, name="retainer")
 app.command("demo")(demo.demo)
 
 

@@ -83,3 +83,27 @@ def _log_changes(session: Session, flush_context: Any) -> None:
 def record(session: Session, action: str, obj: ChangeLogged, note: dict[str, Any]) -> None:
     """Log an event that is not a column change (a secret revealed, say) with who did it."""
     session.connection().execute(insert(ObjectChange), [_row(obj, action, None, note)])
+
+
+def record_created(session: Session, object_type: str, rows: list[dict[str, Any]]) -> None:
+    """Log rows a bulk insert created (bulk paths bypass the flush hook): each dict holds `id`, `label`,
+    `client_id` and `after`, the created state."""
+    if rows:
+        now, actor = clock.now(), current_actor()
+        session.connection().execute(
+            insert(ObjectChange),
+            [
+                {
+                    "time": now,
+                    "actor": actor,
+                    "action": "create",
+                    "object_type": object_type,
+                    "object_id": r["id"],
+                    "object_label": r["label"][:200],
+                    "client_id": r["client_id"],
+                    "before": None,
+                    "after": {k: plain(v) for k, v in r["after"].items()},
+                }
+                for r in rows
+            ],
+        )

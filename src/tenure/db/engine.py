@@ -38,6 +38,8 @@ def make_engine(url: str) -> Engine:
 
 class Database:
     def __init__(self, url: str):
+        import tenure.models  # noqa: F401  (every mapper configured, whichever feature is used first)
+
         self.url = url
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)

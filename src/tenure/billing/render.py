@@ -1,0 +1,32 @@
+"""Invoices as HTML and PDF, both from one template (PDF through WeasyPrint)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy import select
+
+from tenure.agreements.service import msp_settings
+from tenure.clients.models import Client
+from tenure.db.engine import Database
+from tenure.errors import TenureError
+
+_env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape())
+
+
+def invoice_html(db: Database, invoice: dict[str, Any]) -> str:
+    with db.reader() as s:
+        msp = msp_settings(s)
+        client = s.scalars(select(Client).where(Client.key == invoice["client"])).one()
+        return _env.get_template("invoice.html").render(invoice=invoice, client=client, msp=msp)
+
+
+def invoice_pdf(db: Database, invoice: dict[str, Any]) -> bytes:
+    try:
+        from weasyprint import HTML
+    except (ImportError, OSError) as exc:  # OSError: the system's Pango is missing
+        raise TenureError(f"PDF needs WeasyPrint and Pango ({exc}); HTML works without them: use --html") from None
+    pdf: bytes = HTML(string=invoice_html(db, invoice)).write_pdf()
+    return pdf

@@ -1,0 +1,716 @@
+"""Billing: the monthly run, prepayment invoices, the final invoice, and an invoice's life.
+
+The run allocates every client's work (agreements.service), asks billing.rules for the lines, and saves
+one invoice per client dated the 1st, keyed by (client, period) so a rerun finds it and changes nothing.
+The work an invoice counted on is frozen (FrozenAllocation) so later re-allocation never rewrites it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from dateutil.relativedelta import relativedelta
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.orm import Session, selectinload
+
+from tenure import clock
+from tenure.agreements import rules as coverage
+from tenure.agreements.models import Agreement, Block, FrozenAllocation, LedgerEntry, RetainerDeposit
+from tenure.agreements.service import (
+    World,
+    allocate_clients,
+    client_id_of,
+    encode_month,
+    encode_portion,
+    load_worlds,
+    msp_settings,
+    policy_of,
+    record_balance_notices,
+    sync_ledger,
+)
+from tenure.billing import rules
+from tenure.billing.models import Invoice, InvoiceLine
+from tenure.clients.models import Client
+from tenure.db.changelog import record_created
+from tenure.db.engine import Database
+from tenure.db.uow import current_actor
+from tenure.errors import NotFound, TenureError
+from tenure.money import ZERO, fmt, to_money
+from tenure.vocabulary import FEE_KINDS
+
+PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+CHUNK = 900
+
+
+def period_start(period: str) -> date:
+    match = PERIOD.match(period)
+    if not match:
+        raise TenureError(f"period {period!r} is not YYYY-MM (e.g. 2026-11)")
+    return date(int(match[1]), int(match[2]), 1)
+
+
+# ------------------------------------------------------------------------------------------ shapes
+
+
+def _line_json(line: rules.Line | InvoiceLine) -> dict[str, Any]:
+    return {
+        "kind": line.kind,
+        "description": line.description,
+        "quantity": str(line.quantity),
+        "unit_price": fmt(line.unit_price),
+        "amount": fmt(line.amount),
+        "service_from": line.service_from.isoformat() if line.service_from else None,
+        "service_to": line.service_to.isoformat() if line.service_to else None,
+        "minutes": line.minutes,
+    }
+
+
+def invoice_json(invoice: Invoice, client_key: str) -> dict[str, Any]:
+    """INTERFACE.md's invoice shape; money as decimal strings."""
+    return {
+        "number": invoice.number,
+        "client": client_key,
+        "kind": invoice.kind,
+        "date": invoice.date.isoformat(),
+        "due_date": invoice.due_date.isoformat(),
+        "status": invoice.status,
+        "total": fmt(invoice.total),
+        "period": invoice.period,
+        "lines": [_line_json(line) for line in invoice.lines],
+    }
+
+
+@dataclass
+class RunResult:
+    period: str
+    invoices: list[dict[str, Any]]
+    skipped: int  # clients that already had this period's invoice
+
+    def as_json(self) -> dict[str, Any]:
+        total = sum((Decimal(i["total"]) for i in self.invoices), ZERO)
+        return {
+            "period": self.period,
+            "created": len(self.invoices),
+            "already_invoiced": self.skipped,
+            "total": fmt(total),
+            "invoices": self.invoices,
+        }
+
+
+# --------------------------------------------------------------------------------------- internals
+
+
+class _Numbers:
+    """Invoice numbers YYYY-NNNNN, in sequence per year of the invoice date."""
+
+    def __init__(self, session: Session):
+        self.session = session
+        self.last: dict[int, int] = {}
+
+    def next(self, day: date) -> str:
+        year = day.year
+        if year not in self.last:
+            numbers = self.session.scalars(
+                select(Invoice.number).where(Invoice.number.like(f"{year}-%"), Invoice.imported.is_(False))
+            )
+            self.last[year] = max((int(n.split("-", 1)[1]) for n in numbers if n.split("-", 1)[1].isdigit()), default=0)
+        self.last[year] += 1
+        return f"{year}-{self.last[year]:05d}"
+
+
+def _prior_fee_lines(session: Session, client_ids: list[int] | None) -> dict[int, list[rules.Line]]:
+    """Fee, catch-up, monitoring and credit lines of every non-void invoice: the days already billed."""
+    query = (
+        select(
+            Invoice.client_id,
+            Agreement.key,
+            InvoiceLine.kind,
+            InvoiceLine.service_from,
+            InvoiceLine.service_to,
+            InvoiceLine.amount,
+        )
+        .join(InvoiceLine, InvoiceLine.invoice_id == Invoice.id)
+        .join(Agreement, Agreement.id == InvoiceLine.agreement_id)
+        .where(Invoice.status != "void", InvoiceLine.kind.in_((*rules.FEE_KINDS, "credit")))
+    )
+    found: dict[int, list[rules.Line]] = defaultdict(list)
+    scopes: Iterable[Any] = (
+        [query]
+        if client_ids is None
+        else (query.where(Invoice.client_id.in_(client_ids[i : i + CHUNK])) for i in range(0, len(client_ids), CHUNK))
+    )
+    for scoped in scopes:
+        for cid, key, kind, start, end, amount in session.execute(scoped):
+            found[cid].append(rules.Line(kind, "", Decimal(1), amount, amount, key, start, end))
+    return found
+
+
+def _new_invoice(
+    world: World, kind: str, day: date, terms_days: int, lines: list[rules.Line], number: str, period: str | None
+) -> Invoice:
+    invoice = Invoice(
+        number=number,
+        client_id=world.client_id,
+        kind=kind,
+        period=period,
+        date=day,
+        due_date=rules.due_date(day, terms_days),
+        status="draft",
+        total=sum((line.amount for line in lines), ZERO),
+    )
+    invoice.lines = [
+        InvoiceLine(
+            position=i + 1,
+            kind=line.kind,
+            description=line.description,
+            quantity=line.quantity,
+            unit_price=line.unit_price,
+            amount=line.amount,
+            agreement_id=world.agreement_ids.get(line.agreement_key) if line.agreement_key else None,
+            service_from=line.service_from,
+            service_to=line.service_to,
+            minutes=line.minutes,
+        )
+        for i, line in enumerate(lines)
+    ]
+    return invoice
+
+
+@dataclass
+class _Freezer:
+    """Collects what a run froze and writes it in one statement (not one per client) once invoice ids exist."""
+
+    session: Session
+    period: str
+    pending: list[tuple[int, int | None, list[Any], list[Any]]] = field(default_factory=list)
+
+    def add(
+        self,
+        client_id: int,
+        invoice_id: int | None,
+        portions: list[coverage.Portion],
+        months: list[coverage.MonitoringMonth],
+    ) -> None:
+        if portions or months:
+            self.pending.append(
+                (client_id, invoice_id, [encode_portion(p) for p in portions], [encode_month(m) for m in months])
+            )
+
+    def write(self) -> None:
+        """Insert a row per client; a client whose row for the period exists (a rerun) has it extended."""
+        if not self.pending:
+            return
+        ids = [cid for cid, *_ in self.pending]
+        existing = {}
+        for start in range(0, len(ids), CHUNK):
+            for row in self.session.scalars(
+                select(FrozenAllocation).where(
+                    FrozenAllocation.period == self.period, FrozenAllocation.client_id.in_(ids[start : start + CHUNK])
+                )
+            ):
+                existing[row.client_id] = row
+        rows, now = [], clock.now()
+        for cid, invoice_id, portions, months in self.pending:
+            row = existing.get(cid)
+            if row is None:
+                rows.append(
+                    {
+                        "client_id": cid,
+                        "period": self.period,
+                        "invoice_id": invoice_id,
+                        "portions": portions,
+                        "monitoring": months,
+                        "created_at": now,
+                    }
+                )
+            else:
+                row.portions, row.monitoring = [*row.portions, *portions], [*row.monitoring, *months]
+                row.invoice_id = row.invoice_id or invoice_id
+        if rows:
+            self.session.execute(insert(FrozenAllocation), rows)
+
+
+@dataclass
+class _Draft:
+    world: World
+    values: dict[str, Any]  # the invoice's columns
+    lines: list[rules.Line]
+    portions: list[coverage.Portion]
+    months: list[coverage.MonitoringMonth]
+    id: int | None = None
+
+
+def _insert_drafts(s: Session, drafts: list[_Draft]) -> None:
+    """Invoices, their lines and their change-log rows in three bulk statements (a run makes thousands)."""
+    if not drafts:
+        return
+    ids = (
+        s.execute(insert(Invoice).returning(Invoice.id, sort_by_parameter_order=True), [d.values for d in drafts])
+        .scalars()
+        .all()
+    )
+    lines = []
+    for draft, invoice_id in zip(drafts, ids, strict=True):
+        draft.id = invoice_id
+        for position, line in enumerate(draft.lines, start=1):
+            lines.append(
+                {
+                    "invoice_id": invoice_id,
+                    "position": position,
+                    "kind": line.kind,
+                    "description": line.description,
+                    "quantity": line.quantity,
+                    "unit_price": line.unit_price,
+                    "amount": line.amount,
+                    "agreement_id": draft.world.agreement_ids.get(line.agreement_key) if line.agreement_key else None,
+                    "service_from": line.service_from,
+                    "service_to": line.service_to,
+                    "minutes": line.minutes,
+                }
+            )
+    s.execute(insert(InvoiceLine), lines)
+    record_created(
+        s,
+        "invoice",
+        [
+            {"id": d.id, "label": d.values["number"], "client_id": d.world.client_id, "after": d.values | {"id": d.id}}
+            for d in drafts
+        ],
+    )
+
+
+def _draft_json(draft: _Draft) -> dict[str, Any]:
+    v = draft.values
+    return {
+        "number": v["number"],
+        "client": draft.world.key,
+        "kind": v["kind"],
+        "date": v["date"].isoformat(),
+        "due_date": v["due_date"].isoformat(),
+        "status": v["status"],
+        "total": fmt(v["total"]),
+        "period": v["period"],
+        "lines": [_line_json(line) for line in draft.lines],
+    }
+
+
+def _unfrozen(
+    world: World,
+    allocation: coverage.Allocation,
+    before: date | None,
+    months_through: date | None,
+) -> tuple[list[coverage.Portion], list[coverage.MonitoringMonth]]:
+    portions = [
+        p for p in allocation.portions if p.work_key not in world.frozen and (before is None or p.date < before)
+    ]
+    months = [
+        m
+        for m in allocation.monitoring
+        if (m.agreement_key, m.month) not in world.frozen_monitoring
+        and (months_through is None or m.date <= months_through)
+    ]
+    return portions, months
+
+
+# ------------------------------------------------------------------------------------ the monthly run
+
+
+def run_billing(db: Database, period: str) -> RunResult:
+    """DOMAIN.md's monthly run: fees in advance (prorated, catch-up, credits), usage of earlier months in
+    arrears, one invoice per client dated the 1st. Idempotent per period."""
+    start = period_start(period)
+    with db.unit_of_work() as s:
+        msp = msp_settings(s)
+        policy = policy_of(msp)
+        worlds = load_worlds(s, None)
+        through = max(clock.today(), start)
+        allocations = {cid: w.allocate(policy, through) for cid, w in worlds.items()}
+        sync_ledger(s, worlds, allocations)
+        record_balance_notices(s, msp, worlds, allocations)
+        invoiced = set(
+            s.scalars(
+                select(Invoice.client_id).where(
+                    Invoice.period == period, Invoice.kind == "monthly", Invoice.status != "void"
+                )
+            )
+        )
+        prior = _prior_fee_lines(s, None)
+        numbers = _Numbers(s)
+        drafts: list[_Draft] = []
+        frozen_only: list[tuple[int, list[coverage.Portion], list[coverage.MonitoringMonth]]] = []
+        for cid, world in sorted(worlds.items(), key=lambda item: item[1].key):
+            if cid in invoiced:
+                continue
+            allocation = allocations[cid]
+            lines: list[rules.Line] = []
+            for terms in world.terms:
+                months = {m.month: m for m in allocation.monitoring if m.agreement_key == terms.key}
+                lines += rules.fee_lines(terms, start, rules.net_billed(prior[cid], terms.key), months)
+            portions, months_done = _unfrozen(world, allocation, before=start, months_through=start)
+            lines += rules.usage_lines(portions)
+            if lines:
+                values = {
+                    "number": numbers.next(start),
+                    "client_id": cid,
+                    "kind": "monthly",
+                    "period": period,
+                    "date": start,
+                    "due_date": rules.due_date(start, msp.payment_terms_days),
+                    "status": "draft",
+                    "total": sum((line.amount for line in lines), ZERO),
+                    "imported": False,
+                    "recurring": False,
+                }
+                drafts.append(_Draft(world, values, lines, portions, months_done))
+            else:  # nothing to bill, but what paid this work is settled all the same
+                frozen_only.append((cid, portions, months_done))
+        _insert_drafts(s, drafts)
+        freezer = _Freezer(s, period)
+        for draft in drafts:
+            freezer.add(draft.world.client_id, draft.id, draft.portions, draft.months)
+        for cid, portions, months_done in frozen_only:
+            freezer.add(cid, None, portions, months_done)
+        freezer.write()
+        return RunResult(period, [_draft_json(d) for d in drafts], len(invoiced))
+
+
+# --------------------------------------------------------------------------------------- prepayments
+
+
+def _prepayment(s: Session, world: World, day: date, line: rules.Line) -> Invoice:
+    msp = msp_settings(s)
+    invoice = _new_invoice(world, "prepayment", day, msp.payment_terms_days, [line], _Numbers(s).next(day), None)
+    s.add(invoice)
+    return invoice
+
+
+def buy_block(
+    db: Database,
+    client_key: str,
+    hours: Decimal,
+    price: Decimal,
+    day: date | None = None,
+    expires: date | None = None,
+    key: str | None = None,
+) -> dict[str, Any]:
+    """A block bought in Tenure: ledger purchase and bonus, and its own prepayment invoice."""
+    day = day or clock.today()
+    price = to_money(price)
+    minutes = hours * 60
+    if minutes <= 0 or minutes != minutes.to_integral_value():
+        raise TenureError(f"a block is a positive whole number of minutes, not {hours} hours")
+    if expires is not None and expires < day:
+        raise TenureError(f"the block would expire ({expires}) before it is bought ({day})")
+    with db.unit_of_work() as s:
+        msp = msp_settings(s)
+        cid = client_id_of(s, client_key)
+        world = load_worlds(s, [cid])[cid]
+        has_fee = any(t.kind in FEE_KINDS and t.active_on(day) and (t.monthly_fee or 0) > 0 for t in world.terms)
+        if msp.minimum_block_hours and not has_fee and hours < msp.minimum_block_hours:
+            raise TenureError(f"clients with no agreement buy blocks of at least {msp.minimum_block_hours} hours")
+        bonus = coverage.bonus_minutes(int(minutes), policy_of(msp).block_bonus)
+        key = key or f"{client_key}-b{len(world.blocks) + 1}-{day:%Y%m%d}"
+        block = Block(
+            client_id=cid,
+            key=key,
+            purchased=day,
+            minutes=int(minutes),
+            bonus_minutes=bonus,
+            price=price,
+            expires=expires,
+            imported=False,
+        )
+        s.add(block)
+        s.flush()
+        now, actor = clock.now(), current_actor()
+        s.add_all(
+            [
+                LedgerEntry(
+                    client_id=cid,
+                    account="block",
+                    block_id=block.id,
+                    kind=kind,
+                    date=day,
+                    minutes=m,
+                    cause_type="block",
+                    cause_id=block.id,
+                    recorded_at=now,
+                    actor=actor,
+                )
+                for kind, m in (("purchase", block.minutes), ("bonus", bonus))
+                if m
+            ]
+        )
+        bonus_text = f" + {Decimal(bonus) / 60:g} bonus hours" if bonus else ""
+        line = rules.Line(
+            "block_purchase",
+            f"Prepaid block {key}: {hours:g} hours{bonus_text}",
+            Decimal(1),
+            price,
+            price,
+            service_from=day,
+            minutes=int(minutes),
+        )
+        invoice = _prepayment(s, world, day, line)
+        s.flush()
+        allocate_clients(s, [cid])
+        return invoice_json(invoice, client_key)
+
+
+def deposit(db: Database, client_key: str, amount: Decimal, day: date | None = None) -> dict[str, Any]:
+    """Money paid into the retainer: a ledger deposit and its own prepayment invoice."""
+    day = day or clock.today()
+    amount = to_money(amount)
+    if amount <= 0:
+        raise TenureError("a deposit is a positive amount of money")
+    with db.unit_of_work() as s:
+        cid = client_id_of(s, client_key)
+        world = load_worlds(s, [cid])[cid]
+        count = s.scalar(select(func.count()).select_from(RetainerDeposit).where(RetainerDeposit.client_id == cid))
+        row = RetainerDeposit(client_id=cid, key=f"dep-{day}-{(count or 0) + 1}", date=day, amount=amount)
+        s.add(row)
+        s.flush()
+        s.add(
+            LedgerEntry(
+                client_id=cid,
+                account="retainer",
+                kind="deposit",
+                date=day,
+                amount=amount,
+                cause_type="retainer_deposit",
+                cause_id=row.id,
+                recorded_at=clock.now(),
+                actor=current_actor(),
+            )
+        )
+        line = rules.Line("deposit", f"Retainer deposit {row.key}", Decimal(1), amount, amount, service_from=day)
+        invoice = _prepayment(s, world, day, line)
+        s.flush()
+        allocate_clients(s, [cid])
+        return invoice_json(invoice, client_key)
+
+
+# ------------------------------------------------------------------------------------ the final invoice
+
+
+def final_invoice(db: Database, client_key: str, end: date) -> dict[str, Any]:
+    """End every agreement on `end`, bill all usage not yet invoiced and credit fees billed past the end,
+    and settle unused prepaid time by the MSP's `unused_prepaid` policy. Idempotent per client."""
+    with db.unit_of_work() as s:
+        cid = client_id_of(s, client_key)
+        existing = s.scalars(
+            select(Invoice)
+            .options(selectinload(Invoice.lines))
+            .where(Invoice.client_id == cid, Invoice.kind == "final", Invoice.status != "void")
+        ).first()
+        if existing is not None:
+            return invoice_json(existing, client_key)
+        for agreement in s.scalars(select(Agreement).where(Agreement.client_id == cid)):
+            if agreement.start > end:
+                raise TenureError(f"agreement {agreement.key} starts {agreement.start}, after the end {end}")
+            if agreement.end is None or agreement.end > end:
+                agreement.end = end  # logged in the change log with who ended it
+        s.flush()
+        msp = msp_settings(s)
+        worlds = load_worlds(s, [cid])
+        world = worlds[cid]
+        latest_work = max((w.date for w in world.works), default=end)
+        through = max(clock.today(), end, latest_work)
+        allocation = world.allocate(policy_of(msp), through)
+        sync_ledger(s, worlds, {cid: allocation})
+        prior = _prior_fee_lines(s, [cid])
+        month = end.replace(day=1)
+        lines: list[rules.Line] = []
+        for terms in world.terms:
+            months = {m.month: m for m in allocation.monitoring if m.agreement_key == terms.key}
+            lines += rules.fee_lines(terms, month, rules.net_billed(prior[cid], terms.key), months)
+        portions, months_done = _unfrozen(world, allocation, before=None, months_through=None)
+        lines += rules.usage_lines(portions)
+        balances = {b.key: allocation.block_balance_on(b.key, through) for b in world.blocks}
+        retainer = allocation.retainer_balance_on(through)
+        lines += rules.settlement_lines(balances, world.blocks, retainer, msp.unused_prepaid)  # type: ignore[arg-type]
+        day = max(clock.today(), end)
+        invoice = _new_invoice(world, "final", day, msp.payment_terms_days, lines, _Numbers(s).next(day), None)
+        s.add(invoice)
+        s.flush()
+        now, actor = clock.now(), current_actor()
+        settle = [
+            LedgerEntry(
+                client_id=cid,
+                account="block",
+                block_id=world.block_ids[key],
+                kind="settlement",
+                date=day,
+                minutes=-left,
+                cause_type="invoice",
+                cause_id=invoice.id,
+                note=f"{msp.unused_prepaid} at offboarding",
+                recorded_at=now,
+                actor=actor,
+            )
+            for key, left in balances.items()
+            if left > 0
+        ]
+        if retainer > 0:
+            settle.append(
+                LedgerEntry(
+                    client_id=cid,
+                    account="retainer",
+                    kind="settlement",
+                    date=day,
+                    amount=-retainer,
+                    cause_type="invoice",
+                    cause_id=invoice.id,
+                    note=f"{msp.unused_prepaid} at offboarding",
+                    recorded_at=now,
+                    actor=actor,
+                )
+            )
+        s.add_all(settle)
+        freezer = _Freezer(s, "final")
+        freezer.add(cid, invoice.id, portions, months_done)
+        freezer.write()
+        s.flush()
+        return invoice_json(invoice, client_key)
+
+
+# ---------------------------------------------------------------------------------- an invoice's life
+
+TRANSITIONS = {"issue": ({"draft"}, "issued"), "pay": ({"issued"}, "paid"), "void": ({"draft", "issued"}, "void")}
+
+
+def change_status(db: Database, number: str, action: str) -> dict[str, Any]:
+    """draft → issued → paid, or void. Voiding releases the work the invoice froze and reverses its
+    settlement, so the next run (or a rerun of the period) bills it again on a new invoice."""
+    allowed, target = TRANSITIONS[action]
+    with db.unit_of_work() as s:
+        invoice = s.scalars(
+            select(Invoice).options(selectinload(Invoice.lines)).where(Invoice.number == number)
+        ).first()
+        if invoice is None:
+            raise NotFound(f"no invoice {number!r} (see `tenure invoice list`)")
+        if invoice.imported:
+            raise TenureError(f"invoice {number} came from a former system; it is history, not Tenure's to change")
+        if invoice.status not in allowed:
+            raise TenureError(
+                f"invoice {number} is {invoice.status}; only a {' or '.join(sorted(allowed))} invoice can be {target}"
+            )
+        invoice.status = target
+        if target == "issued":
+            invoice.issued_at = clock.now()
+        elif target == "paid":
+            invoice.paid_at = clock.now()
+        else:
+            s.execute(delete(FrozenAllocation).where(FrozenAllocation.invoice_id == invoice.id))
+            reversals = [
+                {
+                    "client_id": e.client_id,
+                    "account": e.account,
+                    "block_id": e.block_id,
+                    "kind": "reversal",
+                    "date": e.date,
+                    "minutes": -e.minutes,
+                    "amount": -e.amount,
+                    "cause_type": "invoice",
+                    "cause_id": invoice.id,
+                    "reverses_id": e.id,
+                    "note": f"invoice {number} voided",
+                    "recorded_at": clock.now(),
+                    "actor": current_actor(),
+                }
+                for e in s.scalars(
+                    select(LedgerEntry).where(
+                        LedgerEntry.cause_type == "invoice",
+                        LedgerEntry.cause_id == invoice.id,
+                        LedgerEntry.kind == "settlement",
+                    )
+                )
+            ]
+            if reversals:
+                s.execute(insert(LedgerEntry), reversals)
+        key = s.scalar(select(Client.key).where(Client.id == invoice.client_id))
+        return invoice_json(invoice, key or "")
+
+
+def list_invoices(
+    db: Database,
+    client: str | None = None,
+    period: str | None = None,
+    status: str | None = None,
+    kind: str | None = None,
+) -> list[dict[str, Any]]:
+    with db.reader() as s:
+        query = (
+            select(Invoice, Client.key)
+            .join(Client, Client.id == Invoice.client_id)
+            .options(selectinload(Invoice.lines))
+            .order_by(Invoice.date, Invoice.number)
+        )
+        if client:
+            client_id_of(s, client)
+            query = query.where(Client.key == client)
+        if period:
+            start = period_start(period)
+            query = query.where(Invoice.date >= start, Invoice.date < start + relativedelta(months=1))
+        if status:
+            query = query.where(Invoice.status == status)
+        if kind:
+            query = query.where(Invoice.kind == kind)
+        return [invoice_json(invoice, key) for invoice, key in s.execute(query)]
+
+
+def get_invoice(db: Database, number: str) -> dict[str, Any]:
+    with db.reader() as s:
+        row = s.execute(
+            select(Invoice, Client.key)
+            .join(Client, Client.id == Invoice.client_id)
+            .options(selectinload(Invoice.lines))
+            .where(Invoice.number == number)
+        ).first()
+        if row is None:
+            raise NotFound(f"no invoice {number!r} (see `tenure invoice list`)")
+        return invoice_json(row[0], row[1])
+
+
+CSV_COLUMNS = (
+    "number",
+    "client",
+    "kind",
+    "date",
+    "due_date",
+    "status",
+    "line",
+    "line_kind",
+    "description",
+    "quantity",
+    "unit_price",
+    "amount",
+    "invoice_total",
+)
+
+
+def csv_rows(invoices: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """One row per line, for accounting tools (an invoice without lines gets one row of its total)."""
+    rows = []
+    for inv in invoices:
+        base = {k: inv[k] for k in ("number", "client", "kind", "date", "due_date", "status")}
+        for n, line in enumerate(inv["lines"] or [None], start=1):
+            rows.append(
+                base
+                | {
+                    "line": str(n) if line else "",
+                    "line_kind": line["kind"] if line else "",
+                    "description": line["description"] if line else "imported invoice",
+                    "quantity": line["quantity"] if line else "1",
+                    "unit_price": line["unit_price"] if line else inv["total"],
+                    "amount": line["amount"] if line else inv["total"],
+                    "invoice_total": inv["total"],
+                }
+            )
+    return rows

@@ -1,0 +1,170 @@
+"""`tenure billing run|final` and `tenure invoice list|show|issue|pay|void|export`."""
+
+from __future__ import annotations
+
+import csv
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from tenure.billing import service
+from tenure.billing.render import invoice_html, invoice_pdf
+from tenure.cli.common import JsonOpt, NowOpt, apply_now, db, err, out, print_json
+
+billing = typer.Typer(help="The monthly billing run and the final invoice.", no_args_is_help=True)
+invoice = typer.Typer(help="Invoices: list, show, issue, pay, void, export.", no_args_is_help=True)
+
+
+def _invoice_table(invoices: list[dict[str, Any]], title: str) -> Table:
+    table = Table(title=title)
+    for column in ("number", "client", "kind", "date", "due", "status", "lines", "total"):
+        table.add_column(column, justify="right" if column in ("lines", "total") else "left")
+    for inv in invoices:
+        table.add_row(
+            inv["number"],
+            inv["client"],
+            inv["kind"],
+            inv["date"],
+            inv["due_date"],
+            inv["status"],
+            str(len(inv["lines"])),
+            inv["total"],
+        )
+    return table
+
+
+@billing.command("run")
+def run(
+    period: Annotated[str, typer.Option(help="The invoice month, YYYY-MM.", show_default=False)],
+    now: NowOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Invoice every client for PERIOD: fees in advance, earlier usage in arrears. Safe to run again."""
+    apply_now(now)
+    result = service.run_billing(db(), period)
+    if json_:
+        print_json(result.as_json())
+        return
+    summary = result.as_json()
+    if result.invoices:
+        out.print(_invoice_table(result.invoices, f"Billing run {period}"))
+    err.print(
+        f"{summary['created']} invoices created for {period} (total {summary['total']}); "
+        f"{summary['already_invoiced']} clients were already invoiced for it"
+    )
+
+
+@billing.command("final")
+def final(
+    client: Annotated[str, typer.Argument(help="The client's key.", show_default=False)],
+    end: Annotated[str, typer.Option(help="End of service, YYYY-MM-DD.", show_default=False)],
+    now: NowOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """End the client's agreements on END and make its final invoice (usage, credits, prepaid settled)."""
+    apply_now(now)
+    try:
+        end_date = date.fromisoformat(end)
+    except ValueError:
+        raise typer.BadParameter(f"{end!r} is not a date (YYYY-MM-DD)", param_hint="--end") from None
+    result = service.final_invoice(db(), client, end_date)
+    if json_:
+        print_json(result)
+        return
+    _show(result)
+
+
+def _show(inv: dict[str, Any]) -> None:
+    out.print(
+        f"[bold]Invoice {inv['number']}[/bold] — {inv['client']} · {inv['kind']} · {inv['status']} · "
+        f"dated {inv['date']}, due {inv['due_date']}"
+    )
+    table = Table()
+    for column in ("kind", "description", "quantity", "unit price", "amount"):
+        table.add_column(column, justify="right" if column in ("quantity", "unit price", "amount") else "left")
+    for line in inv["lines"]:
+        table.add_row(line["kind"], line["description"], line["quantity"], line["unit_price"], line["amount"])
+    table.add_row("", "[bold]total[/bold]", "", "", f"[bold]{inv['total']}[/bold]")
+    out.print(table)
+
+
+@invoice.command("list")
+def list_(
+    client: Annotated[str | None, typer.Option(help="Only this client.")] = None,
+    period: Annotated[str | None, typer.Option(help="Only invoices dated in this month, YYYY-MM.")] = None,
+    status: Annotated[str | None, typer.Option(help="draft, issued, paid or void.")] = None,
+    kind: Annotated[str | None, typer.Option(help="monthly, prepayment or final.")] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Invoices, oldest first."""
+    invoices = service.list_invoices(db(), client, period, status, kind)
+    if json_:
+        print_json({"invoices": invoices})
+        return
+    out.print(_invoice_table(invoices, "Invoices"))
+
+
+@invoice.command("show")
+def show(
+    number: Annotated[str, typer.Argument(show_default=False)],
+    html: Annotated[Path | None, typer.Option(help="Also write the invoice as HTML here.")] = None,
+    pdf: Annotated[Path | None, typer.Option(help="Also write the invoice as PDF here.")] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """One invoice with its lines; --html / --pdf render it from the same template."""
+    inv = service.get_invoice(db(), number)
+    if html:
+        html.write_text(invoice_html(db(), inv), encoding="utf-8")
+        err.print(f"wrote {html}")
+    if pdf:
+        pdf.write_bytes(invoice_pdf(db(), inv))
+        err.print(f"wrote {pdf}")
+    if json_:
+        print_json(inv)
+    else:
+        _show(inv)
+
+
+def _transition(action: str, number: str, json_: bool) -> None:
+    inv = service.change_status(db(), number, action)
+    if json_:
+        print_json(inv)
+    else:
+        err.print(f"invoice {inv['number']} is now {inv['status']}")
+
+
+@invoice.command("issue")
+def issue(number: Annotated[str, typer.Argument(show_default=False)], json_: JsonOpt = False) -> None:
+    """Issue a draft invoice: from now on it is never edited, only voided and replaced."""
+    _transition("issue", number, json_)
+
+
+@invoice.command("pay")
+def pay(number: Annotated[str, typer.Argument(show_default=False)], json_: JsonOpt = False) -> None:
+    """Mark an issued invoice paid."""
+    _transition("pay", number, json_)
+
+
+@invoice.command("void")
+def void(number: Annotated[str, typer.Argument(show_default=False)], json_: JsonOpt = False) -> None:
+    """Void a draft or issued invoice; its work is billed again by the next run of the period."""
+    _transition("void", number, json_)
+
+
+@invoice.command("export")
+def export(
+    file: Annotated[Path, typer.Argument(help="The CSV file to write (one row per line).", show_default=False)],
+    client: Annotated[str | None, typer.Option(help="Only this client.")] = None,
+    period: Annotated[str | None, typer.Option(help="Only invoices dated in this month, YYYY-MM.")] = None,
+    status: Annotated[str | None, typer.Option(help="draft, issued, paid or void.")] = None,
+) -> None:
+    """Invoices as CSV for accounting tools: one row per invoice line."""
+    rows = service.csv_rows(service.list_invoices(db(), client, period, status))
+    with file.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=service.CSV_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    err.print(f"wrote {len(rows)} lines to {file}")

@@ -1,0 +1,111 @@
+"""`tenure time log`, `tenure block buy`, `tenure retainer deposit`."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Annotated
+
+import typer
+
+from tenure.agreements.service import log_time
+from tenure.billing.service import buy_block, deposit
+from tenure.cli.common import JsonOpt, NowOpt, apply_now, db, err, out, print_json
+from tenure.vocabulary import SERVICES
+
+time_app = typer.Typer(help="Time entries: every minute is paid by exactly one layer.", no_args_is_help=True)
+block_app = typer.Typer(help="Prepaid blocks of hours.", no_args_is_help=True)
+retainer_app = typer.Typer(help="Retainer money held in advance.", no_args_is_help=True)
+
+
+def _date(value: str | None, option: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=option) from None
+
+
+def _decimal(value: str, option: str) -> Decimal:
+    try:
+        return Decimal(value)
+    except InvalidOperation:
+        raise typer.BadParameter(f"{value!r} is not a number", param_hint=option) from None
+
+
+@time_app.command("log")
+def log(
+    client: Annotated[str, typer.Argument(help="The client's key.", show_default=False)],
+    minutes: Annotated[int, typer.Option(help="Minutes worked (rounded up to the MSP's unit when paid).")],
+    work_type: Annotated[str, typer.Option("--type", help=f"One of {', '.join(SERVICES)}.")],
+    on: Annotated[str | None, typer.Option("--date", help="The day of the work (default today).")] = None,
+    technician: Annotated[str | None, typer.Option(help="Who did it.")] = None,
+    note: Annotated[str | None, typer.Option(help="What was done.")] = None,
+    now: NowOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Log work and see at once which layer pays it (included hours, block, retainer, or billed)."""
+    apply_now(now)
+    logged = log_time(db(), client, minutes, work_type, _date(on, "--date"), technician, note)
+    if json_:
+        print_json(logged.as_json())
+        return
+    paid = (
+        "; ".join(
+            f"{p['minutes']} min {p['layer']}"
+            + (f" ({p['block']})" if p["block"] else "")
+            + (f" at {p['rate']}/h" if p["rate"] else "")
+            for p in logged.portions
+        )
+        or "not yet allocated (future date)"
+    )
+    out.print(
+        f"logged {logged.key}: {logged.minutes} min {logged.work_type} for {client} on {logged.date} "
+        f"(paid as {logged.rounded_minutes} min: {paid})"
+    )
+    if logged.on_hold:
+        err.print(f"ON HOLD: {client}'s retainer is at zero; new work waits for a deposit (`tenure retainer deposit`)")
+
+
+@block_app.command("buy")
+def buy(
+    client: Annotated[str, typer.Argument(help="The client's key.", show_default=False)],
+    hours: Annotated[str, typer.Option(help="Hours bought (bonus hours come from the MSP's table).")],
+    price: Annotated[str, typer.Option(help="The price, e.g. 2400.00.")],
+    on: Annotated[str | None, typer.Option("--date", help="Purchase date (default today).")] = None,
+    expires: Annotated[str | None, typer.Option(help="Last day its hours can be used.")] = None,
+    now: NowOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Sell a block of hours: ledger purchase and bonus, and a prepayment invoice."""
+    apply_now(now)
+    inv = buy_block(
+        db(),
+        client,
+        _decimal(hours, "--hours"),
+        _decimal(price, "--price"),
+        _date(on, "--date"),
+        _date(expires, "--expires"),
+    )
+    if json_:
+        print_json(inv)
+    else:
+        err.print(f"block recorded; prepayment invoice {inv['number']} for {inv['total']}")
+
+
+@retainer_app.command("deposit")
+def retainer_deposit(
+    client: Annotated[str, typer.Argument(help="The client's key.", show_default=False)],
+    amount: Annotated[str, typer.Option(help="The amount, e.g. 1000.00.")],
+    on: Annotated[str | None, typer.Option("--date", help="Deposit date (default today).")] = None,
+    now: NowOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Record money paid into the retainer, with its prepayment invoice; work on hold resumes."""
+    apply_now(now)
+    inv = deposit(db(), client, _decimal(amount, "--amount"), _date(on, "--date"))
+    if json_:
+        print_json(inv)
+    else:
+        err.print(f"deposit recorded; prepayment invoice {inv['number']} for {inv['total']}")
