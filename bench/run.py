@@ -102,13 +102,22 @@ def billing_run(db: Database, scale: Scale) -> dict[str, Any]:
 
     def plain_sql() -> None:  # the same entries summed per client and work type, nothing else
         with target.reader() as s:
-            s.execute(text("SELECT client_id, work_type, SUM(minutes) FROM time_entry GROUP BY client_id, work_type")).all()
+            s.execute(
+                text("SELECT client_id, work_type, SUM(minutes) FROM time_entry GROUP BY client_id, work_type")
+            ).all()
 
     base, _ = timed(plain_sql, repeat=3)
     target.engine.dispose()
-    return {"clients": scale.clients, "time_entries": scale.time_entries, "invoices": len(result.invoices),
-            "seconds": round(seconds, 2), "limit_seconds": 10.0, "within_limit": seconds <= 10.0,
-            "plain_sql_seconds": round(base, 3), "ratio_to_plain_sql": round(seconds / base, 1)}
+    return {
+        "clients": scale.clients,
+        "time_entries": scale.time_entries,
+        "invoices": len(result.invoices),
+        "seconds": round(seconds, 2),
+        "limit_seconds": 10.0,
+        "within_limit": seconds <= 10.0,
+        "plain_sql_seconds": round(base, 3),
+        "ratio_to_plain_sql": round(seconds / base, 1),
+    }
 
 
 def database_for(scale: Scale, name: str) -> tuple[Database, float | None]:

@@ -9,7 +9,7 @@ from tenure.accounts.service import authenticate, create_token, revoke_token
 
 
 def test_token_is_stored_hashed_and_revocable(db):
-    token, info = create_token(db, "alertmanager", "intake")
+    token, _ = create_token(db, "alertmanager", "intake")
     assert authenticate(db, token).role == "intake"
     with db.reader() as s:
         row = s.scalars(select(ApiToken)).one()

@@ -21,6 +21,7 @@ from tenure.triage.models import Ticket
 
 __all__ = [
     "Agreement",
+    "FrozenAllocation",
     "Alert",
     "AlertHistory",
     "ApiToken",
