@@ -21,7 +21,6 @@ from tenure.triage.models import Ticket
 
 __all__ = [
     "Agreement",
-    "FrozenAllocation",
     "Alert",
     "AlertHistory",
     "ApiToken",
@@ -31,6 +30,7 @@ __all__ = [
     "Client",
     "Contact",
     "Device",
+    "FrozenAllocation",
     "Invoice",
     "InvoiceLine",
     "LedgerEntry",
