@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, settings
 from sqlalchemy import text
 
 from tenure import clock
-from tenure.db.base import Base
 from tenure.db.engine import Database, reset_database_cache
+from tests.support import empty as _empty
 
 settings.register_profile("tenure", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("tenure")
@@ -55,16 +55,6 @@ def _migrated(database_url: str) -> Iterator[Database]:
     database.migrate()
     yield database
     database.engine.dispose()
-
-
-def _empty(database: Database) -> None:
-    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
-    with database.engine.begin() as connection:
-        if database.is_sqlite:
-            for name in tables:
-                connection.execute(text(f'DELETE FROM "{name}"'))
-        else:
-            connection.execute(text("TRUNCATE " + ", ".join(f'"{n}"' for n in tables) + " RESTART IDENTITY CASCADE"))
 
 
 @pytest.fixture

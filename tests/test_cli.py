@@ -98,3 +98,37 @@ def test_schema_is_json_schema_of_the_book(cli):
     assert schema["title"] == "Book" and "clients" in schema["properties"]
     kinds = schema["$defs"]["Agreement"]["properties"]["kind"]["enum"]
     assert "call_before_service" in kinds
+
+
+def test_a_bookkeepers_month_end_from_the_command_line(cli, tmp_path):
+    cli("demo")
+    run = json.loads(cli("--now", "2026-12-01T07:00:00Z", "billing", "run", "--period", "2026-12", "--json").stdout)
+    assert run["created"] >= 3
+    invoice = run["invoices"][0]
+    assert set(invoice) >= {"number", "client", "kind", "date", "due_date", "status", "total", "lines"}
+    assert set(invoice["lines"][0]) >= {"kind", "description", "quantity", "unit_price", "amount"}
+    assert invoice["date"] == "2026-12-01" and invoice["kind"] == "monthly"
+    again = json.loads(cli("--now", "2026-12-01T07:00:00Z", "billing", "run", "--period", "2026-12", "--json").stdout)
+    assert again["created"] == 0
+
+    number = invoice["number"]
+    html, pdf, csv_file = tmp_path / "i.html", tmp_path / "i.pdf", tmp_path / "december.csv"
+    cli("invoice", "show", number, "--html", str(html), "--pdf", str(pdf))
+    assert number in html.read_text() and invoice["total"] in html.read_text()
+    assert pdf.read_bytes().startswith(b"%PDF")
+    cli("invoice", "export", str(csv_file), "--period", "2026-12")
+    assert csv_file.read_text().splitlines()[0].startswith("number,client,kind,date")
+    cli("invoice", "issue", number)
+    listed = json.loads(cli("invoice", "list", "--status", "issued", "--json").stdout)["invoices"]
+    assert [i["number"] for i in listed] == [number]
+    refused = cli("invoice", "pay", "nope", check=False)
+    assert refused.returncode == 1 and "no invoice 'nope'" in refused.stderr
+
+
+def test_logging_time_says_which_layer_pays(cli):
+    cli("demo")
+    logged = json.loads(cli("time", "log", "willow", "--minutes", "50", "--type", "remote_support", "--json").stdout)
+    assert logged["rounded_minutes"] == 60
+    assert [p["layer"] for p in logged["paid_by"]] == ["block"]
+    bad = cli("time", "log", "willow", "--minutes", "50", "--type", "gardening", check=False)
+    assert bad.returncode == 1 and "work type 'gardening' is not one of" in bad.stderr
