@@ -115,3 +115,6 @@ class BackupJob(ChangeLogged, Base):
     last_result_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_status: Mapped[str | None] = mapped_column(String(10))  # success|warning|failure|started
     next_expected_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    # the missed-backup sweep: when the job was activated, and the last expected run it reported missed
+    activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_missed_expected: Mapped[datetime | None] = mapped_column(UTCDateTime())
