@@ -9,7 +9,7 @@ import sys
 import typer
 
 from tenure import __version__
-from tenure.cli import billing, book, client, demo, token, work
+from tenure.cli import billing, book, client, demo, intake, token, work
 from tenure.cli.common import apply_now, err
 from tenure.db.uow import actor
 from tenure.errors import TenureError
@@ -28,6 +28,9 @@ app.add_typer(billing.invoice, name="invoice")
 app.add_typer(work.time_app, name="time")
 app.add_typer(work.block_app, name="block")
 app.add_typer(work.retainer_app, name="retainer")
+app.command("intake")(intake.intake)
+app.add_typer(intake.alert_app, name="alert")
+app.add_typer(intake.ticket_app, name="ticket")
 app.command("demo")(demo.demo)
 
 

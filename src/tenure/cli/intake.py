@@ -1,0 +1,154 @@
+"""`tenure intake FILE…`, `tenure intake replay`, `tenure alert list`, `tenure ticket list`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from tenure.cli.common import JsonOpt, NowOpt, apply_now, db, err, out, print_json
+from tenure.intake import service
+from tenure.triage.service import DECISIONS, TICKET_STATUSES, list_alerts, list_tickets
+
+alert_app = typer.Typer(help="Alerts and the decision triage made for each.", no_args_is_help=True)
+ticket_app = typer.Typer(help="Tickets opened by triage, maintenance or people.", no_args_is_help=True)
+
+
+def _decisions_table(outcomes: list[dict[str, Any]]) -> Table:
+    table = Table(title="Decisions")
+    for column in ("payload", "client", "device", "status", "decision", "ticket", "reason"):
+        table.add_column(column)
+    for o in outcomes:
+        table.add_row(
+            str(o["payload"]),
+            o["client"] or "-",
+            o["device"] or "-",
+            o["status"],
+            o["decision"],
+            str(o["ticket"] or ""),
+            o["reason"],
+        )
+    return table
+
+
+def intake(
+    files: Annotated[
+        list[str],
+        typer.Argument(
+            help="Payload files (one payload each); or `replay [ID…]`; or `quarantine`.", show_default=False
+        ),
+    ],
+    source: Annotated[str | None, typer.Option(help=f"One of {', '.join(service.SOURCES)}.")] = None,
+    exit_code: Annotated[int | None, typer.Option(help="restic: the exit code of `restic backup --json`.")] = None,
+    job: Annotated[str | None, typer.Option(help="restic: the backup job's name.")] = None,
+    host: Annotated[str | None, typer.Option(help="restic: the host it backed up.")] = None,
+    client: Annotated[str | None, typer.Option(help="restic: the client's key.")] = None,
+    now: NowOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Feed payload files through intake exactly as the HTTP endpoints do and print each alert's decision.
+
+    `tenure intake replay [ID…]` processes quarantined payloads again (after a parser or mapping rule was
+    fixed); `tenure intake quarantine` lists them with the reason.
+    """
+    apply_now(now)
+    if files[0] == "replay":
+        try:
+            ids = [int(i) for i in files[1:]]
+        except ValueError:
+            raise typer.BadParameter("replay takes payload ids (numbers)", param_hint="ID") from None
+        replay(ids, json_)
+        return
+    if files[0] == "quarantine":
+        quarantine(json_)
+        return
+    if source not in service.SOURCES:
+        raise typer.BadParameter(f"{source!r} is not one of {', '.join(service.SOURCES)}", param_hint="--source")
+    meta = {
+        k: v for k, v in {"exit_code": exit_code, "job": job, "host": host, "client": client}.items() if v is not None
+    }
+    bodies = []
+    for name in files:
+        try:
+            bodies.append(Path(name).read_bytes())
+        except OSError as exc:
+            raise typer.BadParameter(f"{name}: {exc.strerror}", param_hint="FILE") from None
+    ids = service.receive_many(db(), source, bodies, meta)
+    outcomes = [o.as_json() for o in service.process(db(), ids)]
+    if json_:
+        print_json({"decisions": outcomes})
+    else:
+        out.print(_decisions_table(outcomes))
+
+
+def replay(payload: list[int], json_: bool) -> None:
+    outcomes = [o.as_json() for o in service.replay(db(), payload or None)]
+    if json_:
+        print_json({"decisions": outcomes})
+    else:
+        out.print(_decisions_table(outcomes))
+        left = len(service.quarantined(db()))
+        err.print(f"{len(outcomes)} decisions; {left} payloads still in quarantine")
+
+
+def quarantine(json_: bool) -> None:
+    rows = service.quarantined(db())
+    if json_:
+        print_json({"quarantined": rows})
+        return
+    table = Table(title="Quarantine")
+    for column in ("payload", "source", "received", "bytes", "reason"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(str(r["payload"]), r["source"], r["received_at"], str(r["bytes"]), r["error"] or "")
+    out.print(table)
+
+
+@alert_app.command("list")
+def alerts(
+    client: Annotated[str | None, typer.Option(help="Only this client.")] = None,
+    decision: Annotated[str | None, typer.Option(help=f"One of {', '.join(DECISIONS)}.")] = None,
+    status: Annotated[str | None, typer.Option(help="firing or resolved.")] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Alerts, newest first, with the decision and why."""
+    rows = list_alerts(db(), client, decision, status)
+    if json_:
+        print_json({"alerts": rows})
+        return
+    table = Table(title="Alerts")
+    for column in ("alert", "client", "device", "status", "count", "decision", "ticket", "title"):
+        table.add_column(column)
+    for a in rows:
+        table.add_row(
+            str(a["alert"]),
+            a["client"],
+            a["device"] or "-",
+            a["status"],
+            str(a["count"]),
+            a["decision"],
+            str(a["ticket"] or ""),
+            a["title"],
+        )
+    out.print(table)
+
+
+@ticket_app.command("list")
+def tickets(
+    client: Annotated[str | None, typer.Option(help="Only this client.")] = None,
+    status: Annotated[str | None, typer.Option(help=f"One of {', '.join(TICKET_STATUSES)}.")] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Tickets, newest first."""
+    rows = list_tickets(db(), client, status)
+    if json_:
+        print_json({"tickets": rows})
+        return
+    table = Table(title="Tickets")
+    for column in ("ticket", "client", "kind", "status", "alerts", "title"):
+        table.add_column(column)
+    for t in rows:
+        table.add_row(str(t["ticket"]), t["client"], t["kind"], t["status"], str(t["alerts"]), t["title"])
+    out.print(table)

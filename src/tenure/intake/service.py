@@ -1,0 +1,627 @@
+"""Intake: store the raw payload first, then parse, match, dedupe, decide and record.
+
+`receive` commits the payload before anything else happens, so an answer (HTTP 2xx, SMTP 250) never goes
+out for something not stored. `process` turns stored payloads into alerts, tickets, backup runs and
+notices in one transaction per batch; a payload that cannot be parsed or matched is quarantined with the
+reason, visible and replayable (`replay`), never dropped.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from email.message import Message
+from email.utils import getaddresses, parseaddr
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from tenure import clock
+from tenure.agreements.models import Agreement
+from tenure.clients.models import BackupJob, Client, Contact, Device
+from tenure.clients.service import client_views
+from tenure.db.engine import Database
+from tenure.intake.models import Alert, AlertHistory, BackupRun, MappingRule, RawPayload
+from tenure.intake.parsers.backup_email import parse_backup_email
+from tenure.intake.parsers.common import ParsedRun
+from tenure.intake.sources import (
+    IntakeError,
+    Signal,
+    infer_service,
+    parse_alertmanager,
+    parse_event,
+    parse_ping,
+    parse_restic,
+    parse_tactical,
+)
+from tenure.notices.models import Notice
+from tenure.triage import rules as triage
+from tenure.triage.models import Ticket
+
+SOURCES = ("alertmanager", "email", "event", "tactical", "restic", "ping")
+OPENS_WORK = ("ticket", "quote")
+
+
+# ------------------------------------------------------------------------------------------- receive
+
+
+def receive(
+    db: Database, source: str, body: bytes, content_type: str | None = None, meta: dict[str, Any] | None = None
+) -> int:
+    """Store the payload exactly as received and commit: only then may the sender be answered."""
+    if source not in SOURCES:
+        raise IntakeError(f"source {source!r} is not one of {', '.join(SOURCES)}")
+    with db.unit_of_work() as s:
+        row = RawPayload(
+            source=source,
+            received_at=clock.now(),
+            content_type=content_type,
+            body=body,
+            meta=meta or {},
+            state="stored",
+        )
+        s.add(row)
+        s.flush()
+        return row.id
+
+
+def receive_many(db: Database, source: str, bodies: list[bytes], meta: dict[str, Any] | None = None) -> list[int]:
+    """A batch stored in one statement (the CLI and the benchmark feed many payloads at once)."""
+    now = clock.now()
+    with db.unit_of_work() as s:
+        result = s.execute(
+            insert(RawPayload).returning(RawPayload.id, sort_by_parameter_order=True),
+            [
+                {
+                    "source": source,
+                    "received_at": now,
+                    "content_type": None,
+                    "body": body,
+                    "meta": meta or {},
+                    "state": "stored",
+                }
+                for body in bodies
+            ],
+        )
+        return list(result.scalars())
+
+
+# ------------------------------------------------------------------------------------------- parsing
+
+
+def _addresses(message: Message, *names: str) -> list[str]:
+    return [addr.lower() for _, addr in getaddresses([str(v) for n in names for v in message.get_all(n, [])]) if addr]
+
+
+def _run_signal(run: ParsedRun, sender: str | None, recipients: list[str]) -> Signal:
+    status = run.status
+    title = f"{run.product} backup {run.job}: {status}" + (f" ({run.detail})" if run.detail else "")
+    return Signal(
+        source="email",
+        kind="backup",
+        status=status,
+        title=title[:480],
+        severity={"failure": "error", "warning": "warning"}.get(status, "info"),
+        service="backup_monitoring",
+        fingerprint=triage.fingerprint("email", run.product, run.job, run.device or ""),
+        occurred_at=run.finished_at or run.started_at,
+        hostname=run.device,
+        sender=sender,
+        recipient=",".join(recipients),
+        job=run.job,
+        details={
+            "product": run.product,
+            "rule": run.rule,
+            "detail": run.detail,
+            "size_bytes": run.size_bytes,
+            "started_at": run.started_at.isoformat() if run.started_at else None,
+            "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+        },
+    )
+
+
+def parse_email(body: bytes) -> list[Signal]:
+    """A backup product's notice gives its runs; any other mail is one alert titled by its subject."""
+    message = email.message_from_bytes(body, policy=email.policy.default)
+    sender = parseaddr(str(message.get("From", "")))[1].lower() or None
+    recipients = _addresses(message, "To", "Cc", "Delivered-To", "X-Original-To")
+    runs = parse_backup_email(message)
+    if runs:
+        return [_run_signal(run, sender, recipients) for run in runs]
+    subject = str(message.get("Subject", "")).strip()
+    if not subject and not sender:
+        raise IntakeError("email: neither a subject nor a sender; not a notification Tenure can read")
+    part = message.get_body(preferencelist=("plain", "html"))
+    text = part.get_content() if part is not None else ""
+    resolved = bool(re.search(r"\b(resolved|recovered|back to normal|is ok|cleared)\b", subject, re.I))
+    return [
+        Signal(
+            source="email",
+            kind="alert",
+            status="resolved" if resolved else "firing",
+            title=subject[:480] or "(no subject)",
+            severity="warning",
+            service=infer_service(subject, text[:2000]),
+            fingerprint=triage.fingerprint(
+                "email",
+                sender or "",
+                re.sub(r"\b(resolved|recovered)\b[:\s]*", "", subject, flags=re.I).strip().lower(),
+            ),
+            sender=sender,
+            recipient=",".join(recipients),
+            details={"excerpt": text[:500]},
+        )
+    ]
+
+
+def parse_payload(row: RawPayload) -> list[Signal]:
+    meta = row.meta or {}
+    if row.source == "alertmanager":
+        return parse_alertmanager(row.body)
+    if row.source == "event":
+        return parse_event(row.body)
+    if row.source == "tactical":
+        return parse_tactical(row.body)
+    if row.source == "restic":
+        code = meta.get("exit_code")
+        return parse_restic(
+            row.body.decode("utf-8", "replace"),
+            exit_code=None if code is None else int(code),
+            job=meta.get("job"),
+            hostname=meta.get("host"),
+            client_hint=meta.get("client"),
+        )
+    if row.source == "ping":
+        return parse_ping(str(meta.get("path", "")), body=row.body, received_at=row.received_at)
+    if row.source == "email":
+        return parse_email(row.body)
+    raise IntakeError(f"source {row.source!r} is not one Tenure reads")
+
+
+# ------------------------------------------------------------------------------------------ matching
+
+
+@dataclass
+class _ClientFacts:
+    id: int
+    key: str
+    name: str
+    klass: str
+    billable_alerts: bool
+    forward_alerts: bool
+    agreements: list[tuple[str, str, date, date | None, list[str], list[str]]] = field(default_factory=list)
+    contacts: list[tuple[str, list[str]]] = field(default_factory=list)
+
+    def coverage(self, day: date, service: str) -> triage.Coverage:
+        active = [a for a in self.agreements if a[2] <= day and (a[3] is None or day <= a[3])]
+        covered = triage.covered_services([(a[4], a[5]) for a in active])
+        covering = next((a for a in active if service in a[4] and service not in a[5]), None)
+        return triage.Coverage(
+            client_class=self.klass,
+            covered_services=covered,
+            billable_alerts=self.billable_alerts,
+            forward_alerts=self.forward_alerts,
+            covering_agreement=covering[0] if covering else None,
+            covering_kind=covering[1] if covering else None,
+            client_name=self.name,
+        )
+
+
+class MatchIndex:
+    """Who is who, loaded once per batch: exact lookups pick the few candidate rules of a payload, and
+    `triage.rules.find_match` decides among them (so matching stays one rule, and fast)."""
+
+    def __init__(self, session: Session, day: date):
+        self.session = session
+        self.day = day
+        self.by_key: dict[str, tuple[int, str]] = {}
+        self.by_name: dict[str, list[str]] = defaultdict(list)
+        self.by_domain: dict[str, list[str]] = defaultdict(list)
+        for cid, key, name, domains in session.execute(select(Client.id, Client.key, Client.name, Client.domains)):
+            self.by_key[key.lower()] = (cid, key)
+            self.by_name[name.lower()].append(key)
+            for domain in domains:
+                self.by_domain[domain.lower()].append(key)
+        self.mapping = [
+            (key, f, p)
+            for key, f, p in session.execute(
+                select(Client.key, MappingRule.field, MappingRule.pattern).join(
+                    Client, Client.id == MappingRule.client_id
+                )
+            )
+        ]
+        self.devices: dict[str, list[tuple[str, int, str]]] = defaultdict(list)  # hostname -> (client, id, name)
+        for key, device_id, hostname in session.execute(
+            select(Client.key, Device.id, Device.hostname).join(Client, Client.id == Device.client_id)
+        ):
+            self.devices[hostname.lower()].append((key, device_id, hostname))
+            self.devices[hostname.lower().split(".")[0]].append((key, device_id, hostname))
+        self.jobs_by_uuid: dict[str, BackupJob] = {}
+        self.jobs: dict[tuple[int, str], BackupJob] = {}
+        for job in session.scalars(select(BackupJob)):
+            if job.ping_uuid:
+                self.jobs_by_uuid[job.ping_uuid.lower()] = job
+            if job.client_id is not None:
+                self.jobs[(job.client_id, job.name.lower())] = job
+                self.jobs[(job.client_id, job.key.lower())] = job
+        self._facts: dict[str, _ClientFacts] = {}
+
+    def candidates(self, signal: Signal) -> list[tuple[str, str, str]]:
+        rules: list[tuple[str, str, str]] = list(self.mapping)
+        for address in (signal.recipient or "").split(","):
+            local = address.split("@")[0]
+            if "+" in local:
+                tag = local.split("+", 1)[1].lower()
+                if tag in self.by_key:
+                    rules.append((self.by_key[tag][1], "intake", tag))
+        if signal.hostname:
+            host = signal.hostname.lower()
+            for key, _, hostname in self.devices.get(host, []) + self.devices.get(host.split(".")[0], []):
+                rules.append((key, "device", hostname))
+        for hint in (signal.client_hint, signal.labels.get("client"), signal.labels.get("tenant")):
+            if hint:
+                hint = hint.lower()
+                if hint in self.by_key:
+                    rules.append((self.by_key[hint][1], "client", hint))
+                rules += [(key, "client", hint) for key in self.by_name.get(hint, [])]
+        if signal.sender and "@" in signal.sender:
+            parts = signal.sender.split("@", 1)[1].lower().split(".")
+            for i in range(len(parts) - 1):
+                domain = ".".join(parts[i:])
+                rules += [(key, "domain", domain) for key in self.by_domain.get(domain, [])]
+        return rules
+
+    def client_of(self, signal: Signal, row: RawPayload) -> str | None:
+        job = self.job_of_uuid(signal)
+        if job is not None and job.client_id is not None:
+            return next(key for cid, key in self.by_key.values() if cid == job.client_id)
+        meta_client = (row.meta or {}).get("client")
+        if meta_client and str(meta_client).lower() in self.by_key:
+            return self.by_key[str(meta_client).lower()][1]
+        return triage.match_client(signal.hints(), self.candidates(signal))
+
+    def job_of_uuid(self, signal: Signal) -> BackupJob | None:
+        return self.jobs_by_uuid.get((signal.job or "").lower()) if signal.source == "ping" else None
+
+    def device_of(self, client: str, signal: Signal) -> int | None:
+        if not signal.hostname:
+            return None
+        host = signal.hostname.lower()
+        for key, device_id, _ in self.devices.get(host, []) + self.devices.get(host.split(".")[0], []):
+            if key == client:
+                return device_id
+        return None
+
+    def facts(self, client_key: str) -> _ClientFacts:
+        found = self._facts.get(client_key)
+        if found is None:
+            cid, key = self.by_key[client_key.lower()]
+            view = client_views(self.session, self.day, keys=[key], with_devices=False)[0]
+            client = self.session.get(Client, cid)
+            assert client is not None
+            found = _ClientFacts(cid, key, client.name, view.klass, client.billable_alerts, client.forward_alerts)
+            found.agreements = [
+                (a.key, a.kind, a.start, a.end, a.covers, a.excludes)
+                for a in self.session.scalars(select(Agreement).where(Agreement.client_id == cid))
+            ]
+            found.contacts = [
+                (c.email, c.roles)
+                for c in self.session.scalars(select(Contact).where(Contact.client_id == cid))
+                if c.email
+            ]
+            self._facts[client_key] = found
+        return found
+
+
+# ------------------------------------------------------------------------------------------ recording
+
+
+@dataclass
+class Outcome:
+    """What happened to one signal: INTERFACE.md's decision shape."""
+
+    alert: int | None
+    client: str | None
+    device: str | None
+    fingerprint: str
+    decision: str
+    ticket: int | None
+    reason: str
+    payload: int
+    status: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "alert": self.alert,
+            "client": self.client,
+            "device": self.device,
+            "fingerprint": self.fingerprint,
+            "decision": self.decision,
+            "ticket": self.ticket,
+            "reason": self.reason,
+            "payload": self.payload,
+            "status": self.status,
+        }
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60] or "job"
+
+
+class _Recorder:
+    def __init__(self, session: Session, index: MatchIndex):
+        self.s = session
+        self.index = index
+        self.now = clock.now()
+
+    def job_for(self, facts: _ClientFacts, signal: Signal, device_id: int | None) -> tuple[BackupJob, bool]:
+        """The signal's backup job; a job never seen before is created (pending until activated)."""
+        job = self.index.job_of_uuid(signal)
+        name = signal.job or signal.title
+        if job is None:
+            job = self.index.jobs.get((facts.id, name.lower()))
+        if job is not None:
+            return job, True
+        base = f"{facts.key}-{_slug(name)}"
+        key, n = base, 1
+        while self.s.scalar(select(BackupJob.id).where(BackupJob.key == key)) is not None:
+            n += 1
+            key = f"{base}-{n}"
+        job = BackupJob(
+            client_id=facts.id,
+            device_id=device_id,
+            key=key,
+            name=name,
+            product=str(signal.details.get("product") or signal.source),
+            status="pending",
+        )
+        self.s.add(job)
+        self.s.flush()
+        self.index.jobs[(facts.id, name.lower())] = job
+        return job, False
+
+    def record(self, row: RawPayload, signal: Signal) -> Outcome:
+        client_key = self.index.client_of(signal, row)
+        seen = signal.occurred_at or row.received_at
+        if client_key is None:
+            decision = triage.decide(signal.service, signal.kind, None)
+            return Outcome(
+                None, None, None, signal.fingerprint, "quarantine", None, decision.reason, row.id, signal.status
+            )
+        facts = self.index.facts(client_key)
+        device_id = self.index.device_of(client_key, signal)
+        coverage = facts.coverage(seen.date(), signal.service)
+        job, job_known = (None, True)
+        if signal.kind == "backup":
+            job, job_known = self.job_for(facts, signal, device_id)
+            signal = replace(signal, fingerprint=triage.fingerprint("backup", facts.key, job.key))
+        decision = triage.decide(
+            signal.service,
+            signal.kind,
+            coverage,
+            job_known=job_known,
+            job_status=job.status if job is not None else None,
+        )
+        if job is not None:
+            self._backup_result(row, signal, job, decision, seen)
+        alert_id = ticket_id = None
+        if signal.status in ("firing", "failure", "warning"):
+            alert_id, ticket_id = self._open(facts, device_id, job, signal, decision, row, seen)
+        elif signal.status in ("resolved", "success"):  # a start (`/ping/<uuid>/start`) changes nothing open
+            alert_id, ticket_id = self._resolve(facts, signal, seen)
+        device = next(
+            (d[2] for d in self.index.devices.get((signal.hostname or "").lower(), []) if d[1] == device_id), None
+        )
+        return Outcome(
+            alert_id,
+            client_key,
+            device,
+            signal.fingerprint,
+            decision.decision,
+            ticket_id,
+            decision.reason,
+            row.id,
+            signal.status,
+        )
+
+    def _backup_result(
+        self, row: RawPayload, signal: Signal, job: BackupJob, decision: triage.Decision, seen: datetime
+    ) -> None:
+        if decision.activate_job and job.status == "pending":
+            job.status, job.activated_at = "active", self.now
+        if signal.status != "started":
+            job.last_result_at, job.last_status = seen, signal.status
+        started = signal.details.get("started_at")
+        self.s.add(
+            BackupRun(
+                backup_job_id=job.id,
+                raw_payload_id=row.id,
+                product=job.product,
+                status=signal.status,
+                started_at=datetime.fromisoformat(started) if isinstance(started, str) else None,
+                finished_at=seen,
+                size_bytes=signal.details.get("size_bytes"),
+                rule=str(signal.details.get("rule") or signal.source),
+            )
+        )
+
+    def _open(
+        self,
+        facts: _ClientFacts,
+        device_id: int | None,
+        job: BackupJob | None,
+        signal: Signal,
+        decision: triage.Decision,
+        row: RawPayload,
+        seen: datetime,
+    ) -> tuple[int, int | None]:
+        alert = self.s.scalars(
+            select(Alert)
+            .where(Alert.fingerprint == signal.fingerprint, Alert.status == "firing", Alert.client_id == facts.id)
+            .limit(1)
+        ).first()
+        if alert is not None:  # a repeat: counted on the open item, never a second ticket
+            alert.count += 1
+            alert.last_seen = max(alert.last_seen, seen)
+            if alert.ticket_id:
+                self.s.execute(
+                    update(Ticket).where(Ticket.id == alert.ticket_id).values(alert_count=Ticket.alert_count + 1)
+                )
+            return alert.id, alert.ticket_id
+        ticket_id = None
+        if decision.decision in OPENS_WORK:
+            ticket = Ticket(
+                client_id=facts.id,
+                kind="alert" if decision.decision == "ticket" else "quote",
+                status="open" if decision.decision == "ticket" else "awaiting_approval",
+                title=signal.title[:480],
+                fingerprint=signal.fingerprint,
+                billable=decision.decision == "quote",
+                opened_at=self.now,
+                alert_count=1,
+            )
+            self.s.add(ticket)
+            self.s.flush()
+            ticket_id = ticket.id
+        alert = Alert(
+            client_id=facts.id,
+            device_id=device_id,
+            backup_job_id=job.id if job else None,
+            source=signal.source,
+            fingerprint=signal.fingerprint,
+            service=signal.service,
+            severity=signal.severity,
+            title=signal.title[:480],
+            status="firing",
+            decision=decision.decision,
+            reason=decision.reason[:480],
+            ticket_id=ticket_id,
+            count=1,
+            first_seen=seen,
+            last_seen=seen,
+            raw_payload_id=row.id,
+            details=dict(signal.details),
+        )
+        self.s.add(alert)
+        self.s.flush()
+        self.s.add(AlertHistory(alert_id=alert.id, time=seen, status="firing", note=decision.decision))
+        if decision.decision == "forward":
+            self._forward(facts, alert, signal)
+        return alert.id, ticket_id
+
+    def _resolve(self, facts: _ClientFacts, signal: Signal, seen: datetime) -> tuple[int | None, int | None]:
+        """A success or resolve closes the open item of its fingerprint (and its ticket)."""
+        alert = self.s.scalars(
+            select(Alert)
+            .where(Alert.fingerprint == signal.fingerprint, Alert.status == "firing", Alert.client_id == facts.id)
+            .limit(1)
+        ).first()
+        if alert is None:
+            return None, None
+        alert.status, alert.resolved_at, alert.last_seen = "resolved", seen, max(alert.last_seen, seen)
+        self.s.add(AlertHistory(alert_id=alert.id, time=seen, status="resolved", note=signal.source))
+        if alert.ticket_id:
+            ticket = self.s.get(Ticket, alert.ticket_id)
+            if ticket is not None and ticket.status in ("open", "awaiting_approval"):
+                ticket.status, ticket.closed_at = "closed", self.now
+        return alert.id, alert.ticket_id
+
+    def _forward(self, facts: _ClientFacts, alert: Alert, signal: Signal) -> None:
+        to = [e for e, roles in facts.contacts if "technical" in roles or "primary" in roles] or [
+            e for e, _ in facts.contacts
+        ]
+        self.s.add(
+            Notice(
+                client_id=facts.id,
+                kind="alert_forward",
+                dedupe_key=f"forward:{alert.id}",
+                to=to,
+                cc=[],
+                subject=f"Alert for {facts.name}: {signal.title}"[:290],
+                body_text=(
+                    f"{signal.title}\n\nThis alert is forwarded to you as you asked: no agreement of {facts.name} "
+                    f"covers {signal.service}, so no technician will act on it unless you ask us to."
+                ),
+                body_html=None,
+                data={"alert": alert.id},
+                state="waiting",
+                attempts=0,
+                created_at=self.now,
+            )
+        )
+
+
+# ----------------------------------------------------------------------------------------- processing
+
+
+def process(
+    db: Database,
+    payload_ids: list[int] | None = None,
+    states: tuple[str, ...] = ("stored",),
+) -> list[Outcome]:
+    """Parse, match, dedupe, decide and record stored payloads (all waiting ones when `payload_ids` is None)."""
+    outcomes: list[Outcome] = []
+    with db.unit_of_work() as s:
+        query = select(RawPayload).where(RawPayload.state.in_(states)).order_by(RawPayload.id)
+        if payload_ids is not None:
+            query = query.where(RawPayload.id.in_(payload_ids))
+        rows = list(s.scalars(query))
+        if not rows:
+            return []
+        index = MatchIndex(s, clock.today())
+        recorder = _Recorder(s, index)
+        for row in rows:
+            try:
+                signals = parse_payload(row)
+            except IntakeError as exc:
+                _quarantine(row, str(exc))
+                outcomes.append(Outcome(None, None, None, "", "quarantine", None, str(exc), row.id, "unparsed"))
+                continue
+            except (ValueError, UnicodeError, LookupError) as exc:
+                _quarantine(row, f"{row.source}: could not be read ({exc})")
+                outcomes.append(Outcome(None, None, None, "", "quarantine", None, row.error or "", row.id, "unparsed"))
+                continue
+            results = [recorder.record(row, signal) for signal in signals]
+            outcomes += results
+            unmatched = [o for o in results if o.decision == "quarantine"]
+            if unmatched and len(unmatched) == len(results):
+                _quarantine(row, unmatched[0].reason)
+            else:
+                row.state, row.processed_at, row.error = "processed", clock.now(), None
+    return outcomes
+
+
+def _quarantine(row: RawPayload, reason: str) -> None:
+    row.state, row.error, row.processed_at = "quarantined", reason[:1900], clock.now()
+
+
+def ingest(
+    db: Database, source: str, body: bytes, content_type: str | None = None, meta: dict[str, Any] | None = None
+) -> list[Outcome]:
+    """Store, then process: what every intake endpoint does."""
+    payload = receive(db, source, body, content_type, meta)
+    return process(db, [payload])
+
+
+def replay(db: Database, payload_ids: list[int] | None = None) -> list[Outcome]:
+    """Process quarantined payloads again (after a parser or a mapping rule was fixed)."""
+    return process(db, payload_ids, states=("quarantined",))
+
+
+def quarantined(db: Database) -> list[dict[str, Any]]:
+    with db.reader() as s:
+        return [
+            {
+                "payload": r.id,
+                "source": r.source,
+                "received_at": r.received_at.isoformat(),
+                "error": r.error,
+                "bytes": len(r.body),
+            }
+            for r in s.scalars(select(RawPayload).where(RawPayload.state == "quarantined").order_by(RawPayload.id))
+        ]
