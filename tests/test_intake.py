@@ -166,7 +166,7 @@ def test_ping_checkins_fail_and_recover(db):
     uuid = "5f2b7c1e-8d4a-4e43-9b8e-2f1c0a9d7e61"  # acme-srv02-restic in the demo
     (failed,) = service.ingest(db, "ping", b"", meta={"path": f"/ping/{uuid}/fail"})
     assert (failed.client, failed.decision) == ("acme", "ticket")
-    (started,) = service.ingest(db, "ping", b"", meta={"path": f"/ping/{uuid}/start"})
+    service.ingest(db, "ping", b"", meta={"path": f"/ping/{uuid}/start"})
     (ok,) = service.ingest(db, "ping", b"", meta={"path": f"/ping/{uuid}/0"})
     assert ok.alert == failed.alert
     with db.reader() as s:
