@@ -28,7 +28,7 @@ _SUBJECT = re.compile(
     r"(?P<result>succeeded with warnings|completed with warnings"
     r"|succeeded|completed successfully|was successful|failed|has failed)\b"
 )
-_BODY_RESULT = re.compile(r"(?im)^\s*backup\s+(?P<result>succeeded with warnings|succeeded|failed)\b")
+_BODY_RESULT = re.compile(r"(?im)^[ \t]*backup[ \t]+(?P<result>succeeded with warnings|succeeded|failed)\b")
 
 
 def parse(view: MailView) -> list[ParsedRun] | None:

@@ -146,8 +146,12 @@ class _TextRenderer(HTMLParser):
     """HTML to text: block elements end lines, table cells are separated by a tab."""
 
     _BLOCKS = frozenset(
-        ("br", "p", "div", "tr", "table", "tbody", "thead", "tfoot", "li", "ul", "ol", "hr", "title")
-    ) | frozenset(("pre", "blockquote", "h1", "h2", "h3", "h4", "h5", "h6"))
+        (
+            *("br", "p", "div", "pre", "blockquote", "hr", "title"),
+            *("table", "thead", "tbody", "tfoot", "tr", "ul", "ol", "li"),
+            *("h1", "h2", "h3", "h4", "h5", "h6"),
+        )
+    )
     _CELLS = frozenset(("td", "th"))
     _HIDDEN = frozenset(("style", "script"))
 

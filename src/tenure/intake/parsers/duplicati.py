@@ -27,7 +27,7 @@ from tenure.intake.parsers.common import (
 
 _SUBJECT = re.compile(r"(?i)\b(?:duplicati\s+)?(?P<op>[a-z]+)\s+report\s+for\s+(?P<name>.+?)\s*$")
 _PARSED = re.compile(r"(?m)^ParsedResult:[ \t]*(?P<v>\w+)")
-_FAILED = re.compile(r"(?m)^Failed:\s*(?P<v>.+)$")
+_FAILED = re.compile(r"(?m)^Failed:[ \t]*(?P<v>.+)$")
 _EPOCH = re.compile(r"\((?P<s>\d{9,11})\)\s*$")
 
 
@@ -97,7 +97,7 @@ def _detail(status: str, body: str, failed: re.Match[str] | None) -> str:
         return one_line(failed.group("v"))
     if status != SUCCESS:
         listing = "Errors" if status == FAILURE else "Warnings"
-        match = re.search(rf"(?m)^\s*{listing}:\s*\[[ \t]*\r?\n?\s*(?P<first>[^\r\n]+)", body)
+        match = re.search(rf"(?m)^{listing}:[ \t]*\[[ \t]*\n?[ \t]*(?P<first>[^\r\n]+)", body)
         if match and not match.group("first").startswith("]"):
             return one_line(re.sub(r"^.*?\]:\s*", "", match.group("first")))
     examined = _top(body, "ExaminedFiles")

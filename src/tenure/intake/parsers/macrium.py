@@ -30,9 +30,14 @@ _SUBJECT_NAMES = re.compile(
 _FAIL_SUBJECT = re.compile(r"(?i)\bbackup\s+fail(?:ed|ure)?\b|\bfailure notification\b")
 _WARN_SUBJECT = re.compile(r"(?i)\bbackup\s+with\s+warnings?\b|\bbackup\s+warning\b|\bwarning notification\b")
 _OK_SUBJECT = re.compile(r"(?i)\bbackup\s+succe(?:ss|eded)\b|\bsuccess notification\b")
-_FAIL_BODY = re.compile(r"(?im)\bbackup aborted\b|^\s*failed\s*:\(|^\s*status\s*:\s*(?:failed|aborted)\b")
-_WARN_BODY = re.compile(r"(?im)\bcompleted with warnings\b|^\s*warning\s*:\||^\s*status\s*:\s*warning")
-_OK_BODY = re.compile(r"(?im)\b(?:backup|image|clone) completed successfully\b|^\s*success\s*:\)")
+# [ \t] rather than \s after ^: a \s* there would run across every following blank line
+_FAIL_BODY = re.compile(
+    r"(?im)\bbackup aborted\b|^[ \t]*failed[ \t]*:\(|^[ \t]*status[ \t]*:[ \t]*(?:failed|aborted)\b"
+)
+_WARN_BODY = re.compile(
+    r"(?im)\bcompleted with warnings\b|^[ \t]*warning[ \t]*:\||^[ \t]*status[ \t]*:[ \t]*warning"
+)
+_OK_BODY = re.compile(r"(?im)\b(?:backup|image|clone) completed successfully\b|^[ \t]*success[ \t]*:\)")
 
 
 def parse(view: MailView) -> list[ParsedRun] | None:
@@ -85,12 +90,15 @@ def _definition(value: str | None) -> str | None:
 
 def _detail(status: str, body: str) -> str:
     if status == FAILURE:
-        for pattern in (r"(?im)^.*backup aborted!?(?P<v>.*)$", r"(?im)^\s*error\s*[:-]\s*(?P<v>.+)$"):
+        for pattern in (
+            r"(?im)^.*backup aborted!?(?P<v>.*)$",
+            r"(?im)^[ \t]*error[ \t]*[:-][ \t]*(?P<v>.+)$",
+        ):
             match = re.search(pattern, body)
             if match and match.group("v").strip(" -:"):
                 return one_line(match.group("v").strip(" -:"))
     if status == WARNING:
-        match = re.search(r"(?im)^\s*warning\s*[:-]\s*(?P<v>[^|\r\n].*)$", body)
+        match = re.search(r"(?im)^[ \t]*warning[ \t]*[:-][ \t]*(?P<v>[^|\r\n].*)$", body)
         if match:
             return one_line(match.group("v"))
     match = re.search(r"(?im)^.*completed (?:successfully|with warnings).*$", body)

@@ -25,9 +25,10 @@ from tenure.intake.parsers.common import (
 
 _TASK = re.compile(
     # bounded names (Hyper Backup allows 32 characters) keep a long line from costing quadratic time
-    r"(?i)\bbackup task\s+\[?(?P<task>[^\]\r\n\t]{1,64}?)\]?\s+on\s+\[?(?P<nas>[A-Za-z0-9._-]{1,64})\]?\s+"
-    r"(?P<verb>(?:has\s+|was\s+)?(?:been\s+)?(?:partially completed|completed with warnings|completed"
-    r"|failed|cancell?ed|aborted|suspended))"
+    r"(?i)\bbackup task[ \t]+\[?(?P<task>[^\]\r\n\t]{1,64}?)\]?"
+    r"[ \t]+on[ \t]+\[?(?P<nas>[A-Za-z0-9._-]{1,64})\]?[ \t]+"
+    r"(?P<verb>(?:has[ \t]+|was[ \t]+)?(?:been[ \t]+)?"
+    r"(?:partially completed|completed with warnings|completed|failed|cancell?ed|aborted|suspended))"
 )
 _ABB_DEVICE = re.compile(r"(?i)\bof device\s+\[?(?P<device>[A-Za-z0-9._-]+)\]?")
 
