@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
@@ -44,6 +45,7 @@ from tenure.triage import rules as triage
 from tenure.triage.models import Ticket
 
 SOURCES = ("alertmanager", "email", "event", "tactical", "restic", "ping")
+INTERNAL_SOURCES = ("missed",)  # payloads Tenure makes itself (the missed-backup sweep)
 OPENS_WORK = ("ticket", "quote")
 
 
@@ -54,7 +56,7 @@ def receive(
     db: Database, source: str, body: bytes, content_type: str | None = None, meta: dict[str, Any] | None = None
 ) -> int:
     """Store the payload exactly as received and commit: only then may the sender be answered."""
-    if source not in SOURCES:
+    if source not in SOURCES + INTERNAL_SOURCES:
         raise IntakeError(f"source {source!r} is not one of {', '.join(SOURCES)}")
     with db.unit_of_work() as s:
         row = RawPayload(
@@ -159,6 +161,24 @@ def parse_email(body: bytes) -> list[Signal]:
     ]
 
 
+def _missed_signal(body: bytes) -> Signal:
+    data = json.loads(body)
+    expected = datetime.fromisoformat(data["expected"])
+    return Signal(
+        source="missed",
+        kind="backup",
+        status="failure",
+        severity="error",
+        service="backup_monitoring",
+        title=f"Backup missed: {data['name']} (expected {expected:%Y-%m-%d %H:%M} UTC, "
+        f"{data['grace_minutes']} min grace)",
+        fingerprint=f"missed:{data['job']}",
+        occurred_at=expected,
+        job=data["job"],
+        details={"expected": data["expected"], "rule": "missed.schedule"},
+    )
+
+
 def parse_payload(row: RawPayload) -> list[Signal]:
     meta = row.meta or {}
     if row.source == "alertmanager":
@@ -180,6 +200,8 @@ def parse_payload(row: RawPayload) -> list[Signal]:
         return parse_ping(str(meta.get("path", "")), body=row.body, received_at=row.received_at)
     if row.source == "email":
         return parse_email(row.body)
+    if row.source == "missed":
+        return [_missed_signal(row.body)]
     raise IntakeError(f"source {row.source!r} is not one Tenure reads")
 
 
@@ -243,7 +265,9 @@ class MatchIndex:
             self.devices[hostname.lower().split(".")[0]].append((key, device_id, hostname))
         self.jobs_by_uuid: dict[str, BackupJob] = {}
         self.jobs: dict[tuple[int, str], BackupJob] = {}
+        self.jobs_by_key: dict[str, BackupJob] = {}
         for job in session.scalars(select(BackupJob)):
+            self.jobs_by_key[job.key] = job
             if job.ping_uuid:
                 self.jobs_by_uuid[job.ping_uuid.lower()] = job
             if job.client_id is not None:
@@ -286,7 +310,12 @@ class MatchIndex:
         return triage.match_client(signal.hints(), self.candidates(signal))
 
     def job_of_uuid(self, signal: Signal) -> BackupJob | None:
-        return self.jobs_by_uuid.get((signal.job or "").lower()) if signal.source == "ping" else None
+        """The job a ping (by its UUID) or a missed run (by its key) is about; others are matched by name."""
+        if signal.source == "ping":
+            return self.jobs_by_uuid.get((signal.job or "").lower())
+        if signal.source == "missed":
+            return self.jobs_by_key.get(signal.job or "")
+        return None
 
     def device_of(self, client: str, signal: Signal) -> int | None:
         if not signal.hostname:
@@ -434,8 +463,11 @@ class _Recorder:
     ) -> None:
         if decision.activate_job and job.status == "pending":
             job.status, job.activated_at = "active", self.now
+        if signal.source == "missed":
+            return  # not a result: the job still has none since its last one
         if signal.status != "started":
             job.last_result_at, job.last_status = seen, signal.status
+            job.next_expected_at = None  # the sweep works out the next due time afresh
         started = signal.details.get("started_at")
         self.s.add(
             BackupRun(

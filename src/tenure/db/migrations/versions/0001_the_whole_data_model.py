@@ -541,7 +541,7 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=10), nullable=False),
     sa.Column('started_at', tenure.db.types.UTCDateTime(), nullable=True),
     sa.Column('finished_at', tenure.db.types.UTCDateTime(), nullable=True),
-    sa.Column('size_bytes', sa.Integer(), nullable=True),
+    sa.Column('size_bytes', sa.BigInteger(), nullable=True),
     sa.Column('rule', sa.String(length=100), nullable=False),
     sa.ForeignKeyConstraint(['backup_job_id'], ['backup_job.id'], name=op.f('fk_backup_run_backup_job_id_backup_job'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['raw_payload_id'], ['raw_payload.id'], name=op.f('fk_backup_run_raw_payload_id_raw_payload'), ondelete='SET NULL'),

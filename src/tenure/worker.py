@@ -1,0 +1,45 @@
+"""The worker: everything that happens without a person asking. `tenure worker` runs it alone (several
+processes on PostgreSQL share the work); `tenure serve` runs it in a thread in the embedded default."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from tenure.db.engine import Database
+from tenure.intake import missed
+from tenure.intake import service as intake
+
+log = logging.getLogger("tenure.worker")
+
+# each job: (name, function, every N seconds); a job returns how much it did
+Job = tuple[str, Callable[[Database], Any], float]
+JOBS: list[Job] = [
+    ("intake", lambda db: len(intake.process(db)), 0.2),
+    ("missed_backups", lambda db: len(missed.sweep(db)), 60.0),
+]
+
+
+def run_once(db: Database) -> dict[str, Any]:
+    """Every job once, now: what `tenure worker --once` (cron, tests) does."""
+    done: dict[str, Any] = {}
+    for name, job, _ in JOBS:
+        done[name] = job(db)
+    return done
+
+
+def run_forever(db: Database, stop: threading.Event) -> None:
+    last: dict[str, float] = {}
+    while not stop.is_set():
+        now = time.monotonic()
+        for name, job, every in JOBS:
+            if now - last.get(name, 0.0) >= every:
+                last[name] = now
+                try:
+                    job(db)
+                except Exception:  # one failing job must not stop the others; it is retried next round
+                    log.exception("worker job %s failed", name)
+        stop.wait(0.2)
