@@ -12,23 +12,34 @@ measured in the same run where a goal is a ratio.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import os
+import random
+import socket
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, text
+import httpx
+from sqlalchemy import func, insert, select, text, update
 
 from bench.generate import Scale, generate
 from tenure import clock
+from tenure.accounts.service import create_token
 from tenure.agreements.models import LedgerEntry, TimeEntry
 from tenure.billing.service import run_billing
+from tenure.clients.models import BackupJob
 from tenure.clients.service import client_views
 from tenure.db.engine import Database
+from tenure.intake import missed
+from tenure.intake import service as intake
+from tenure.intake.models import Alert
 
 SCALES = {
     "small": Scale(clients=500, devices=10_000, time_entries=100_000, alerts=100_000, backup_jobs=1_000),
@@ -117,6 +128,164 @@ def billing_run(db: Database, scale: Scale) -> dict[str, Any]:
         "within_limit": seconds <= 10.0,
         "plain_sql_seconds": round(base, 3),
         "ratio_to_plain_sql": round(seconds / base, 1),
+    }
+
+
+def _copy(db: Database, name: str) -> Database:
+    """A scratch copy of the generated database, for benchmarks that write."""
+    copy = Path(str(db.url).removeprefix("sqlite:///") + f".{name}.db")
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{copy}{suffix}").unlink(missing_ok=True)
+    with db.engine.connect() as connection:
+        connection.exec_driver_sql(f"VACUUM INTO '{copy}'")
+    target = Database(f"sqlite:///{copy}")
+    target.migrate()
+    return target
+
+
+def _events(scale: Scale, n: int, seed: int = 7) -> list[bytes]:
+    rng = random.Random(seed)
+    return [
+        json.dumps(
+            {
+                "source": "bench",
+                "client": f"c{rng.randrange(1, scale.clients + 1):05d}",
+                "title": f"Disk low {i % 500}",
+                "status": "firing",
+                "service": "monitoring",
+                "fingerprint": f"disk-{i % 500}",
+            }
+        ).encode()
+        for i in range(n)
+    ]
+
+
+@bench
+def intake_batch(db: Database, scale: Scale) -> dict[str, Any]:
+    """Events through the whole path in batches (store, parse, match, dedupe, decide, record), beside the
+    raw insert rate of the same number of alert rows."""
+    target = _copy(db, "intake")
+    n = 20_000
+    bodies = _events(scale, n)
+    began = time.perf_counter()
+    for start in range(0, n, 5_000):
+        ids = intake.receive_many(target, "event", bodies[start : start + 5_000])
+        intake.process(target, ids)
+    seconds = time.perf_counter() - began
+    now = datetime.now(UTC)
+    rows = [
+        {
+            "client_id": 1 + i % scale.clients,
+            "source": "event",
+            "fingerprint": f"raw-{i}",
+            "service": "monitoring",
+            "severity": "warning",
+            "title": "raw",
+            "status": "firing",
+            "decision": "ticket",
+            "reason": "raw",
+            "count": 1,
+            "first_seen": now,
+            "last_seen": now,
+            "details": {},
+        }
+        for i in range(n)
+    ]
+    began = time.perf_counter()
+    with target.engine.begin() as connection:
+        connection.execute(insert(Alert), rows)
+    raw = time.perf_counter() - began
+    target.engine.dispose()
+    rate, raw_rate = n / seconds, n / raw
+    return {
+        "alerts": n,
+        "alerts_per_second": round(rate),
+        "limit_alerts_per_second": 20_000,
+        "raw_insert_per_second": round(raw_rate),
+        "share_of_raw": round(rate / raw_rate, 3),
+        "limit_share_of_raw": 0.25,
+        "within_limit": rate >= 20_000 and rate / raw_rate >= 0.25,
+    }
+
+
+@bench
+def intake_http(db: Database, scale: Scale) -> dict[str, Any]:
+    """`tenure serve` with one alert per request from 16 concurrent clients: requests/s and p99 latency."""
+    target = _copy(db, "http")
+    token, _ = create_token(target, "bench", "intake")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "TENURE_DATABASE_URL": target.url}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tenure", "serve", "--port", str(port), "--no-worker"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(200):
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        bodies = _events(scale, 5_000, seed=11)
+        latencies: list[float] = []
+
+        async def client(chunk: list[bytes]) -> None:
+            async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {token}"}) as http:
+                for body in chunk:
+                    t0 = time.perf_counter()
+                    answer = await http.post("/api/v1/intake/events", content=body)
+                    latencies.append(time.perf_counter() - t0)
+                    assert answer.status_code == 202
+
+        async def all_clients() -> None:
+            await asyncio.gather(*(client(bodies[i::16]) for i in range(16)))
+
+        began = time.perf_counter()
+        asyncio.run(all_clients())
+        seconds = time.perf_counter() - began
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+        target.engine.dispose()
+    latencies.sort()
+    p99 = latencies[int(0.99 * len(latencies)) - 1]
+    rps = len(latencies) / seconds
+    return {
+        "requests": len(latencies),
+        "concurrency": 16,
+        "requests_per_second": round(rps),
+        "limit_requests_per_second": 1000,
+        "p99_ms": round(p99 * 1000, 1),
+        "limit_p99_ms": 50,
+        "within_limit": rps >= 1000 and p99 <= 0.05,
+    }
+
+
+@bench
+def missed_backup_sweep(db: Database, scale: Scale) -> dict[str, Any]:
+    """The sweep over every active job: the first (every job computed) and a steady one (only jobs due)."""
+    target = _copy(db, "sweep")
+    start = datetime(scale.end.year, scale.end.month, scale.end.day, 12, tzinfo=UTC)
+    with target.engine.begin() as connection:
+        connection.execute(update(BackupJob).values(activated_at=start, last_result_at=start))
+    began = time.perf_counter()
+    missed.sweep(target, start + timedelta(minutes=1))
+    first = time.perf_counter() - began
+    began = time.perf_counter()
+    missed.sweep(target, start + timedelta(minutes=2))
+    steady = time.perf_counter() - began
+    target.engine.dispose()
+    return {
+        "jobs": scale.backup_jobs,
+        "first_sweep_seconds": round(first, 3),
+        "steady_sweep_seconds": round(steady, 3),
+        "limit_seconds": 1.0,
+        "within_limit": steady <= 1.0,
     }
 
 

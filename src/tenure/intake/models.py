@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import BigInteger, ForeignKey, Index, LargeBinary, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tenure.db.base import Base, ChangeLogged
 from tenure.db.types import UTCDateTime
+
+if TYPE_CHECKING:
+    from tenure.triage.models import Ticket
 
 
 class RawPayload(Base):
@@ -58,6 +61,9 @@ class Alert(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     raw_payload_id: Mapped[int | None] = mapped_column(ForeignKey("raw_payload.id", ondelete="SET NULL"))
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    ticket: Mapped[Ticket | None] = relationship()
+    history: Mapped[list[AlertHistory]] = relationship(cascade="all, delete-orphan", order_by="AlertHistory.id")
 
 
 class AlertHistory(Base):

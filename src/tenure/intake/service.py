@@ -19,13 +19,14 @@ from email.message import Message
 from email.utils import getaddresses, parseaddr
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from tenure import clock
 from tenure.agreements.models import Agreement
 from tenure.clients.models import BackupJob, Client, Contact, Device
 from tenure.clients.service import client_views
+from tenure.db.changelog import record_created
 from tenure.db.engine import Database
 from tenure.intake.models import Alert, AlertHistory, BackupRun, MappingRule, RawPayload
 from tenure.intake.parsers.backup_email import parse_backup_email
@@ -258,10 +259,12 @@ class MatchIndex:
             )
         ]
         self.devices: dict[str, list[tuple[str, int, str]]] = defaultdict(list)  # hostname -> (client, id, name)
+        self.hostnames: dict[int, str] = {}
         for key, device_id, hostname in session.execute(
             select(Client.key, Device.id, Device.hostname).join(Client, Client.id == Device.client_id)
         ):
             self.devices[hostname.lower()].append((key, device_id, hostname))
+            self.hostnames[device_id] = hostname
             self.devices[hostname.lower().split(".")[0]].append((key, device_id, hostname))
         self.jobs_by_uuid: dict[str, BackupJob] = {}
         self.jobs: dict[tuple[int, str], BackupJob] = {}
@@ -326,25 +329,50 @@ class MatchIndex:
                 return device_id
         return None
 
+    def load_facts(self, client_keys: set[str]) -> None:
+        """The class, agreements, contacts and alert preferences of these clients: a few queries in all."""
+        wanted = sorted(k for k in client_keys if k not in self._facts)
+        if not wanted:
+            return
+        ids = {self.by_key[k.lower()][0]: k for k in wanted}
+        views = {v.key: v for v in client_views(self.session, self.day, keys=wanted, with_devices=False)}
+        for chunk in _chunks(list(ids)):
+            for cid, name, billable, forward in self.session.execute(
+                select(Client.id, Client.name, Client.billable_alerts, Client.forward_alerts).where(
+                    Client.id.in_(chunk)
+                )
+            ):
+                key = ids[cid]
+                self._facts[key] = _ClientFacts(cid, key, name, views[key].klass, billable, forward)
+            for cid, *agreement in self.session.execute(
+                select(
+                    Agreement.client_id,
+                    Agreement.key,
+                    Agreement.kind,
+                    Agreement.start,
+                    Agreement.end,
+                    Agreement.covers,
+                    Agreement.excludes,
+                ).where(Agreement.client_id.in_(chunk))
+            ):
+                self._facts[ids[cid]].agreements.append(tuple(agreement))  # type: ignore[arg-type]
+            for cid, address, roles in self.session.execute(
+                select(Contact.client_id, Contact.email, Contact.roles).where(Contact.client_id.in_(chunk))
+            ):
+                if address:
+                    self._facts[ids[cid]].contacts.append((address, roles))
+
+    def hostname_of(self, device_id: int | None) -> str | None:
+        return self.hostnames.get(device_id) if device_id is not None else None
+
     def facts(self, client_key: str) -> _ClientFacts:
-        found = self._facts.get(client_key)
-        if found is None:
-            cid, key = self.by_key[client_key.lower()]
-            view = client_views(self.session, self.day, keys=[key], with_devices=False)[0]
-            client = self.session.get(Client, cid)
-            assert client is not None
-            found = _ClientFacts(cid, key, client.name, view.klass, client.billable_alerts, client.forward_alerts)
-            found.agreements = [
-                (a.key, a.kind, a.start, a.end, a.covers, a.excludes)
-                for a in self.session.scalars(select(Agreement).where(Agreement.client_id == cid))
-            ]
-            found.contacts = [
-                (c.email, c.roles)
-                for c in self.session.scalars(select(Contact).where(Contact.client_id == cid))
-                if c.email
-            ]
-            self._facts[client_key] = found
-        return found
+        if client_key not in self._facts:
+            self.load_facts({client_key})
+        return self._facts[client_key]
+
+
+def _chunks(values: list[Any], size: int = 900) -> list[list[Any]]:
+    return [values[i : i + size] for i in range(0, len(values), size)]
 
 
 # ------------------------------------------------------------------------------------------ recording
@@ -382,11 +410,53 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60] or "job"
 
 
+@dataclass
+class _Prepared:
+    """A signal matched to its client, device and job, with its decision: ready to be recorded."""
+
+    row: RawPayload
+    signal: Signal
+    seen: datetime
+    client: str | None = None
+    device_id: int | None = None
+    device: str | None = None
+    job: BackupJob | None = None
+    decision: triage.Decision | None = None
+
+
+@dataclass
+class _NewTicket:
+    values: dict[str, Any]
+    id: int | None = None
+
+
+@dataclass
+class _NewAlert:
+    """An alert first seen in this batch: inserted in bulk at the end, with its ticket and history."""
+
+    values: dict[str, Any]
+    ticket: _NewTicket | None
+    history: list[tuple[datetime, str, str]]
+    id: int | None = None
+
+    @property
+    def ticket_id(self) -> int | None:
+        return self.ticket.id if self.ticket is not None else None
+
+
 class _Recorder:
+    """Records a batch: matching and decisions first, then open alerts and tickets loaded in one query,
+    then new rows added and flushed once. Ids reach the outcomes after that flush."""
+
     def __init__(self, session: Session, index: MatchIndex):
         self.s = session
         self.index = index
         self.now = clock.now()
+        self.open: dict[tuple[int, str], Alert | _NewAlert] = {}
+        self.tickets: dict[int, Ticket] = {}
+        self.new_alerts: list[_NewAlert] = []
+        self.new_tickets: list[_NewTicket] = []
+        self.notices: list[dict[str, Any]] = []
 
     def job_for(self, facts: _ClientFacts, signal: Signal, device_id: int | None) -> tuple[BackupJob, bool]:
         """The signal's backup job; a job never seen before is created (pending until activated)."""
@@ -398,7 +468,7 @@ class _Recorder:
             return job, True
         base = f"{facts.key}-{_slug(name)}"
         key, n = base, 1
-        while self.s.scalar(select(BackupJob.id).where(BackupJob.key == key)) is not None:
+        while key in self.index.jobs_by_key:
             n += 1
             key = f"{base}-{n}"
         job = BackupJob(
@@ -411,52 +481,58 @@ class _Recorder:
         )
         self.s.add(job)
         self.s.flush()
-        self.index.jobs[(facts.id, name.lower())] = job
+        self.index.jobs[(facts.id, name.lower())] = self.index.jobs_by_key[key] = job
         return job, False
 
-    def record(self, row: RawPayload, signal: Signal) -> Outcome:
-        client_key = self.index.client_of(signal, row)
-        seen = signal.occurred_at or row.received_at
-        if client_key is None:
-            decision = triage.decide(signal.service, signal.kind, None)
-            return Outcome(
-                None, None, None, signal.fingerprint, "quarantine", None, decision.reason, row.id, signal.status
-            )
-        facts = self.index.facts(client_key)
-        device_id = self.index.device_of(client_key, signal)
-        coverage = facts.coverage(seen.date(), signal.service)
-        job, job_known = (None, True)
+    def match(self, row: RawPayload, signal: Signal) -> _Prepared:
+        return _Prepared(row, signal, signal.occurred_at or row.received_at, self.index.client_of(signal, row))
+
+    def decide(self, item: _Prepared) -> None:
+        signal = item.signal
+        if item.client is None:
+            item.decision = triage.decide(signal.service, signal.kind, None)
+            return
+        facts = self.index.facts(item.client)
+        item.device_id = self.index.device_of(item.client, signal)
+        item.device = self.index.hostname_of(item.device_id)
+        coverage = facts.coverage(item.seen.date(), signal.service)
+        job_known = True
         if signal.kind == "backup":
-            job, job_known = self.job_for(facts, signal, device_id)
-            signal = replace(signal, fingerprint=triage.fingerprint("backup", facts.key, job.key))
-        decision = triage.decide(
+            item.job, job_known = self.job_for(facts, signal, item.device_id)
+            item.signal = replace(signal, fingerprint=triage.fingerprint("backup", facts.key, item.job.key))
+        item.decision = triage.decide(
             signal.service,
             signal.kind,
             coverage,
             job_known=job_known,
-            job_status=job.status if job is not None else None,
+            job_status=item.job.status if item.job is not None else None,
         )
-        if job is not None:
-            self._backup_result(row, signal, job, decision, seen)
-        alert_id = ticket_id = None
+
+    def load_open(self, items: list[_Prepared]) -> None:
+        """The open alerts (and their tickets) of every fingerprint in the batch, in a few queries."""
+        keys = {(self.index.facts(i.client).id, i.signal.fingerprint) for i in items if i.client}
+        fingerprints = sorted({fp for _, fp in keys})
+        for chunk in _chunks(fingerprints):
+            for alert in self.s.scalars(select(Alert).where(Alert.status == "firing", Alert.fingerprint.in_(chunk))):
+                if (alert.client_id, alert.fingerprint) in keys:
+                    self.open[(alert.client_id or 0, alert.fingerprint)] = alert
+        ticket_ids = sorted({a.ticket_id for a in self.open.values() if a.ticket_id})
+        for chunk in _chunks(ticket_ids):
+            self.tickets.update({t.id: t for t in self.s.scalars(select(Ticket).where(Ticket.id.in_(chunk)))})
+
+    def record(self, item: _Prepared) -> tuple[_Prepared, Alert | _NewAlert | None]:
+        decision, signal = item.decision, item.signal
+        assert decision is not None
+        if item.client is None:
+            return item, None
+        facts = self.index.facts(item.client)
+        if item.job is not None:
+            self._backup_result(item.row, signal, item.job, decision, item.seen)
         if signal.status in ("firing", "failure", "warning"):
-            alert_id, ticket_id = self._open(facts, device_id, job, signal, decision, row, seen)
-        elif signal.status in ("resolved", "success"):  # a start (`/ping/<uuid>/start`) changes nothing open
-            alert_id, ticket_id = self._resolve(facts, signal, seen)
-        device = next(
-            (d[2] for d in self.index.devices.get((signal.hostname or "").lower(), []) if d[1] == device_id), None
-        )
-        return Outcome(
-            alert_id,
-            client_key,
-            device,
-            signal.fingerprint,
-            decision.decision,
-            ticket_id,
-            decision.reason,
-            row.id,
-            signal.status,
-        )
+            return item, self._open(facts, item, decision)
+        if signal.status in ("resolved", "success"):  # a start (`/ping/<uuid>/start`) changes nothing open
+            return item, self._resolve(facts, signal, item.seen)
+        return item, None
 
     def _backup_result(
         self, row: RawPayload, signal: Signal, job: BackupJob, decision: triage.Decision, seen: datetime
@@ -482,88 +558,86 @@ class _Recorder:
             )
         )
 
-    def _open(
-        self,
-        facts: _ClientFacts,
-        device_id: int | None,
-        job: BackupJob | None,
-        signal: Signal,
-        decision: triage.Decision,
-        row: RawPayload,
-        seen: datetime,
-    ) -> tuple[int, int | None]:
-        alert = self.s.scalars(
-            select(Alert)
-            .where(Alert.fingerprint == signal.fingerprint, Alert.status == "firing", Alert.client_id == facts.id)
-            .limit(1)
-        ).first()
+    def _open(self, facts: _ClientFacts, item: _Prepared, decision: triage.Decision) -> Alert | _NewAlert:
+        signal, seen = item.signal, item.seen
+        alert = self.open.get((facts.id, signal.fingerprint))
+        if isinstance(alert, _NewAlert):  # a repeat within this batch
+            alert.values["count"] += 1
+            alert.values["last_seen"] = max(alert.values["last_seen"], seen)
+            if alert.ticket is not None:
+                alert.ticket.values["alert_count"] += 1
+            return alert
         if alert is not None:  # a repeat: counted on the open item, never a second ticket
             alert.count += 1
             alert.last_seen = max(alert.last_seen, seen)
-            if alert.ticket_id:
-                self.s.execute(
-                    update(Ticket).where(Ticket.id == alert.ticket_id).values(alert_count=Ticket.alert_count + 1)
-                )
-            return alert.id, alert.ticket_id
-        ticket_id = None
+            ticket = self.tickets.get(alert.ticket_id or 0)
+            if ticket is not None:
+                ticket.alert_count += 1
+            return alert
+        ticket = None
         if decision.decision in OPENS_WORK:
-            ticket = Ticket(
-                client_id=facts.id,
-                kind="alert" if decision.decision == "ticket" else "quote",
-                status="open" if decision.decision == "ticket" else "awaiting_approval",
-                title=signal.title[:480],
-                fingerprint=signal.fingerprint,
-                billable=decision.decision == "quote",
-                opened_at=self.now,
-                alert_count=1,
+            ticket = _NewTicket(
+                {
+                    "client_id": facts.id,
+                    "kind": "alert" if decision.decision == "ticket" else "quote",
+                    "status": "open" if decision.decision == "ticket" else "awaiting_approval",
+                    "title": signal.title[:480],
+                    "fingerprint": signal.fingerprint,
+                    "billable": decision.decision == "quote",
+                    "opened_at": self.now,
+                    "closed_at": None,
+                    "alert_count": 1,
+                }
             )
-            self.s.add(ticket)
-            self.s.flush()
-            ticket_id = ticket.id
-        alert = Alert(
-            client_id=facts.id,
-            device_id=device_id,
-            backup_job_id=job.id if job else None,
-            source=signal.source,
-            fingerprint=signal.fingerprint,
-            service=signal.service,
-            severity=signal.severity,
-            title=signal.title[:480],
-            status="firing",
-            decision=decision.decision,
-            reason=decision.reason[:480],
-            ticket_id=ticket_id,
-            count=1,
-            first_seen=seen,
-            last_seen=seen,
-            raw_payload_id=row.id,
-            details=dict(signal.details),
+            self.new_tickets.append(ticket)
+        new = _NewAlert(
+            {
+                "client_id": facts.id,
+                "device_id": item.device_id,
+                "backup_job_id": item.job.id if item.job else None,
+                "source": signal.source,
+                "fingerprint": signal.fingerprint,
+                "service": signal.service,
+                "severity": signal.severity,
+                "title": signal.title[:480],
+                "status": "firing",
+                "decision": decision.decision,
+                "reason": decision.reason[:480],
+                "count": 1,
+                "first_seen": seen,
+                "last_seen": seen,
+                "resolved_at": None,
+                "raw_payload_id": item.row.id,
+                "details": dict(signal.details),
+            },
+            ticket,
+            [(seen, "firing", decision.decision)],
         )
-        self.s.add(alert)
-        self.s.flush()
-        self.s.add(AlertHistory(alert_id=alert.id, time=seen, status="firing", note=decision.decision))
+        self.open[(facts.id, signal.fingerprint)] = new
+        self.new_alerts.append(new)
         if decision.decision == "forward":
-            self._forward(facts, alert, signal)
-        return alert.id, ticket_id
+            self._forward(facts, signal)
+        return new
 
-    def _resolve(self, facts: _ClientFacts, signal: Signal, seen: datetime) -> tuple[int | None, int | None]:
+    def _resolve(self, facts: _ClientFacts, signal: Signal, seen: datetime) -> Alert | _NewAlert | None:
         """A success or resolve closes the open item of its fingerprint (and its ticket)."""
-        alert = self.s.scalars(
-            select(Alert)
-            .where(Alert.fingerprint == signal.fingerprint, Alert.status == "firing", Alert.client_id == facts.id)
-            .limit(1)
-        ).first()
+        alert = self.open.pop((facts.id, signal.fingerprint), None)
+        if isinstance(alert, _NewAlert):
+            alert.values.update(status="resolved", resolved_at=seen, last_seen=max(alert.values["last_seen"], seen))
+            alert.history.append((seen, "resolved", signal.source))
+            if alert.ticket is not None:
+                alert.ticket.values.update(status="closed", closed_at=self.now)
+            return alert
         if alert is None:
-            return None, None
+            return None
         alert.status, alert.resolved_at, alert.last_seen = "resolved", seen, max(alert.last_seen, seen)
-        self.s.add(AlertHistory(alert_id=alert.id, time=seen, status="resolved", note=signal.source))
-        if alert.ticket_id:
-            ticket = self.s.get(Ticket, alert.ticket_id)
-            if ticket is not None and ticket.status in ("open", "awaiting_approval"):
-                ticket.status, ticket.closed_at = "closed", self.now
-        return alert.id, alert.ticket_id
+        alert.history.append(AlertHistory(time=seen, status="resolved", note=signal.source))
+        ticket = self.tickets.get(alert.ticket_id or 0)
+        if ticket is not None and ticket.status in ("open", "awaiting_approval"):
+            ticket.status, ticket.closed_at = "closed", self.now
+        return alert
 
-    def _forward(self, facts: _ClientFacts, alert: Alert, signal: Signal) -> None:
+    def _forward(self, facts: _ClientFacts, signal: Signal) -> None:
         to = [e for e, roles in facts.contacts if "technical" in roles or "primary" in roles] or [
             e for e, _ in facts.contacts
         ]
@@ -571,7 +645,7 @@ class _Recorder:
             Notice(
                 client_id=facts.id,
                 kind="alert_forward",
-                dedupe_key=f"forward:{alert.id}",
+                dedupe_key=f"forward:{facts.key}:{signal.fingerprint}:{self.now}",
                 to=to,
                 cc=[],
                 subject=f"Alert for {facts.name}: {signal.title}"[:290],
@@ -580,12 +654,65 @@ class _Recorder:
                     f"covers {signal.service}, so no technician will act on it unless you ask us to."
                 ),
                 body_html=None,
-                data={"alert": alert.id},
+                data={"fingerprint": signal.fingerprint},
                 state="waiting",
                 attempts=0,
                 created_at=self.now,
             )
         )
+
+    def finish(self) -> None:
+        """The batch's new tickets, alerts, history and notices in bulk statements, then one flush for what
+        changed on rows that already existed. Ids are read back by what identifies the new rows (a plain
+        executemany; RETURNING in parameter order is slow on SQLite). Core inserts, not the ORM's bulk
+        path, which splits a batch wherever a row leaves a different column empty."""
+        if self.new_tickets:
+            self.s.connection().execute(Ticket.__table__.insert(), [t.values for t in self.new_tickets])
+            ticket_ids: dict[tuple[int, str], int] = {}
+            for chunk in _chunks(sorted({t.values["fingerprint"] for t in self.new_tickets})):
+                query = select(Ticket.id, Ticket.client_id, Ticket.fingerprint).where(
+                    Ticket.opened_at == self.now, Ticket.fingerprint.in_(chunk)
+                )
+                ticket_ids.update({(cid, fp): tid for tid, cid, fp in self.s.execute(query)})
+            for ticket in self.new_tickets:
+                ticket.id = ticket_ids[(ticket.values["client_id"], ticket.values["fingerprint"])]
+            record_created(
+                self.s,
+                "ticket",
+                [
+                    {
+                        "id": t.id,
+                        "label": f"#{t.id} {t.values['title']}",
+                        "client_id": t.values["client_id"],
+                        "after": t.values | {"id": t.id},
+                    }
+                    for t in self.new_tickets
+                ],
+            )
+        if self.new_alerts:
+            for alert in self.new_alerts:
+                alert.values["ticket_id"] = alert.ticket_id
+            self.s.connection().execute(Alert.__table__.insert(), [a.values for a in self.new_alerts])
+            alert_ids: dict[tuple[int, str, int], int] = {}
+            for chunk in _chunks(sorted({a.values["raw_payload_id"] for a in self.new_alerts})):
+                query = select(Alert.id, Alert.client_id, Alert.fingerprint, Alert.raw_payload_id).where(
+                    Alert.raw_payload_id.in_(chunk)
+                )
+                alert_ids.update({(cid, fp, raw): aid for aid, cid, fp, raw in self.s.execute(query)})
+            for alert in self.new_alerts:
+                v = alert.values
+                alert.id = alert_ids[(v["client_id"], v["fingerprint"], v["raw_payload_id"])]
+            self.s.execute(
+                insert(AlertHistory),
+                [
+                    {"alert_id": a.id, "time": when, "status": status, "note": note}
+                    for a in self.new_alerts
+                    for when, status, note in a.history
+                ],
+            )
+        if self.notices:
+            self.s.connection().execute(Notice.__table__.insert(), self.notices)
+        self.s.flush()
 
 
 # ----------------------------------------------------------------------------------------- processing
@@ -597,39 +724,75 @@ def process(
     states: tuple[str, ...] = ("stored",),
 ) -> list[Outcome]:
     """Parse, match, dedupe, decide and record stored payloads (all waiting ones when `payload_ids` is None)."""
-    outcomes: list[Outcome] = []
-    with db.unit_of_work() as s:
-        query = select(RawPayload).where(RawPayload.state.in_(states)).order_by(RawPayload.id)
-        if payload_ids is not None:
-            query = query.where(RawPayload.id.in_(payload_ids))
-        rows = list(s.scalars(query))
+    with db.unit_of_work() as s, s.no_autoflush:
+        columns = (RawPayload.id, RawPayload.source, RawPayload.received_at, RawPayload.body, RawPayload.meta)
+        query = select(*columns).where(RawPayload.state.in_(states)).order_by(RawPayload.id)
+        rows: list[Any] = []
+        if payload_ids is None:
+            rows = list(s.execute(query))
+        else:
+            for chunk in _chunks(sorted(payload_ids)):
+                rows += list(s.execute(query.where(RawPayload.id.in_(chunk))))
         if not rows:
             return []
         index = MatchIndex(s, clock.today())
         recorder = _Recorder(s, index)
+        failed: dict[int, Outcome] = {}
+        prepared: list[_Prepared] = []
         for row in rows:
             try:
-                signals = parse_payload(row)
+                prepared += [recorder.match(row, signal) for signal in parse_payload(row)]
             except IntakeError as exc:
-                _quarantine(row, str(exc))
-                outcomes.append(Outcome(None, None, None, "", "quarantine", None, str(exc), row.id, "unparsed"))
-                continue
-            except (ValueError, UnicodeError, LookupError) as exc:
-                _quarantine(row, f"{row.source}: could not be read ({exc})")
-                outcomes.append(Outcome(None, None, None, "", "quarantine", None, row.error or "", row.id, "unparsed"))
-                continue
-            results = [recorder.record(row, signal) for signal in signals]
+                failed[row.id] = _unread(row.id, str(exc))
+            except (ValueError, UnicodeError, LookupError, KeyError) as exc:
+                failed[row.id] = _unread(row.id, f"{row.source}: could not be read ({exc})")
+        index.load_facts({p.client for p in prepared if p.client})
+        for item in prepared:
+            recorder.decide(item)
+        recorder.load_open(prepared)
+        recorded = [recorder.record(item) for item in prepared]
+        recorder.finish()
+        by_row: dict[int, list[Outcome]] = defaultdict(list)
+        for item, alert in recorded:
+            decision = item.decision
+            assert decision is not None
+            by_row[item.row.id].append(
+                Outcome(
+                    alert.id if alert is not None else None,
+                    item.client,
+                    item.device,
+                    item.signal.fingerprint,
+                    decision.decision if item.client else "quarantine",
+                    alert.ticket_id if alert is not None else None,
+                    decision.reason,
+                    item.row.id,
+                    item.signal.status,
+                )
+            )
+        outcomes: list[Outcome] = []
+        now = clock.now()
+        states_after: list[dict[str, Any]] = []
+        for row in rows:
+            results = [failed[row.id]] if row.id in failed else by_row.get(row.id, [])
             outcomes += results
-            unmatched = [o for o in results if o.decision == "quarantine"]
-            if unmatched and len(unmatched) == len(results):
-                _quarantine(row, unmatched[0].reason)
+            if results and all(o.decision == "quarantine" for o in results):
+                states_after.append(
+                    {"pid": row.id, "state": "quarantined", "error": results[0].reason[:1900], "at": now}
+                )
             else:
-                row.state, row.processed_at, row.error = "processed", clock.now(), None
+                states_after.append({"pid": row.id, "state": "processed", "error": None, "at": now})
+        table = RawPayload.__table__
+        s.connection().execute(
+            table.update()
+            .where(table.c.id == bindparam("pid"))
+            .values(state=bindparam("state"), error=bindparam("error"), processed_at=bindparam("at")),
+            states_after,
+        )
     return outcomes
 
 
-def _quarantine(row: RawPayload, reason: str) -> None:
-    row.state, row.error, row.processed_at = "quarantined", reason[:1900], clock.now()
+def _unread(payload: int, reason: str) -> Outcome:
+    return Outcome(None, None, None, "", "quarantine", None, reason, payload, "unparsed")
 
 
 def ingest(
