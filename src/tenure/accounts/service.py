@@ -77,6 +77,20 @@ def authenticate(db: Database, token: str) -> TokenInfo | None:
         return _info(row)
 
 
+def token_roles(db: Database, tokens: set[str]) -> dict[str, str]:
+    """The role of each live token among `tokens` (unknown and revoked ones are absent): one query."""
+    hashes = {_hash(t): t for t in tokens if t.startswith(TOKEN_PREFIX)}
+    if not hashes:
+        return {}
+    with db.reader() as s:
+        rows = s.execute(
+            select(ApiToken.token_hash, ApiToken.role).where(
+                ApiToken.token_hash.in_(list(hashes)), ApiToken.revoked_at.is_(None)
+            )
+        )
+        return {hashes[h]: role for h, role in rows}
+
+
 def revoke_token(db: Database, name: str) -> TokenInfo:
     with db.unit_of_work() as s:
         row = s.scalars(select(ApiToken).where(ApiToken.name == name, ApiToken.revoked_at.is_(None))).first()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from tenure import __version__
@@ -12,12 +14,17 @@ from tenure.accounts.service import TokenInfo, authenticate
 from tenure.db.engine import Database, get_database
 from tenure.errors import NotFound, TenureError
 from tenure.intake import service as intake
+from tenure.intake.writer import IntakeWriter, Refused, Submission
 from tenure.triage.service import list_alerts, list_tickets
 
 PROBLEM = "application/problem+json"
 # who may call what: intake tokens may only post payloads
 READERS = {"owner", "technician", "bookkeeper", "readonly"}
 INTAKE = {"owner", "technician", "intake"}
+
+
+Wait = Annotated[bool, Query(description="Process at once and return the decisions (default: the worker does).")]
+Bearer = Annotated[str | None, Header(alias="Authorization", description="Bearer <intake token>")]
 
 
 def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
@@ -68,17 +75,39 @@ def create_app(database: Database | None = None) -> FastAPI:
     async def bad_request(request: Request, exc: TenureError) -> JSONResponse:
         return problem(422, "Unprocessable Content", str(exc))
 
-    def accept(source: str, body: bytes, content_type: str | None, meta: dict[str, Any], wait: bool) -> dict[str, Any]:
+    writers: list[IntakeWriter] = []
+
+    def writer() -> IntakeWriter:
+        if not writers:  # one per application: it owns the thread that commits intake in batches
+            writers.append(IntakeWriter(db()))
+        return writers[0]
+
+    async def accept(
+        request: Request,
+        source: str,
+        meta: dict[str, Any],
+        wait: bool,
+        open_: bool = False,
+    ) -> JSONResponse:
+        body = await _body(request)
         if not body and source != "ping":
             raise HTTPException(422, f"an empty {source} payload")
-        payload = intake.receive(db(), source, body, content_type, meta)  # stored and committed: now we may answer
+        token = None
+        if not open_:
+            scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                raise HTTPException(401, "a valid API token is required (Authorization: Bearer …)")
+            token = token.strip()
+        submission = Submission(source, body, request.headers.get("content-type"), meta, token, frozenset(INTAKE))
+        try:
+            payload = await asyncio.wrap_future(writer().submit(submission))  # stored and committed
+        except Refused as refused:
+            raise HTTPException(refused.status, str(refused)) from None
         answer: dict[str, Any] = {"payload": payload, "state": "stored"}
         if wait:
-            answer["decisions"] = [o.as_json() for o in intake.process(db(), [payload])]
-            answer["state"] = "processed"
-        return answer
-
-    Wait = Annotated[bool, Query(description="Process at once and return the decisions (default: the worker does).")]
+            outcomes = await run_in_threadpool(intake.process, db(), [payload])
+            answer |= {"state": "processed", "decisions": [o.as_json() for o in outcomes]}
+        return JSONResponse(answer, status_code=200 if open_ else 202)
 
     for source, path in (
         ("alertmanager", "alertmanager"),
@@ -87,48 +116,60 @@ def create_app(database: Database | None = None) -> FastAPI:
         ("tactical", "tactical"),
     ):
 
-        def endpoint(
-            request: Request,
-            body: bytes = Depends(_body),
-            wait: Wait = False,
-            _: TokenInfo = Depends(token(INTAKE)),
-            source: str = source,
+        async def endpoint(
+            request: Request, wait: Wait = False, authorization: Bearer = None, source: str = source
         ) -> JSONResponse:
-            return JSONResponse(accept(source, body, request.headers.get("content-type"), {}, wait), status_code=202)
+            return await accept(request, source, {}, wait)
 
         app.post(f"/api/v1/intake/{path}", status_code=202, summary=f"Receive a {source} payload", tags=["intake"])(
             endpoint
         )
 
     @app.post("/api/v1/intake/restic", status_code=202, tags=["intake"], summary="Receive restic backup --json output")
-    def restic(
+    async def restic(
         request: Request,
-        body: bytes = Depends(_body),
         wait: Wait = False,
         job: str | None = None,
         host: str | None = None,
         client: str | None = None,
         exit_code: int | None = None,
-        _: TokenInfo = Depends(token(INTAKE)),
+        authorization: Bearer = None,
     ) -> JSONResponse:
         meta = {
             k: v
             for k, v in {"job": job, "host": host, "client": client, "exit_code": exit_code}.items()
             if v is not None
         }
-        return JSONResponse(accept("restic", body, request.headers.get("content-type"), meta, wait), status_code=202)
+        return await accept(request, "restic", meta, wait)
 
-    @app.api_route("/ping/{uuid}", methods=["GET", "POST", "HEAD"], tags=["intake"], summary="Backup job check-in")
-    @app.api_route(
-        "/ping/{uuid}/{signal}",
-        methods=["GET", "POST", "HEAD"],
-        tags=["intake"],
-        summary="Backup job start, failure or exit code",
-    )
-    def ping(request: Request, uuid: str, signal: str | None = None, body: bytes = Depends(_body)) -> JSONResponse:
+    async def check_in(request: Request, uuid: str, signal: str | None) -> JSONResponse:
         # open like Healthchecks' ping URLs: the job's UUID is the secret
         path = f"/ping/{uuid}" + (f"/{signal}" if signal else "")
-        return JSONResponse(accept("ping", body, None, {"path": path}, False), status_code=200)
+        return await accept(request, "ping", {"path": path}, False, open_=True)
+
+    async def ping(request: Request, uuid: str) -> JSONResponse:
+        return await check_in(request, uuid, None)
+
+    async def ping_signal(request: Request, uuid: str, signal: str) -> JSONResponse:
+        return await check_in(request, uuid, signal)
+
+    for method in ("GET", "POST"):
+        app.add_api_route(
+            "/ping/{uuid}",
+            ping,
+            methods=[method],
+            tags=["intake"],
+            summary="Backup job check-in",
+            operation_id=f"ping_{method.lower()}",
+        )
+        app.add_api_route(
+            "/ping/{uuid}/{signal}",
+            ping_signal,
+            methods=[method],
+            tags=["intake"],
+            summary="Backup job start (/start), failure (/fail) or exit code (/<0-255>)",
+            operation_id=f"ping_signal_{method.lower()}",
+        )
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:
