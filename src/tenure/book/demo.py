@@ -6,6 +6,7 @@ months later, changes nothing.
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import date, datetime, time
 from typing import Any
@@ -370,7 +371,44 @@ def load_demo(db: Database) -> ImportSummary:
     anchor = _anchor(db)
     summary = import_book(db, _jsonable(demo_book(anchor)))
     _spruce_offboarded(db, anchor - relativedelta(months=2) - relativedelta(days=1))
+    _alerts(db)
     return summary
+
+
+DEMO_ALERTS = [
+    ("acme", "Disk C: on ACME-SRV01 below 10%", "monitoring", "ACME-SRV01"),
+    ("acme", "Windows updates failing on ACME-WS04", "patching", "ACME-WS04"),
+    ("maple", "Printer offline at the front counter", "monitoring", None),
+    ("birch", "Home router rebooted 5 times today", "monitoring", None),
+    ("spruce", "Agent SPRUCE-SRV01 still reporting: CPU high", "monitoring", None),
+    ("pine", "Disk space low on PINE-SRV01", "monitoring", "PINE-SRV01"),
+]
+
+
+def _alerts(db: Database) -> None:
+    """A few alerts through real intake, once: the triage queue is not empty on a first look."""
+    from tenure.intake import service as intake  # intake depends on the book; imported late
+
+    with db.reader() as session:
+        if session.get(Meta, "demo_alerts") is not None:
+            return
+    bodies = [
+        json.dumps(
+            {
+                "source": "demo-monitor",
+                "client": client,
+                "title": title,
+                "service": service,
+                "status": "firing",
+                "severity": "warning",
+                **({"host": host} if host else {}),
+            }
+        ).encode()
+        for client, title, service, host in DEMO_ALERTS
+    ]
+    intake.process(db, intake.receive_many(db, "event", bodies))
+    with db.unit_of_work() as session:
+        session.add(Meta(key="demo_alerts", value="loaded"))
 
 
 def _spruce_offboarded(db: Database, end_of_service: date) -> None:
