@@ -9,7 +9,7 @@ import sys
 import typer
 
 from tenure import __version__
-from tenure.cli import billing, book, client, demo, intake, report, serve, token, work
+from tenure.cli import account, billing, book, client, demo, intake, report, serve, token, work
 from tenure.cli.common import apply_now, err
 from tenure.db.uow import actor
 from tenure.errors import TenureError
@@ -32,6 +32,8 @@ app.command("intake")(intake.intake)
 app.add_typer(intake.alert_app, name="alert")
 app.add_typer(intake.ticket_app, name="ticket")
 app.add_typer(report.app, name="report")
+app.add_typer(account.account_app, name="account")
+app.add_typer(account.sync_app, name="sync")
 app.command("serve")(serve.serve)
 app.command("worker")(serve.worker)
 app.command("demo")(demo.demo)

@@ -46,7 +46,8 @@ from tenure.triage import rules as triage
 from tenure.triage.models import Ticket
 
 SOURCES = ("alertmanager", "email", "event", "tactical", "restic", "ping")
-INTERNAL_SOURCES = ("missed",)  # payloads Tenure makes itself (the missed-backup sweep)
+# payloads Tenure makes itself: the missed-backup sweep, and restic snapshots read by `tenure sync backups`
+INTERNAL_SOURCES = ("missed", "snapshot")
 OPENS_WORK = ("ticket", "quote")
 
 
@@ -180,6 +181,22 @@ def _missed_signal(body: bytes) -> Signal:
     )
 
 
+def _snapshot_signal(body: bytes) -> Signal:
+    data = json.loads(body)
+    return Signal(
+        source="snapshot",
+        kind="backup",
+        status="success",
+        severity="info",
+        service="backup_monitoring",
+        title=f"restic snapshot {data['snapshot']} of {data['name']}",
+        fingerprint=f"snapshot:{data['job']}",
+        occurred_at=datetime.fromisoformat(data["time"]),
+        job=data["job"],
+        details={"snapshot": data["snapshot"], "rule": "restic.snapshots"},
+    )
+
+
 def parse_payload(row: RawPayload) -> list[Signal]:
     meta = row.meta or {}
     if row.source == "alertmanager":
@@ -203,6 +220,8 @@ def parse_payload(row: RawPayload) -> list[Signal]:
         return parse_email(row.body)
     if row.source == "missed":
         return [_missed_signal(row.body)]
+    if row.source == "snapshot":
+        return [_snapshot_signal(row.body)]
     raise IntakeError(f"source {row.source!r} is not one Tenure reads")
 
 
@@ -316,7 +335,7 @@ class MatchIndex:
         """The job a ping (by its UUID) or a missed run (by its key) is about; others are matched by name."""
         if signal.source == "ping":
             return self.jobs_by_uuid.get((signal.job or "").lower())
-        if signal.source == "missed":
+        if signal.source in ("missed", "snapshot"):
             return self.jobs_by_key.get(signal.job or "")
         return None
 
