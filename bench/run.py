@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import os
 import random
 import socket
-import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ import httpx
 from sqlalchemy import func, insert, select, text, update
 
 from bench.generate import Scale, generate
+from bench.registry import BENCHES, bench, timed
 from tenure import clock
 from tenure.accounts.service import create_token
 from tenure.agreements.models import LedgerEntry, TimeEntry
@@ -45,24 +45,6 @@ SCALES = {
     "small": Scale(clients=500, devices=10_000, time_entries=100_000, alerts=100_000, backup_jobs=1_000),
     "full": Scale(clients=5_000, devices=100_000, time_entries=1_000_000, alerts=1_000_000, backup_jobs=10_000),
 }
-BENCHES: dict[str, Callable[[Database, Scale], dict[str, Any]]] = {}
-
-
-def bench(fn: Callable[[Database, Scale], dict[str, Any]]) -> Callable[[Database, Scale], dict[str, Any]]:
-    BENCHES[fn.__name__] = fn
-    return fn
-
-
-def timed(fn: Callable[[], Any], repeat: int = 5) -> tuple[float, float]:
-    """(median, p95) seconds over `repeat` runs after one warm-up."""
-    fn()
-    samples = []
-    for _ in range(repeat):
-        began = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - began)
-    samples.sort()
-    return statistics.median(samples), samples[min(len(samples) - 1, int(0.95 * len(samples)))]
 
 
 @bench
@@ -311,7 +293,12 @@ def database_for(scale: Scale, name: str) -> tuple[Database, float | None]:
     return db, seconds
 
 
+PLUGINS = ("bench.owner",)  # modules whose @bench functions join the table
+
+
 def main(argv: list[str] | None = None) -> None:
+    for name in PLUGINS:
+        importlib.import_module(name)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", choices=sorted(SCALES), default="full")
     parser.add_argument("--only", action="append", choices=sorted(BENCHES), help="run just these (repeatable)")

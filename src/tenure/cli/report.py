@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -11,6 +11,12 @@ from tenure.cli.common import JsonOpt, db, out, print_json
 from tenure.triage.report import unpaid_report
 
 app = typer.Typer(help="Reports for the owner.", no_args_is_help=True)
+
+
+def _offer_text(offer: dict[str, Any] | None) -> str:
+    if not offer:
+        return "-"
+    return f"{offer['offer']} ({offer['monthly_fee']}/month)" if offer.get("monthly_fee") else offer["offer"]
 
 
 @app.command("unpaid")
@@ -46,6 +52,12 @@ def unpaid(
             str(r["reached_a_person"]),
             str(r["unpaid_minutes"]),
             str(r["minutes_written_off"]),
-            f"{offer['offer']} ({offer['monthly_fee']}/month)" if offer else "-",
+            _offer_text(offer),
         )
     out.print(table)
+
+
+from tenure.cli import owner  # noqa: E402
+
+app.command("profitability")(owner.profitability)
+app.command("fit")(owner.fit)

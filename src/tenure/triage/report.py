@@ -3,41 +3,32 @@
 Alerts suppressed and the minutes that avoided, uncovered alerts that reached a person and what they
 cost, minutes of work never billed although the month was invoiced (written off), and the catalog
 offer that would have covered the uncovered services, at its price.
+
+"Would cover" comes from the fit replay (`reports.rules.replay`, DOMAIN.md "Fit"): every catalog agreement
+whose covers hold all of the client's uncovered services is replayed as its only arrangement for the
+month, on its real work; the offer named is the one with the **lowest total** among those under which the
+client is worth serving (effective rate not below the target, no loss), else the one with the **best
+margin** (`reports.rules.would_cover`). It says which in `chosen_by`, and what the month would have cost
+the client under it (`total`) and the MSP's margin.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from datetime import UTC, date, datetime, time
-from decimal import Decimal
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
 from sqlalchemy import select
 
 from tenure.agreements.models import FrozenAllocation, TimeEntry
-from tenure.agreements.service import msp_settings
+from tenure.agreements.service import load_worlds, msp_settings
 from tenure.billing.service import period_start
 from tenure.clients.models import Client
 from tenure.db.engine import Database
 from tenure.intake.models import Alert
+from tenure.reports.service import covering_fits
 from tenure.triage import rules
-from tenure.vocabulary import AGREEMENT_KINDS
-
-
-def _covering_offer(catalog: list[dict[str, Any]], services: set[str]) -> dict[str, Any] | None:
-    """The cheapest catalog agreement whose covers hold every uncovered service (none when no offer does)."""
-    offers = [
-        o
-        for o in catalog
-        if o.get("kind") in AGREEMENT_KINDS
-        and services
-        and services <= set(o.get("covers", [])) - set(o.get("excludes", []))
-    ]
-    if not offers:
-        return None
-    best = min(offers, key=lambda o: (Decimal(str(o.get("monthly_fee") or "0")), o["key"]))
-    return {"offer": best["key"], "kind": best["kind"], "monthly_fee": best.get("monthly_fee")}
 
 
 def unpaid_report(db: Database, period: str) -> dict[str, Any]:
@@ -75,6 +66,10 @@ def unpaid_report(db: Database, period: str) -> dict[str, Any]:
         ):
             if cid in closed and key not in billed[cid]:
                 written_off[cid] += -(-minutes // rounding) * rounding
+        wanted = {cid: services for cid, services in uncovered.items() if services}
+        worlds = load_worlds(s, sorted(wanted)) if wanted else {}
+        reached = {cid: rules.unpaid_minutes(d, model).reached for cid, d in decisions.items()}
+        covers = covering_fits(worlds, wanted, reached, period, msp)
     rows = []
     for cid in sorted(set(decisions) | set(written_off), key=lambda c: keys[c]):
         work = rules.unpaid_minutes(decisions[cid], model)
@@ -88,7 +83,7 @@ def unpaid_report(db: Database, period: str) -> dict[str, Any]:
                 "unpaid_minutes": work.minutes,
                 "minutes_written_off": written_off.get(cid, 0),
                 "uncovered_services": sorted(uncovered[cid]),
-                "would_cover": _covering_offer(msp.catalog, uncovered[cid]),
+                "would_cover": covers.get(cid),
             }
         )
     totals = {
