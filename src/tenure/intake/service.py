@@ -19,7 +19,7 @@ from email.message import Message
 from email.utils import getaddresses, parseaddr
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from tenure import clock
@@ -258,7 +258,7 @@ class MatchIndex:
     """Who is who, loaded once per batch: exact lookups pick the few candidate rules of a payload, and
     `triage.rules.find_match` decides among them (so matching stays one rule, and fast)."""
 
-    def __init__(self, session: Session, day: date):
+    def __init__(self, session: Session, day: date, signals: list[Signal]):
         self.session = session
         self.day = day
         self.by_key: dict[str, tuple[int, str]] = {}
@@ -285,16 +285,24 @@ class MatchIndex:
             self.devices[hostname.lower()].append((key, device_id, hostname))
             self.hostnames[device_id] = hostname
             self.devices[hostname.lower().split(".")[0]].append((key, device_id, hostname))
+        # only the backup jobs this batch names (by ping UUID, key or name), not every job there is
         self.jobs_by_uuid: dict[str, BackupJob] = {}
         self.jobs: dict[tuple[int, str], BackupJob] = {}
         self.jobs_by_key: dict[str, BackupJob] = {}
-        for job in session.scalars(select(BackupJob)):
-            self.jobs_by_key[job.key] = job
-            if job.ping_uuid:
-                self.jobs_by_uuid[job.ping_uuid.lower()] = job
-            if job.client_id is not None:
-                self.jobs[(job.client_id, job.name.lower())] = job
-                self.jobs[(job.client_id, job.key.lower())] = job
+        named = sorted({(sg.job or sg.title) for sg in signals if sg.kind == "backup"})
+        for chunk in _chunks(named):
+            lowered = [n.lower() for n in chunk]
+            for job in session.scalars(
+                select(BackupJob).where(
+                    BackupJob.key.in_(chunk) | BackupJob.name.in_(chunk) | func.lower(BackupJob.ping_uuid).in_(lowered)
+                )
+            ):
+                self.jobs_by_key[job.key] = job
+                if job.ping_uuid:
+                    self.jobs_by_uuid[job.ping_uuid.lower()] = job
+                if job.client_id is not None:
+                    self.jobs[(job.client_id, job.name.lower())] = job
+                    self.jobs[(job.client_id, job.key.lower())] = job
         self._facts: dict[str, _ClientFacts] = {}
 
     def candidates(self, signal: Signal) -> list[tuple[str, str, str]]:
@@ -487,7 +495,8 @@ class _Recorder:
             return job, True
         base = f"{facts.key}-{_slug(name)}"
         key, n = base, 1
-        while key in self.index.jobs_by_key:
+        # a new job is rare: one look at the table keeps its key unique among jobs this batch did not load
+        while key in self.index.jobs_by_key or self.s.scalar(select(BackupJob.id).where(BackupJob.key == key)):
             n += 1
             key = f"{base}-{n}"
         job = BackupJob(
@@ -754,17 +763,18 @@ def process(
                 rows += list(s.execute(query.where(RawPayload.id.in_(chunk))))
         if not rows:
             return []
-        index = MatchIndex(s, clock.today())
-        recorder = _Recorder(s, index)
         failed: dict[int, Outcome] = {}
-        prepared: list[_Prepared] = []
+        parsed: list[tuple[Any, Signal]] = []
         for row in rows:
             try:
-                prepared += [recorder.match(row, signal) for signal in parse_payload(row)]
+                parsed += [(row, signal) for signal in parse_payload(row)]
             except IntakeError as exc:
                 failed[row.id] = _unread(row.id, str(exc))
             except (ValueError, UnicodeError, LookupError, KeyError) as exc:
                 failed[row.id] = _unread(row.id, f"{row.source}: could not be read ({exc})")
+        index = MatchIndex(s, clock.today(), [signal for _, signal in parsed])
+        recorder = _Recorder(s, index)
+        prepared = [recorder.match(row, signal) for row, signal in parsed]
         index.load_facts({p.client for p in prepared if p.client})
         for item in prepared:
             recorder.decide(item)
