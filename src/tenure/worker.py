@@ -12,6 +12,7 @@ from typing import Any
 from tenure.db.engine import Database
 from tenure.intake import missed
 from tenure.intake import service as intake
+from tenure.offboarding import service as offboarding
 
 log = logging.getLogger("tenure.worker")
 
@@ -20,6 +21,7 @@ Job = tuple[str, Callable[[Database], Any], float]
 JOBS: list[Job] = [
     ("intake", lambda db: len(intake.process(db)), 0.2),
     ("missed_backups", lambda db: len(missed.sweep(db)), 60.0),
+    ("offboarding", lambda db: offboarding.work(db), 5.0),  # due offboarding steps, under leases
 ]
 
 

@@ -8,6 +8,7 @@ import sys
 
 import typer
 
+import tenure.cli.offboard as offboard
 from tenure import __version__
 from tenure.cli import account, billing, book, client, demo, intake, report, serve, token, work
 from tenure.cli.common import apply_now, err
@@ -34,6 +35,7 @@ app.add_typer(intake.ticket_app, name="ticket")
 app.add_typer(report.app, name="report")
 app.add_typer(account.account_app, name="account")
 app.add_typer(account.sync_app, name="sync")
+app.add_typer(offboard.app, name="offboard")
 app.command("serve")(serve.serve)
 app.command("worker")(serve.worker)
 app.command("demo")(demo.demo)

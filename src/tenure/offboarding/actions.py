@@ -1,0 +1,520 @@
+"""What each step of a plan does when the runner runs it (its `action`, DOMAIN.md "Offboarding").
+
+- `<vendor>.<verb>`: a vendor call through the client's account at that vendor (connectors/). A vendor
+  Tenure cannot drive, or an action its API cannot do, makes the step manual with instructions. A write
+  the vendor accepted but that is not visible yet (an uninstall in progress, a client delete refused while
+  agents remain) is checked again later with backoff, and fails with the reason when it never happens.
+- `notice.*`: a Notice row in the outbox (sending it is the outbox's job), once per step.
+- Tenure's own work: the inventory snapshot, ending agreements, the final invoice
+  (`billing.service.final_invoice`, which also ends the agreements and settles prepaid time by the MSP's
+  policy), retiring backup jobs, stopping maintenance, and the exit conditions (`offboarding.verify_exit`).
+
+Every action is idempotent: run again after a crash, it finds its work done and says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import closing
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from tenure.agreements.models import Agreement
+from tenure.billing.models import Invoice
+from tenure.billing.service import final_invoice
+from tenure.clients.models import BackupJob, Client, Device, Site, VendorAccount
+from tenure.connectors.base import ActionResult, Connector, ConnectorError, NotSupported
+from tenure.connectors.manual import ManualConnector, instructions_for
+from tenure.connectors.registry import ConnectorSettings, configured, connector_for
+from tenure.errors import TenureError
+from tenure.maintenance.models import MaintenanceTask
+from tenure.msp.models import MspSettings
+from tenure.notices.models import Notice
+from tenure.offboarding.flow import TERMINAL
+from tenure.offboarding.models import OffboardingRun, OffboardingStep
+from tenure.offboarding.rules import EXIT_CONDITIONS, SIEM_ITEMS
+from tenure.runner import Outcome, StepContext
+from tenure.triage.models import Ticket
+from tenure.vocabulary import FEE_KINDS
+
+OPEN_TICKETS = ("open", "awaiting_approval")
+ACCOUNT_VERBS = ("export_copy", "verify_copy", "stop_job", "close_account")  # on a backup account
+AGENT_VERBS = ("disable_feature", "delete_check", "uninstall_agent", "confirm_agent_removed")
+
+
+def execute(ctx: StepContext, settings: ConnectorSettings) -> Outcome:
+    step = ctx.step
+    if step.kind == "wait":
+        return Outcome.done({"detail": f"waited {step.seconds} seconds"})
+    if not step.action:
+        return Outcome.manual(step.instructions or step.title)
+    own = INTERNAL.get(step.action)
+    if own is not None:
+        return own(ctx, settings)
+    prefix, _, verb = step.action.partition(".")
+    if prefix == "notice":
+        return notice(ctx)
+    return vendor_action(ctx, prefix, verb, settings)
+
+
+# ------------------------------------------------------------------------------------------ loading
+
+
+def _run_and_client(s: Session, ctx: StepContext) -> tuple[OffboardingRun, Client]:
+    run = s.get(OffboardingRun, ctx.step.run_id)
+    if run is None:
+        raise TenureError(f"offboarding run {ctx.step.run_id} no longer exists")
+    client = s.get(Client, run.client_id)
+    assert client is not None
+    return run, client
+
+
+def _accounts(s: Session, client_id: int) -> list[VendorAccount]:
+    return list(
+        s.scalars(
+            select(VendorAccount)
+            .where(VendorAccount.client_id == client_id, VendorAccount.active)
+            .order_by(VendorAccount.key)
+        )
+    )
+
+
+def _rmm_account(accounts: list[VendorAccount], vendor: str) -> VendorAccount | None:
+    """The client's account at an RMM: the first active one of that vendor, by key."""
+    return next((a for a in accounts if a.kind == "rmm" and a.vendor == vendor), None)
+
+
+# ------------------------------------------------------------------------------------------ vendors
+
+
+def vendor_action(ctx: StepContext, vendor: str, verb: str, settings: ConnectorSettings) -> Outcome:
+    """`<vendor>.<verb>` through the client's account there; any vendor call Tenure cannot make (no
+    connector, no URL or key, an action the API lacks) becomes a person's, with instructions."""
+    step, target = ctx.step, ctx.step.target
+    with ctx.db.reader() as s:
+        _, client = _run_and_client(s, ctx)
+        accounts = _accounts(s, client.id)
+    if verb in ACCOUNT_VERBS:
+        account = next((a for a in accounts if a.key == target.get("account")), None)
+    else:
+        account = _rmm_account(accounts, vendor)
+    agent = str(target.get("rmm_id") or "")
+    client_ref = str(account.external_id or "") if account is not None else ""
+    calls: dict[str, Callable[[Connector], ActionResult]] = {
+        "disable_feature": lambda c: c.disable_feature(agent, str(target.get("feature")), key=ctx.key),
+        "delete_check": lambda c: c.delete_check(agent, str(target.get("check")), key=ctx.key),
+        "uninstall_agent": lambda c: c.uninstall_agent(client_ref, agent, key=ctx.key),
+        "confirm_agent_removed": lambda c: c.confirm_agent_removed(client_ref, agent),
+        "remove_client": lambda c: c.remove_client(str(target.get("external_id") or client_ref), key=ctx.key),
+        "export_copy": lambda c: c.export_backup(str(target.get("external_id") or ""), target, key=ctx.key),
+    }
+    try:
+        with closing(connector_for(vendor, account, settings, ctx.calls)) as connector:
+            call = calls.get(verb)
+            if call is None:
+                raise NotSupported(f"Tenure has no {vendor} call for {verb}", "")
+            if not isinstance(connector, ManualConnector):
+                if not client_ref:
+                    raise ConnectorError(
+                        f"vendor account {account.key if account else '?'} has no external_id "
+                        f"(the client's id at {vendor})",
+                        retryable=False,
+                    )
+                if verb in AGENT_VERBS and not agent:
+                    raise NotSupported(f"no {vendor} agent id recorded for {target.get('hostname')}", "")
+            outcome = call(connector)
+    except NotSupported as exc:
+        return Outcome.manual(instructions_for(vendor, verb, target, step.title), {"detail": str(exc)})
+    if outcome.done:
+        return Outcome.done(outcome.as_json())
+    return Outcome.retry(outcome.detail, outcome.as_json(), give_up=GIVE_UP.get(verb))
+
+
+GIVE_UP = {
+    "uninstall_agent": "The uninstall never completed: remove the agent by hand, then mark this step done "
+    "(`tenure offboard done CLIENT STEP --note ...`)",
+    "confirm_agent_removed": "The agent never went away: uninstall it by hand, then mark this step done",
+    "remove_client": "Delete what remains under the client in the RMM, then `tenure offboard retry CLIENT STEP`",
+    "disable_feature": "Turn it off by hand, then mark this step done",
+    "delete_check": "Delete it by hand, then mark this step done",
+}
+
+
+# ------------------------------------------------------------------------------------------ notices
+
+
+def _addresses(value: Any) -> list[str]:
+    if not value:
+        return []
+    return [value] if isinstance(value, str) else [str(v) for v in value if v]
+
+
+def _device_lines(s: Session, client_id: int) -> list[str]:
+    sites = dict(s.execute(select(Site.id, Site.name).where(Site.client_id == client_id)).all())
+    lines = []
+    for d in s.scalars(select(Device).where(Device.client_id == client_id).order_by(Device.key)):
+        where = f", {sites[d.site_id]}" if d.site_id in sites else ""
+        seen = f", last seen {d.last_seen:%Y-%m-%d}" if d.last_seen else ""
+        lines.append(f"- {d.hostname} ({d.role}, {d.os or 'unknown OS'}{where}{seen})")
+    return lines or ["- no devices on record"]
+
+
+def _compose(s: Session, ctx: StepContext, run: OffboardingRun, client: Client) -> tuple[str, str, str]:
+    """(kind, subject, body) of the notice a step records."""
+    step, target, end = ctx.step, ctx.step.target, run.end_of_service.isoformat()
+    action = step.action or ""
+    if action == "notice.vendor_deprovision":
+        return "vendor", str(target.get("subject") or step.title), str(target.get("email") or step.instructions)
+    if action == "notice.antivirus_removal":
+        return "antivirus", f"{client.name}: install your own antivirus before {end}", step.instructions or step.title
+    if action == "notice.final_asset_report":
+        body = (
+            f"Hello,\n\nOur service for {client.name} ends on {end}. These are the devices we managed for "
+            "you, for your records and for whoever looks after them next:\n\n"
+            + "\n".join(_device_lines(s, client.id))
+            + "\n\nLicenses bought through us are listed separately with what happens to each.\n"
+        )
+        return "handover", f"{client.name}: final IT asset report", body
+    if action == "notice.final_health_report":
+        jobs = [
+            f"- backup job {j.name}: last result {j.last_status or 'none'}"
+            + (f" on {j.last_result_at:%Y-%m-%d}" if j.last_result_at else "")
+            for j in s.scalars(select(BackupJob).where(BackupJob.client_id == client.id).order_by(BackupJob.key))
+        ]
+        body = (
+            f"Hello,\n\nAs our service for {client.name} ends on {end}, this is the last state we saw of your "
+            "systems:\n\n" + "\n".join(_device_lines(s, client.id) + jobs) + "\n"
+        )
+        return "handover", f"{client.name}: final system health report", body
+    return "handover", step.title, step.instructions or step.title
+
+
+def notice(ctx: StepContext) -> Outcome:
+    step, target = ctx.step, ctx.step.target
+    dedupe = f"offboarding:{step.idempotency_key}"
+    with ctx.db.unit_of_work() as s:
+        existing = s.scalars(select(Notice.id).where(Notice.dedupe_key == dedupe)).first()
+        if existing is not None:
+            return Outcome.done({"notice": existing, "detail": "already in the outbox"})
+        run, client = _run_and_client(s, ctx)
+        to = _addresses(target.get("to"))
+        if not to:
+            return Outcome.manual(
+                f"Nobody to send this to ({client.name} has no contact with an e-mail address): tell them "
+                f"yourself, then mark this step done.\n\n{step.instructions or step.title}"
+            )
+        kind, subject, body = _compose(s, ctx, run, client)
+        row = Notice(
+            client_id=client.id,
+            kind=kind,
+            dedupe_key=dedupe,
+            to=to,
+            cc=_addresses(target.get("cc")),
+            subject=subject[:300],
+            body_text=body,
+            data={"run": run.id, "step": step.key},
+            state="waiting",
+            created_at=ctx.now,
+        )
+        s.add(row)
+        s.flush()
+        return Outcome.done({"notice": row.id, "to": to, "subject": row.subject, "detail": "recorded in the outbox"})
+
+
+# ------------------------------------------------------------------------------------- Tenure's own
+
+
+def snapshot(ctx: StepContext, settings: ConnectorSettings) -> Outcome:
+    with ctx.db.reader() as s:
+        _, client = _run_and_client(s, ctx)
+        devices = [
+            {
+                "key": d.key,
+                "hostname": d.hostname,
+                "role": d.role,
+                "os": d.os,
+                "features": list(d.features),
+                "checks": list(d.checks),
+                "rmm_vendor": d.rmm_vendor,
+                "rmm_id": d.rmm_id,
+            }
+            for d in s.scalars(select(Device).where(Device.client_id == client.id, Device.active).order_by(Device.key))
+        ]
+        accounts = _accounts(s, client.id)
+        jobs = [
+            {"key": j.key, "product": j.product, "name": j.name, "status": j.status}
+            for j in s.scalars(select(BackupJob).where(BackupJob.client_id == client.id).order_by(BackupJob.key))
+        ]
+        agreements = [
+            {"key": a.key, "kind": a.kind, "start": a.start.isoformat(), "end": a.end.isoformat() if a.end else None}
+            for a in s.scalars(select(Agreement).where(Agreement.client_id == client.id).order_by(Agreement.key))
+        ]
+    vendors: dict[str, Any] = {}
+    for account in accounts:
+        if account.kind == "rmm" and configured(account, settings) and account.external_id:
+            with closing(connector_for(account.vendor, account, settings, ctx.calls)) as connector:
+                vendors[account.key] = connector.list_inventory(account.external_id)
+    return Outcome.done(
+        {
+            "detail": f"{len(devices)} device(s), {len(accounts)} vendor account(s), {len(jobs)} backup job(s)",
+            "taken_at": ctx.now.isoformat(),
+            "devices": devices,
+            "accounts": [
+                {
+                    "key": a.key,
+                    "kind": a.kind,
+                    "vendor": a.vendor,
+                    "external_id": a.external_id,
+                    "details": dict(a.details or {}),
+                }
+                for a in accounts
+            ],
+            "backup_jobs": jobs,
+            "agreements": agreements,
+            "vendors": vendors,
+        }
+    )
+
+
+def _end_agreements(s: Session, client: Client, end: date, only: str | None = None) -> list[dict[str, Any]]:
+    query = select(Agreement).where(Agreement.client_id == client.id).order_by(Agreement.key)
+    query = query.where(Agreement.key == only) if only else query.where(Agreement.kind.in_(FEE_KINDS))
+    ended = []
+    for agreement in s.scalars(query):
+        if agreement.start > end:
+            raise TenureError(
+                f"agreement {agreement.key} starts {agreement.start}, after the end of service {end}: "
+                "end or remove it first"
+            )
+        was = agreement.end
+        if was is None or was > end:
+            agreement.end = end  # in the change log, with who ended it
+        ended.append({"agreement": agreement.key, "end": end.isoformat(), "was": was.isoformat() if was else None})
+    return ended
+
+
+def end_agreement(ctx: StepContext, settings: ConnectorSettings) -> Outcome:
+    with ctx.db.unit_of_work() as s:
+        run, client = _run_and_client(s, ctx)
+        ended = _end_agreements(s, client, run.end_of_service, only=str(ctx.step.target.get("agreement")))
+    if not ended:
+        return Outcome.done({"detail": f"agreement {ctx.step.target.get('agreement')} no longer exists"})
+    return Outcome.done({**ended[0], "detail": f"ends on {run.end_of_service}"})
+
+
+def stop_recurring(ctx: StepContext, settings: ConnectorSettings) -> Outcome:
+    with ctx.db.unit_of_work() as s:
+        run, client = _run_and_client(s, ctx)
+        ended = _end_agreements(s, client, run.end_of_service)
+    return Outcome.done(
+        {
+            "agreements": ended,
+            "detail": f"no fee-bearing agreement runs past {run.end_of_service}: recurring billing stops",
+        }
+    )
+
+
+def settle_prepaid(ctx: StepContext, settings: ConnectorSettings) -> Outcome:
+    with ctx.db.reader() as s:
+        policy = s.scalars(select(MspSettings.unused_prepaid).limit(1)).first() or "refund"
+    return Outcome.done(
+        {"policy": policy, "detail": f"unused prepaid time and retainer are settled ({policy}) on the final invoice"}
+    )
+
+
+def issue_final_invoice(ctx: StepContext, settings: ConnectorSettings) -> Outcome:
+    with ctx.db.reader() as s:
+        run, client = _run_and_client(s, ctx)
+        key, end = client.key, run.end_of_service
+    invoice = final_invoice(ctx.db, key, end)  # idempotent per client: a second call returns the first
+    return Outcome.done(
+        {
+            "invoice": invoice["number"],
+            "total": invoice["total"],
+            "date": invoice["date"],
+            "detail": f"final invoice {invoice['number']} for {invoice['total']}",
+        }
+    )
+
+
+def retire_job(ctx: StepContext, settings: ConnectorSettings) -> Outcome:
+    with ctx.db.unit_of_work() as s:
+        _, client = _run_and_client(s, ctx)
+        job = s.scalars(
+            select(BackupJob).where(BackupJob.client_id == client.id, BackupJob.key == ctx.step.target.get("job"))
+        ).first()
+        if job is None:
+            return Outcome.done({"detail": f"backup job {ctx.step.target.get('job')} no longer exists"})
+        if job.status != "retired":
+            job.status, job.next_expected_at = "retired", None  # no missed-backup alert from now on
+    return Outcome.done({"job": job.key, "status": "retired", "detail": "backup monitoring ended"})
+
+
+def stop_maintenance(ctx: StepContext, settings: ConnectorSettings) -> Outcome:
+    with ctx.db.unit_of_work() as s:
+        _, client = _run_and_client(s, ctx)
+        tasks = list(
+            s.scalars(select(MaintenanceTask).where(MaintenanceTask.client_id == client.id, MaintenanceTask.active))
+        )
+        for task in tasks:
+            task.active = False
+    return Outcome.done({"stopped": len(tasks), "detail": f"{len(tasks)} maintenance task(s) stopped"})
+
+
+def orphan_alerts(ctx: StepContext, settings: ConnectorSettings) -> Outcome:
+    return Outcome.done(
+        {
+            "detail": "once this run is done the client is `former`, and triage decides its alerts "
+            "`orphaned` (a deactivation issue to look at)"
+        }
+    )
+
+
+# ------------------------------------------------------------------------------------- verification
+
+
+def _steps_condition(steps: list[OffboardingStep], *families: str) -> tuple[bool, str]:
+    """Whether every step of these families (a key, or a key followed by `.<something>`) is done or skipped."""
+    mine = [s for s in steps if any(s.key == f or s.key.startswith(f + ".") for f in families)]
+    open_ = [s.key for s in mine if s.state not in TERMINAL]
+    skipped = [f"{s.key} (skipped: {s.note})" for s in mine if s.state == "skipped"]
+    if open_:
+        return False, "not done: " + ", ".join(open_)
+    detail = f"{len(mine)} step(s) done" if mine else "nothing to do"
+    return True, detail + (("; " + "; ".join(skipped)) if skipped else "")
+
+
+def verify(ctx: StepContext, settings: ConnectorSettings) -> Outcome:
+    """The exit conditions (seed 003) against the data and the vendors; any unmet keeps the run open."""
+    target = ctx.step.target
+    with ctx.db.reader() as s:
+        run, client = _run_and_client(s, ctx)
+        end = run.end_of_service
+        steps = list(
+            s.scalars(
+                select(OffboardingStep).where(OffboardingStep.run_id == run.id, OffboardingStep.id != ctx.step.id)
+            )
+        )
+        accounts = {a.key: a for a in s.scalars(select(VendorAccount).where(VendorAccount.client_id == client.id))}
+        running_fees = [
+            a.key
+            for a in s.scalars(select(Agreement).where(Agreement.client_id == client.id, Agreement.kind.in_(FEE_KINDS)))
+            if a.end is None or a.end > end
+        ]
+        final = s.scalars(
+            select(Invoice.number).where(
+                Invoice.client_id == client.id, Invoice.kind == "final", Invoice.status != "void"
+            )
+        ).first()
+        tickets = list(
+            s.execute(
+                select(Ticket.id, Ticket.title)
+                .where(Ticket.client_id == client.id, Ticket.status.in_(OPEN_TICKETS))
+                .order_by(Ticket.id)
+            ).all()
+        )
+    conditions: dict[str, dict[str, Any]] = {}
+
+    def check(name: str, ok: bool, detail: str) -> None:
+        conditions[name] = {"ok": ok, "detail": detail}
+
+    # the RMMs we can read: nothing listed for the client, and the client itself gone
+    listed: list[str] = []
+    still_there: list[str] = []
+    asked: list[str] = []
+    for key in target.get("rmm_accounts") or []:
+        account = accounts.get(key)
+        if account is None or not configured(account, settings) or not account.external_id:
+            continue
+        with closing(connector_for(account.vendor, account, settings, ctx.calls)) as connector:
+            asked.append(f"{account.vendor} ({key})")
+            if connector.client_exists(account.external_id):
+                still_there.append(f"{key} (client {account.external_id})")
+            listed += [f"{a.get('hostname')} ({a.get('agent_id')})" for a in connector.list_agents(account.external_id)]
+    ok, detail = _steps_condition(
+        steps, "p3.uninstall", "p3.uninstall-verify", "p3.orphan", "p3.gpo-uninstall", "p3.gpo-cleanup"
+    )
+    asked_too = f"; asked {', '.join(asked)}" if asked else ""
+    check(
+        "no_agents_reporting",
+        ok and not listed,
+        f"the RMM still lists {', '.join(listed)}" if listed else detail + asked_too,
+    )
+    check("no_checks", *_steps_condition(steps, "p3.check-delete"))
+    ok, detail = _steps_condition(steps, "p3.rmm-remove")
+    check(
+        "client_removed_from_rmm",
+        ok and not still_there,
+        f"still in {', '.join(still_there)}" if still_there else detail + asked_too,
+    )
+    check(
+        "no_recurring_charge_after_end",
+        not running_fees,
+        f"agreements running past {end}: {', '.join(running_fees)}" if running_fees else f"every fee ends by {end}",
+    )
+    check("final_invoice_issued", final is not None, f"invoice {final}" if final else "no final invoice")
+    emptied = []
+    for key in target.get("vendor_accounts") or []:
+        account = accounts.get(key)
+        if account is not None and account.kind == "siem":
+            if all(not (account.details or {}).get(item) for item in SIEM_ITEMS):
+                continue
+            emptied.append(_steps_condition(steps, f"p3.siem-remove.{key}"))
+        emptied.append(_steps_condition(steps, f"p3.account-close.{key}", f"p4.account-close.{key}"))
+    check(
+        "vendor_accounts_emptied",
+        all(ok for ok, _ in emptied),
+        "; ".join(d for ok, d in emptied if not ok) or "every vendor account emptied or closed",
+    )
+    check("backups_handed_over", *_steps_condition(steps, "p4.handover-verify"))
+    check("hosted_services_transferred", *_steps_condition(steps, "p5.transition"))
+    check("credentials_handed_over", *_steps_condition(steps, "p6.credentials"))
+    check(
+        "no_open_tickets",
+        not tickets,
+        f"{len(tickets)} open: " + ", ".join(f"#{i} {t}" for i, t in tickets) if tickets else "none open",
+    )
+    result = {"conditions": {name: conditions[name] for name in EXIT_CONDITIONS if name in conditions}}
+    failing = [f"{name}: {c['detail']}" for name, c in result["conditions"].items() if not c["ok"]]
+    if failing:
+        return Outcome.retry(
+            "exit conditions not met: " + "; ".join(failing),
+            result,
+            give_up="Fix what is listed, then `tenure offboard retry CLIENT p7.verify`",
+        )
+    return Outcome.done({**result, "detail": f"all {len(conditions)} exit conditions met on {ctx.now:%Y-%m-%d}"})
+
+
+INTERNAL: dict[str, Callable[[StepContext, ConnectorSettings], Outcome]] = {
+    "inventory.snapshot": snapshot,
+    "agreements.end": end_agreement,
+    "billing.stop_recurring": stop_recurring,
+    "billing.settle_prepaid": settle_prepaid,
+    "billing.final_invoice": issue_final_invoice,
+    "backup.retire_job": retire_job,
+    "maintenance.stop": stop_maintenance,
+    "triage.orphan_client": orphan_alerts,
+    "offboarding.verify_exit": verify,
+}
+
+
+def close_tickets(s: Session, client_id: int, handed_over: bool, now: datetime) -> int:
+    """What a person's tick of `p6.tickets` means for Tenure's own tickets: none stays open."""
+    tickets = list(s.scalars(select(Ticket).where(Ticket.client_id == client_id, Ticket.status.in_(OPEN_TICKETS))))
+    for ticket in tickets:
+        ticket.status, ticket.closed_at = ("handed_over" if handed_over else "closed"), now
+    return len(tickets)
+
+
+def open_tickets(s: Session, client_id: int) -> int:
+    return int(
+        s.scalar(
+            select(func.count())
+            .select_from(Ticket)
+            .where(Ticket.client_id == client_id, Ticket.status.in_(OPEN_TICKETS))
+        )
+        or 0
+    )

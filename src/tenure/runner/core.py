@@ -1,0 +1,234 @@
+"""The durable step executor: claim due steps, run each once, record every attempt, retry with backoff.
+
+Steps are rows (`offboarding_step`); nothing is held in memory between steps, so a process can die at any
+moment and another (or the same command run again) carries on:
+
+1. `claim` takes a due step under a lease and opens a `StepAttempt` (one transaction);
+2. the executor does the work outside any transaction, passing the step's idempotency key to every vendor
+   write; after each vendor call the lease is extended and the calls so far are saved on the attempt;
+3. one transaction then closes the attempt, moves the step on (only if this worker still holds the lease)
+   and lets the flow promote the steps that became ready (`settle`).
+
+A step whose attempt completed is never run again: its outcome and the step's new state commit together.
+A step whose worker died mid-way is run again when its lease ends, with the same idempotency key, so a
+vendor that honours the key applies the write once, and a write already applied answers "already gone".
+
+Outcomes: `done`; `manual` (a person does it: the step waits with instructions); `retry` (not yet, or a
+transient failure: the step waits `backoff * 2^(attempts-1)` seconds, capped; after `max_attempts` it is
+`failed` with the reason); `failed` (a person must act first). A wait holds no thread: it is a `not_before`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from tenure import clock
+from tenure.connectors.base import CallLog, ConnectorError, NotSupported
+from tenure.db.engine import Database
+from tenure.errors import TenureError
+from tenure.offboarding.models import OffboardingStep, StepAttempt
+from tenure.runner.claim import LEASE_SECONDS, Claimed, claim, worker_id
+
+Kind = Literal["done", "retry", "failed", "manual"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    kind: Kind
+    result: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    instructions: str | None = None  # manual: what the person does
+    give_up: str | None = None  # retry: what to say when the attempts run out
+
+    @classmethod
+    def done(cls, result: dict[str, Any] | None = None) -> Outcome:
+        return cls("done", dict(result or {}))
+
+    @classmethod
+    def retry(cls, error: str, result: dict[str, Any] | None = None, give_up: str | None = None) -> Outcome:
+        return cls("retry", dict(result or {}), error=error, give_up=give_up)
+
+    @classmethod
+    def failed(cls, error: str, result: dict[str, Any] | None = None) -> Outcome:
+        return cls("failed", dict(result or {}), error=error)
+
+    @classmethod
+    def manual(cls, instructions: str, result: dict[str, Any] | None = None) -> Outcome:
+        return cls("manual", dict(result or {}), instructions=instructions)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 5
+    backoff_seconds: float = 60.0
+    backoff_cap_seconds: float = 3600.0
+
+    def delay(self, attempts: int) -> timedelta:
+        return timedelta(seconds=min(self.backoff_seconds * 2 ** max(attempts - 1, 0), self.backoff_cap_seconds))
+
+
+@dataclass
+class StepContext:
+    db: Database
+    step: Claimed
+    worker: str
+    now: datetime
+    calls: CallLog
+
+    @property
+    def key(self) -> str:
+        """The idempotency key every vendor write of this step carries."""
+        return self.step.idempotency_key
+
+
+Execute = Callable[[StepContext], Outcome]
+Settle = Callable[[Session, int, datetime], Any]  # (session, run id, now): promote ready steps, update the run
+
+
+class Runner:
+    def __init__(
+        self,
+        db: Database,
+        execute: Execute,
+        settle: Settle,
+        *,
+        worker: str | None = None,
+        policy: RetryPolicy | None = None,
+        lease_seconds: float = LEASE_SECONDS,
+    ) -> None:
+        self.db = db
+        self._execute = execute
+        self._settle = settle
+        self.worker = worker or worker_id()
+        self.policy = policy or RetryPolicy()
+        self.lease_seconds = lease_seconds
+
+    def run_once(self, run_id: int | None = None, limit: int = 1) -> int:
+        """Claim up to `limit` due steps and run them; how many were run."""
+        claimed = claim(self.db, self.worker, clock.now(), limit, lease_seconds=self.lease_seconds, run_id=run_id)
+        for step in claimed:
+            self.run_step(step)
+        return len(claimed)
+
+    def run_until_idle(self, run_id: int | None = None, limit: int = 1, max_steps: int = 100_000) -> int:
+        """Run due steps until none is due (the rest wait on a person, the clock, or another worker)."""
+        total = 0
+        while total < max_steps:
+            ran = self.run_once(run_id, limit)
+            if not ran:
+                break
+            total += ran
+        return total
+
+    def run_step(self, step: Claimed) -> Outcome:
+        calls = CallLog(step=step.key, on_call=lambda made: self._heartbeat(step, made))
+        if step.attempts > self.policy.max_attempts:  # its workers kept dying on it
+            outcome = Outcome.failed(f"gave up after {step.attempts - 1} attempts, the last without a result")
+        else:
+            context = StepContext(self.db, step, self.worker, clock.now(), calls)
+            try:
+                outcome = self._execute(context)
+            except NotSupported as exc:
+                outcome = Outcome.manual(exc.instructions, {"detail": str(exc)})
+            except ConnectorError as exc:
+                outcome = Outcome.retry(str(exc)) if exc.retryable else Outcome.failed(str(exc))
+            except TenureError as exc:
+                outcome = Outcome.failed(str(exc))
+            except (KeyboardInterrupt, SystemExit):
+                self._release(step, calls.calls)
+                raise
+            except Exception as exc:  # a bug or a lost database: try again later, say what happened
+                outcome = Outcome.retry(f"{type(exc).__name__}: {exc}")
+        self._finish(step, outcome, calls.calls)
+        return outcome
+
+    # -------------------------------------------------------------------------------------- recording
+
+    def _heartbeat(self, step: Claimed, made: list[dict[str, Any]]) -> None:
+        """After each vendor call: keep the lease and put the calls made so far on record."""
+        with self.db.unit_of_work() as s:
+            s.execute(
+                update(OffboardingStep)
+                .where(
+                    OffboardingStep.id == step.id,
+                    OffboardingStep.lease_owner == self.worker,
+                    OffboardingStep.state == "running",
+                )
+                .values(lease_until=clock.now() + timedelta(seconds=self.lease_seconds))
+            )
+            s.execute(update(StepAttempt).where(StepAttempt.id == step.attempt_id).values(calls=list(made)))
+
+    def _values(self, step: Claimed, outcome: Outcome, now: datetime) -> tuple[dict[str, Any], str, str | None]:
+        """The step's new columns, the attempt's outcome and its error."""
+        base: dict[str, Any] = {"lease_owner": None, "lease_until": None}
+        result = dict(outcome.result)
+        if outcome.kind == "done":
+            return (
+                base | {"state": "done", "result": result, "done_at": now, "done_by": f"worker {self.worker}"},
+                "done",
+                None,
+            )
+        if outcome.kind == "manual":
+            values = base | {"state": "waiting", "not_before": None, "result": result}
+            if outcome.instructions:
+                values["instructions"] = outcome.instructions
+            return values, "waiting", None
+        error = outcome.error or "failed"
+        if outcome.kind == "retry" and step.attempts < self.policy.max_attempts:
+            wait = self.policy.delay(step.attempts)
+            result["error"] = error
+            result["next_try"] = (now + wait).isoformat()
+            return base | {"state": "waiting", "not_before": now + wait, "result": result}, "retry", error
+        if outcome.kind == "retry":
+            error = f"gave up after {step.attempts} attempts: {error}" + (
+                f". {outcome.give_up}" if outcome.give_up else ""
+            )
+        result["error"] = error
+        return base | {"state": "failed", "result": result}, "failed", error
+
+    def _finish(self, step: Claimed, outcome: Outcome, calls: list[dict[str, Any]]) -> None:
+        now = clock.now()
+        values, attempt_outcome, error = self._values(step, outcome, now)
+        with self.db.unit_of_work() as s:
+            moved = s.execute(
+                update(OffboardingStep)
+                .where(
+                    OffboardingStep.id == step.id,
+                    OffboardingStep.lease_owner == self.worker,
+                    OffboardingStep.state == "running",
+                )
+                .values(**values)
+            )
+            if moved.rowcount != 1:  # type: ignore[attr-defined]
+                attempt_outcome = "lost"
+                error = "this worker's lease ended before it finished; another worker took the step over"
+            s.execute(
+                update(StepAttempt)
+                .where(StepAttempt.id == step.attempt_id)
+                .values(
+                    finished_at=now, outcome=attempt_outcome, error=error[:2000] if error else None, calls=list(calls)
+                )
+            )
+            if attempt_outcome != "lost":
+                self._settle(s, step.run_id, now)
+
+    def _release(self, step: Claimed, calls: list[dict[str, Any]]) -> None:
+        """Interrupted (Ctrl-C): hand the step back at once instead of waiting for the lease to end."""
+        now = clock.now()
+        with self.db.unit_of_work() as s:
+            s.execute(
+                update(OffboardingStep)
+                .where(OffboardingStep.id == step.id, OffboardingStep.lease_owner == self.worker)
+                .values(state="pending", not_before=now, lease_owner=None, lease_until=None)
+            )
+            s.execute(
+                update(StepAttempt)
+                .where(StepAttempt.id == step.attempt_id)
+                .values(finished_at=now, outcome="stopped", error="interrupted", calls=list(calls))
+            )
