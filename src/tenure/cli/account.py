@@ -11,6 +11,7 @@ from rich.table import Table
 from tenure.cli.common import JsonOpt, db, err, out, print_json
 from tenure.clients.accounts import list_accounts, reveal, set_secret
 from tenure.connectors.backups import sync_backups
+from tenure.connectors.rmm_sync import sync_rmm
 
 account_app = typer.Typer(help="Vendor accounts (RMM, SIEM, backup, hosted) and their secrets.", no_args_is_help=True)
 sync_app = typer.Typer(help="Bring vendors' state into Tenure.", no_args_is_help=True)
@@ -50,6 +51,23 @@ def set_secret_(key: Annotated[str, typer.Argument(help="The account's key.", sh
 def reveal_(key: Annotated[str, typer.Argument(help="The account's key.", show_default=False)]) -> None:
     """Print the account's secret in clear. The change log records that you revealed it."""
     typer.echo(reveal(db(), key))
+
+
+@sync_app.command("rmm")
+def rmm(
+    account: Annotated[str | None, typer.Option(help="Only this RMM account.")] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Bring the RMM's agents, checks and automated tasks into the inventory. A second sync changes nothing."""
+    results = sync_rmm(db(), account)
+    if json_:
+        print_json({"accounts": [r.as_json() for r in results]})
+        return
+    for r in results:
+        err.print(
+            f"{r.account}: {r.created} created, {r.updated} updated, {r.unchanged} unchanged, "
+            f"{r.deactivated} deactivated" + (f" — {r.error}" if r.error else "")
+        )
 
 
 @sync_app.command("backups")
