@@ -12,6 +12,8 @@ from typing import Any
 from tenure.db.engine import Database
 from tenure.intake import missed
 from tenure.intake import service as intake
+from tenure.maintenance import service as maintenance
+from tenure.notices import outbox
 from tenure.offboarding import service as offboarding
 
 log = logging.getLogger("tenure.worker")
@@ -22,6 +24,8 @@ JOBS: list[Job] = [
     ("intake", lambda db: len(intake.process(db)), 0.2),
     ("missed_backups", lambda db: len(missed.sweep(db)), 60.0),
     ("offboarding", lambda db: offboarding.work(db), 5.0),  # due offboarding steps, under leases
+    ("outbox", outbox.worker_job, 10.0),  # mail due now, over SMTP (waits without TENURE_SMTP_URL)
+    ("maintenance", maintenance.worker_job, 300.0),  # maintenance tickets and monthly notices
 ]
 
 

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 
 from tenure import __version__
 from tenure.accounts.service import TokenInfo, authenticate
+from tenure.api.notices_routes import notices_router
 from tenure.db.engine import Database, get_database
 from tenure.errors import NotFound, TenureError
 from tenure.intake import service as intake
@@ -196,6 +197,7 @@ def create_app(database: Database | None = None) -> FastAPI:
     ) -> dict[str, Any]:
         return {"tickets": list_tickets(db(), client, status, limit)}
 
+    app.include_router(notices_router(db))  # signed-link pages and calendar feeds (no account)
     return app
 
 

@@ -8,6 +8,7 @@ import sys
 
 import typer
 
+import tenure.cli.notices as notices_cli
 import tenure.cli.offboard as offboard
 from tenure import __version__
 from tenure.cli import account, billing, book, client, demo, intake, report, serve, token, work
@@ -39,6 +40,8 @@ app.add_typer(offboard.app, name="offboard")
 app.command("serve")(serve.serve)
 app.command("worker")(serve.worker)
 app.command("demo")(demo.demo)
+app.add_typer(notices_cli.notices_app, name="notices")
+app.add_typer(notices_cli.maintenance_app, name="maintenance")
 
 
 def _version(value: bool) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
+from decimal import Decimal
 
 from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tenure.db.base import Base, ChangeLogged
+from tenure.db.types import Money, UTCDateTime
 
 
 class MaintenanceTask(ChangeLogged, Base):
@@ -25,6 +27,8 @@ class MaintenanceTask(ChangeLogged, Base):
     estimate_minutes: Mapped[int] = mapped_column(default=30)
     active: Mapped[bool] = mapped_column(default=True)
     last_done: Mapped[date | None]
+    # who does it (the technician's calendar feed); none: the client's usual technician
+    technician: Mapped[str | None] = mapped_column(String(100))
 
 
 class MaintenanceDecision(Base):
@@ -37,5 +41,25 @@ class MaintenanceDecision(Base):
     client_id: Mapped[int] = mapped_column(ForeignKey("client.id", ondelete="CASCADE"))
     task_id: Mapped[int] = mapped_column(ForeignKey("maintenance_task.id", ondelete="CASCADE"))
     month: Mapped[str] = mapped_column(String(7))
-    answer: Mapped[str | None] = mapped_column(String(10))  # approved | deferred
+    answer: Mapped[str | None] = mapped_column(String(10))  # approved | deferred | superseded
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id", ondelete="SET NULL"))
+    # the monthly notice that listed the item, what it was priced at, and when and how the client answered
+    notice_id: Mapped[int | None] = mapped_column(ForeignKey("notice.id", ondelete="SET NULL"))
+    minutes: Mapped[int | None]
+    price: Mapped[Decimal | None] = mapped_column(Money())
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    note: Mapped[str | None] = mapped_column(String(1000))
+
+
+class MaintenanceOccurrence(Base):
+    """One occurrence of a task for a client, handled once (a ticket, for a managed client)."""
+
+    __tablename__ = "maintenance_occurrence"
+    __table_args__ = (UniqueConstraint("client_id", "task_id", "due_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("client.id", ondelete="CASCADE"))
+    task_id: Mapped[int] = mapped_column(ForeignKey("maintenance_task.id", ondelete="CASCADE"))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

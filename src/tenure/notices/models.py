@@ -18,7 +18,8 @@ class Notice(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int | None] = mapped_column(ForeignKey("client.id", ondelete="CASCADE"), index=True)
-    # low_balance|balance_zero|on_hold|monthly_maintenance|coverage_statement|alert_forward|antivirus|vendor|handover
+    # low_balance|balance_zero|retainer_zero|on_hold|monthly_maintenance|coverage_statement|alert_forward|antivirus|
+    # vendor|handover|block_request (to staff)
     kind: Mapped[str] = mapped_column(String(30))
     # one notice per cause: a threshold crossing, a month, a step (a rerun finds it)
     dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
@@ -34,3 +35,5 @@ class Notice(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     error: Mapped[str | None] = mapped_column(String(1000))
+    # set when first claimed for sending, derived from the id, kept for every retry: receivers dedupe on it
+    message_id: Mapped[str | None] = mapped_column(String(200))
