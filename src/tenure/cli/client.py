@@ -88,6 +88,12 @@ def show(
             else:
                 change, balance = e["amount"], e["balance"]
             table.add_row(
-                e["date"], e["account"], e["kind"], e["block"] or "", change, balance, e["note"] or e["cause"] or ""
+                e["date"],
+                e["account"],
+                e["kind"],
+                e["block"] or "",
+                change,
+                balance,
+                e["cause_label"] or e["note"] or e["cause"] or "",
             )
         out.print(table)

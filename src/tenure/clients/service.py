@@ -226,6 +226,29 @@ def list_clients(db: Database, day: date, klass: str | None = None) -> list[Clie
     return [v for v in views if klass is None or v.klass == klass]
 
 
+def _cause_labels(session: Session, client_id: int) -> dict[tuple[str | None, int | None], str]:
+    """What each ledger entry points at, in words: the time entry, the agreement's month, the block."""
+    labels: dict[tuple[str | None, int | None], str] = {}
+    for entry_id, key, work_type, note in session.execute(
+        select(TimeEntry.id, TimeEntry.key, TimeEntry.work_type, TimeEntry.note).where(TimeEntry.client_id == client_id)
+    ):
+        labels[("time_entry", entry_id)] = f"time {key} ({work_type.replace('_', ' ')}{': ' + note if note else ''})"
+    for agreement_id, key in session.execute(
+        select(Agreement.id, Agreement.key).where(Agreement.client_id == client_id)
+    ):
+        labels[("monitoring", agreement_id)] = f"monitoring month of {key}"
+    for block_id, key in session.execute(select(Block.id, Block.key).where(Block.client_id == client_id)):
+        labels[("block", block_id)] = f"block {key}"
+        labels[("expiry", block_id)] = f"block {key} expired"
+    for deposit_id, key in session.execute(
+        select(RetainerDeposit.id, RetainerDeposit.key).where(RetainerDeposit.client_id == client_id)
+    ):
+        labels[("retainer_deposit", deposit_id)] = f"deposit {key}"
+    for invoice_id, number in session.execute(select(Invoice.id, Invoice.number).where(Invoice.client_id == client_id)):
+        labels[("invoice", invoice_id)] = f"invoice {number}"
+    return labels
+
+
 def show_client(db: Database, key: str, day: date) -> tuple[ClientView, list[dict[str, Any]]]:
     """The client and its prepaid ledger, entry by entry with the running balance."""
     with db.reader() as session:
@@ -234,6 +257,7 @@ def show_client(db: Database, key: str, day: date) -> tuple[ClientView, list[dic
             raise NotFound(f"no client {key!r} (see `tenure client list`)")
         view = views[0]
         block_keys = dict(session.execute(select(Block.id, Block.key).where(Block.client_id == view.id)).all())
+        labels = _cause_labels(session, view.id)
         ledger = []
         running = {"block": 0, "retainer": ZERO}
         for entry in session.scalars(
@@ -247,6 +271,7 @@ def show_client(db: Database, key: str, day: date) -> tuple[ClientView, list[dic
                 "kind": entry.kind,
                 "block": block_keys.get(entry.block_id) if entry.block_id else None,
                 "cause": f"{entry.cause_type}:{entry.cause_id}" if entry.cause_type else None,
+                "cause_label": labels.get((entry.cause_type, entry.cause_id)),
                 "note": entry.note,
             }
             if entry.account == "block":
