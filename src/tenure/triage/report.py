@@ -67,7 +67,8 @@ def unpaid_report(db: Database, period: str) -> dict[str, Any]:
             if cid in closed and key not in billed[cid]:
                 written_off[cid] += -(-minutes // rounding) * rounding
         wanted = {cid: services for cid, services in uncovered.items() if services}
-        worlds = load_worlds(s, sorted(wanted)) if wanted else {}
+        # the fit replays only this month's work, as the client's only arrangement: nothing else to load
+        worlds = load_worlds(s, sorted(wanted), works_in=(start, end), with_frozen=False) if wanted else {}
         reached = {cid: rules.unpaid_minutes(d, model).reached for cid, d in decisions.items()}
         covers = covering_fits(worlds, wanted, reached, period, msp)
     rows = []
