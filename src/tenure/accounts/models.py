@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tenure.db.base import Base, ChangeLogged
@@ -43,3 +43,38 @@ class ApiToken(ChangeLogged, Base):
 
     def changelog_label(self) -> str:
         return self.name
+
+
+class WebSession(Base):
+    """A signed-in browser (accounts/users.py): the cookie holds a secret, the row only its hash.
+
+    Not change-logged: sessions are not business objects, and a page view must not write the change log.
+    """
+
+    __tablename__ = "web_session"
+    __table_args__ = (Index("ix_web_session_user", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ip: Mapped[str | None] = mapped_column(String(45))
+    user_agent: Mapped[str | None] = mapped_column(String(300))
+
+
+class LoginFailure(Base):
+    """A failed log-in, kept for the rate limit (accounts/users.py) and pruned after the window."""
+
+    __tablename__ = "login_failure"
+    __table_args__ = (
+        Index("ix_login_failure_user_ip", "username", "ip", "at"),
+        Index("ix_login_failure_ip", "ip", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(100))
+    ip: Mapped[str] = mapped_column(String(45))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())

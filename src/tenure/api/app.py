@@ -5,22 +5,21 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi import FastAPI, Header, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from tenure import __version__
-from tenure.accounts.service import TokenInfo, authenticate
+from tenure import __version__, operations
+from tenure.api import v1
 from tenure.api.notices_routes import notices_router
 from tenure.db.engine import Database, get_database
 from tenure.errors import NotFound, TenureError
 from tenure.intake import service as intake
 from tenure.intake.writer import IntakeWriter, Refused, Submission
-from tenure.triage.service import list_alerts, list_tickets
+from tenure.web import routes as web
 
 PROBLEM = "application/problem+json"
-# who may call what: intake tokens may only post payloads
-READERS = {"owner", "technician", "bookkeeper", "readonly"}
+# who may post payloads (the REST API's own table of roles is in accounts/users.py)
 INTAKE = {"owner", "technician", "intake"}
 
 
@@ -39,6 +38,8 @@ def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
 
 def create_app(database: Database | None = None) -> FastAPI:
     app = FastAPI(
+        docs_url=None,  # FastAPI's Swagger and ReDoc pages load from a CDN: pages here work offline
+        redoc_url=None,
         title="Tenure",
         version=__version__,
         description="Intake endpoints and the REST API of Tenure. `/api/v1/...` needs `Authorization: "
@@ -47,18 +48,6 @@ def create_app(database: Database | None = None) -> FastAPI:
 
     def db() -> Database:
         return database or get_database()
-
-    def token(roles: set[str]) -> Any:
-        def check(authorization: Annotated[str | None, Header()] = None) -> TokenInfo:
-            scheme, _, value = (authorization or "").partition(" ")
-            info = authenticate(db(), value.strip()) if scheme.lower() == "bearer" else None
-            if info is None:
-                raise HTTPException(401, "a valid API token is required (Authorization: Bearer …)")
-            if info.role not in roles:
-                raise HTTPException(403, f"a {info.role} token may not do this")
-            return info
-
-        return check
 
     @app.exception_handler(HTTPException)
     async def http_problem(request: Request, exc: HTTPException) -> JSONResponse:
@@ -178,25 +167,9 @@ def create_app(database: Database | None = None) -> FastAPI:
             s.connection().exec_driver_sql("SELECT 1")
         return {"status": "ok"}
 
-    @app.get("/api/v1/alerts", tags=["alerts"])
-    def alerts(
-        client: str | None = None,
-        decision: str | None = None,
-        status: str | None = None,
-        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        _: TokenInfo = Depends(token(READERS)),
-    ) -> dict[str, Any]:
-        return {"alerts": list_alerts(db(), client, decision, status, limit)}
-
-    @app.get("/api/v1/tickets", tags=["tickets"])
-    def tickets(
-        client: str | None = None,
-        status: str | None = None,
-        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        _: TokenInfo = Depends(token(READERS)),
-    ) -> dict[str, Any]:
-        return {"tickets": list_tickets(db(), client, status, limit)}
-
+    v1.install(app, db)  # REST API v1: clients, agreements, time, invoices, alerts, tickets, runs, reports
+    web.install(app, db)  # pages, log-in, static assets
+    operations.install(app, db)  # /metrics, JSON request logs, problem details for every error
     app.include_router(notices_router(db))  # signed-link pages and calendar feeds (no account)
     return app
 

@@ -10,11 +10,13 @@ import typer
 
 import tenure.cli.notices as notices_cli
 import tenure.cli.offboard as offboard
+import tenure.cli.users as users
 from tenure import __version__
 from tenure.cli import account, billing, book, client, demo, intake, report, serve, token, work
 from tenure.cli.common import apply_now, err
 from tenure.db.uow import actor
 from tenure.errors import TenureError
+from tenure.operations import cli as operations
 
 app = typer.Typer(
     help="Tenure: run an MSP's client relationships from what each client pays for.",
@@ -40,6 +42,9 @@ app.add_typer(offboard.app, name="offboard")
 app.command("serve")(serve.serve)
 app.command("worker")(serve.worker)
 app.command("demo")(demo.demo)
+app.add_typer(users.app, name="user")
+app.command("backup")(operations.backup)
+app.command("restore")(operations.restore)
 app.add_typer(notices_cli.notices_app, name="notices")
 app.add_typer(notices_cli.maintenance_app, name="maintenance")
 

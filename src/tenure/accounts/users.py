@@ -1,0 +1,410 @@
+"""People who sign in, what each role may do, sessions, CSRF and the log-in rate limit.
+
+Roles and what they may do (DOMAIN.md's people). Every page and every API route names one of these
+permissions and is refused (403) to a role without it; `tests/test_api_v1.py` walks the whole route table.
+
+| permission           | owner | technician | bookkeeper | readonly | intake | what it covers
+|----------------------|:-----:|:----------:|:----------:|:--------:|:------:|------------------------------------------
+| `read`               |   ✓   |     ✓      |     ✓      |    ✓     |        | every page and GET: clients, agreements,
+|                      |       |            |            |          |        | blocks, time, invoices, alerts, tickets,
+|                      |       |            |            |          |        | offboarding runs, reports
+| `time.log`           |   ✓   |     ✓      |            |          |        | log time
+| `tickets.work`       |   ✓   |     ✓      |            |          |        | work the triage queue: close, reopen,
+|                      |       |            |            |          |        | approve a quote
+| `billing.run`        |   ✓   |            |     ✓      |          |        | run a billing period
+| `invoices.change`    |   ✓   |            |     ✓      |          |        | issue, mark paid, void an invoice
+| `offboarding.work`   |   ✓   |     ✓      |            |          |        | tick off manual steps with a note, retry
+|                      |       |            |            |          |        | a step, continue a run
+| `offboarding.decide` |   ✓   |            |            |          |        | approve an approval step, skip a step
+| `intake.post`        |   ✓   |     ✓      |            |          |   ✓    | post payloads to the intake endpoints
+
+`readonly` only reads; `intake` is for machines (monitoring tools) and only posts payloads: it can neither
+read nor sign in. Users themselves are managed on the command line (`tenure user ...`), by whoever runs it.
+
+Passwords are hashed with argon2id (argon2-cffi's defaults). A browser session is a random secret in a
+cookie (HttpOnly, SameSite=Lax, Secure over HTTPS); the database keeps only its SHA-256, the user, the
+session's CSRF token and its expiry (idle `IDLE`, at most `LIFETIME`). Log-in is refused with 429 after
+`MAX_FAILURES` failures for one user from one address (or `MAX_FAILURES_PER_IP` from one address for any
+user) within `WINDOW`; the count lives in the database, so every process of a deployment shares it.
+
+An API token may belong to a user (`tenure token create NAME --user USER`): it is refused once the user is
+deactivated, and it may not carry more rights than its user. Changes made through the web or the API run
+under `as_actor(principal.actor)`, so the change log names the user (`user:<name>`, or `token:<name>` for a
+token that belongs to nobody).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import delete, func, select, update
+
+from tenure import clock
+from tenure.accounts.models import ROLES, ApiToken, LoginFailure, User, WebSession
+from tenure.accounts.service import TOKEN_PREFIX, TokenInfo, create_token
+from tenure.accounts.service import _hash as token_hash
+from tenure.db.engine import Database
+from tenure.db.uow import as_actor
+from tenure.errors import NotFound, TenureError
+
+T = TypeVar("T")
+
+USER_ROLES = ("owner", "technician", "bookkeeper", "readonly")
+_STAFF = frozenset(USER_ROLES)
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "read": _STAFF,
+    "time.log": frozenset({"owner", "technician"}),
+    "tickets.work": frozenset({"owner", "technician"}),
+    "billing.run": frozenset({"owner", "bookkeeper"}),
+    "invoices.change": frozenset({"owner", "bookkeeper"}),
+    "offboarding.work": frozenset({"owner", "technician"}),
+    "offboarding.decide": frozenset({"owner"}),
+    "intake.post": frozenset({"owner", "technician", "intake"}),
+}
+
+IDLE = timedelta(hours=12)
+LIFETIME = timedelta(days=7)
+TOUCH_EVERY = timedelta(minutes=5)  # a session's expiry slides at most this often (not a write per page)
+WINDOW = timedelta(minutes=15)
+MAX_FAILURES = 5
+MAX_FAILURES_PER_IP = 20
+MIN_PASSWORD = 10
+
+_hasher = PasswordHasher()
+_dummy: list[str] = []
+
+
+def _dummy_hash() -> str:
+    """Verified against when the user does not exist, so a wrong name costs as long as a wrong password."""
+    if not _dummy:
+        _dummy.append(_hasher.hash(secrets.token_urlsafe(16)))
+    return _dummy[0]
+
+
+def may(role: str, permission: str) -> bool:
+    return role in PERMISSIONS[permission]
+
+
+def rights(role: str) -> frozenset[str]:
+    return frozenset(p for p, roles in PERMISSIONS.items() if role in roles)
+
+
+class TooManyAttempts(TenureError):
+    def __init__(self, retry_after: int):
+        super().__init__(f"too many failed log-ins: try again in {max(1, retry_after // 60)} minute(s)")
+        self.retry_after = retry_after
+
+
+class BadCredentials(TenureError):
+    pass
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is asking: a signed-in user, or an API token (with the user it belongs to, if any)."""
+
+    username: str | None
+    role: str
+    via: str  # session | token
+    token_name: str | None = None
+    user_id: int | None = None
+
+    @property
+    def actor(self) -> str:
+        return f"user:{self.username}" if self.username else f"token:{self.token_name}"
+
+    @property
+    def name(self) -> str:
+        return self.username or f"token {self.token_name}"
+
+    def may(self, permission: str) -> bool:
+        return may(self.role, permission)
+
+    def act(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Call a service as this principal: the change log carries who did it."""
+        with as_actor(self.actor):
+            return fn(*args, **kwargs)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "user": self.username,
+            "role": self.role,
+            "via": self.via,
+            "token": self.token_name,
+            "permissions": sorted(rights(self.role)),
+        }
+
+
+# ------------------------------------------------------------------------------------------ users
+
+
+@dataclass(frozen=True)
+class UserInfo:
+    username: str
+    role: str
+    active: bool
+    has_password: bool
+
+    def as_json(self) -> dict[str, Any]:
+        return {"username": self.username, "role": self.role, "active": self.active, "password": self.has_password}
+
+
+def _user_info(u: User) -> UserInfo:
+    return UserInfo(u.username, u.role, u.active, bool(u.password_hash))
+
+
+def _check_role(role: str) -> None:
+    if role not in USER_ROLES:
+        raise TenureError(f"role {role!r} is not one of {', '.join(USER_ROLES)} (intake is for tokens only)")
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise TenureError(f"a password needs at least {MIN_PASSWORD} characters")
+    if len(password) > 1024:
+        raise TenureError("a password may have at most 1024 characters")
+
+
+def _check_name(username: str) -> str:
+    name = username.strip()
+    if not name or len(name) > 100 or any(c.isspace() or not c.isprintable() for c in name):
+        raise TenureError(f"{username!r} is not a user name (1 to 100 printable characters, no spaces)")
+    return name
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def create_user(db: Database, username: str, password: str, role: str) -> UserInfo:
+    name = _check_name(username)
+    _check_role(role)
+    _check_password(password)
+    with db.unit_of_work() as s:
+        if s.scalars(select(User).where(User.username == name)).first() is not None:
+            raise TenureError(f"a user named {name!r} exists (see `tenure user list`)")
+        user = User(username=name, password_hash=hash_password(password), role=role, active=True)
+        s.add(user)
+        s.flush()
+        return _user_info(user)
+
+
+def _user(s: Any, username: str) -> User:
+    user = s.scalars(select(User).where(User.username == username)).first()
+    if user is None:
+        raise NotFound(f"no user {username!r} (see `tenure user list`)")
+    return user
+
+
+def set_password(db: Database, username: str, password: str) -> UserInfo:
+    """A new password; every session of the user ends."""
+    _check_password(password)
+    with db.unit_of_work() as s:
+        user = _user(s, username)
+        user.password_hash = hash_password(password)
+        s.execute(delete(WebSession).where(WebSession.user_id == user.id))
+        return _user_info(user)
+
+
+def set_role(db: Database, username: str, role: str) -> UserInfo:
+    _check_role(role)
+    with db.unit_of_work() as s:
+        user = _user(s, username)
+        user.role = role
+        return _user_info(user)
+
+
+def set_active(db: Database, username: str, active: bool) -> UserInfo:
+    """Deactivate (or reactivate) a user: a deactivated user cannot sign in, its sessions end, its tokens
+    are refused."""
+    with db.unit_of_work() as s:
+        user = _user(s, username)
+        user.active = active
+        if not active:
+            s.execute(delete(WebSession).where(WebSession.user_id == user.id))
+        return _user_info(user)
+
+
+def any_user(db: Database) -> bool:
+    with db.reader() as s:
+        return s.scalar(select(User.id).limit(1)) is not None
+
+
+def list_users(db: Database) -> list[UserInfo]:
+    with db.reader() as s:
+        return [_user_info(u) for u in s.scalars(select(User).order_by(User.username))]
+
+
+def create_user_token(db: Database, name: str, role: str | None, username: str) -> tuple[str, TokenInfo]:
+    """A token that belongs to `username`: with the user's role unless a lesser one is asked for."""
+    with db.reader() as s:
+        user = _user(s, username)
+        user_id, user_role, active = user.id, user.role, user.active
+    if not active:
+        raise TenureError(f"user {username!r} is deactivated")
+    role = role or user_role
+    if role not in ROLES:
+        raise TenureError(f"role {role!r} is not one of {', '.join(ROLES)}")
+    if not rights(role) <= rights(user_role):
+        raise TenureError(f"a {user_role} may not hold a {role} token: it would have rights its user has not")
+    return create_token(db, name, role, user_id)
+
+
+# ---------------------------------------------------------------------------------------- tokens
+
+
+def token_principal(db: Database, token: str) -> Principal | None:
+    """The principal behind a live API token (one indexed query), or None."""
+    if not token.startswith(TOKEN_PREFIX):
+        return None
+    with db.reader() as s:
+        row = s.execute(
+            select(ApiToken.name, ApiToken.role, ApiToken.revoked_at, User.id, User.username, User.active)
+            .outerjoin(User, User.id == ApiToken.user_id)
+            .where(ApiToken.token_hash == token_hash(token))
+        ).first()
+    if row is None or row.revoked_at is not None:
+        return None
+    if row.id is not None and not row.active:
+        return None
+    return Principal(row.username, row.role, "token", row.name, row.id)
+
+
+# ------------------------------------------------------------------------------ log-in and sessions
+
+
+def _sha(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def _retry_after(s: Any, username: str, ip: str, now: datetime) -> int | None:
+    since = now - WINDOW
+    mine = list(
+        s.scalars(
+            select(LoginFailure.at)
+            .where(LoginFailure.username == username, LoginFailure.ip == ip, LoginFailure.at > since)
+            .order_by(LoginFailure.at)
+        )
+    )
+    if len(mine) >= MAX_FAILURES:
+        return int((mine[-MAX_FAILURES] + WINDOW - now).total_seconds()) + 1
+    from_ip = s.scalar(select(func.count()).where(LoginFailure.ip == ip, LoginFailure.at > since))
+    if (from_ip or 0) >= MAX_FAILURES_PER_IP:
+        oldest = s.scalar(select(func.min(LoginFailure.at)).where(LoginFailure.ip == ip, LoginFailure.at > since))
+        return int((oldest + WINDOW - now).total_seconds()) + 1
+    return None
+
+
+@dataclass(frozen=True)
+class NewSession:
+    secret: str  # for the cookie, shown once
+    csrf: str
+    principal: Principal
+    expires_at: datetime
+
+
+def log_in(db: Database, username: str, password: str, ip: str, user_agent: str | None = None) -> NewSession:
+    """Check the password and open a session, or raise BadCredentials / TooManyAttempts."""
+    now = clock.now()
+    username = username.strip()[:100]
+    ip = (ip or "unknown")[:45]
+    with db.unit_of_work() as s:
+        wait = _retry_after(s, username, ip, now)
+        if wait is not None:
+            raise TooManyAttempts(wait)
+        user = s.scalars(select(User).where(User.username == username)).first()
+        good = False
+        try:
+            good = _hasher.verify(user.password_hash if user and user.password_hash else _dummy_hash(), password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            good = False
+        if not good or user is None or not user.active or not user.password_hash:
+            s.add(LoginFailure(username=username, ip=ip, at=now))
+            s.execute(delete(LoginFailure).where(LoginFailure.at < now - 2 * WINDOW))  # keep the table small
+            failed = BadCredentials("the user name or the password is wrong")
+        else:
+            failed = None
+            if _hasher.check_needs_rehash(user.password_hash):
+                user.password_hash = hash_password(password)
+            s.execute(delete(LoginFailure).where(LoginFailure.username == username, LoginFailure.ip == ip))
+            secret, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+            expires = now + IDLE
+            s.add(
+                WebSession(
+                    token_hash=_sha(secret),
+                    user_id=user.id,
+                    csrf_token=csrf,
+                    created_at=now,
+                    last_seen_at=now,
+                    expires_at=expires,
+                    ip=ip,
+                    user_agent=(user_agent or "")[:300] or None,
+                )
+            )
+            s.execute(delete(WebSession).where(WebSession.expires_at < now))
+            principal = Principal(user.username, user.role, "session", None, user.id)
+    if failed is not None:  # the failure is committed before it is reported
+        raise failed
+    return NewSession(secret, csrf, principal, expires)
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    principal: Principal
+    csrf: str
+
+
+def session_principal(db: Database, secret: str | None) -> SessionInfo | None:
+    """The signed-in user of a session cookie (one indexed query; a write at most every TOUCH_EVERY)."""
+    if not secret or len(secret) > 200:
+        return None
+    now = clock.now()
+    digest = _sha(secret)
+    with db.reader() as s:
+        row = s.execute(
+            select(
+                WebSession.id,
+                WebSession.csrf_token,
+                WebSession.created_at,
+                WebSession.last_seen_at,
+                WebSession.expires_at,
+                User.id.label("user_id"),
+                User.username,
+                User.role,
+                User.active,
+            )
+            .join(User, User.id == WebSession.user_id)
+            .where(WebSession.token_hash == digest)
+        ).first()
+    if row is None or row.expires_at <= now or not row.active or row.role not in USER_ROLES:
+        return None
+    if now - row.last_seen_at >= TOUCH_EVERY:
+        expires = min(now + IDLE, row.created_at + LIFETIME)
+        with db.unit_of_work() as s:
+            s.execute(update(WebSession).where(WebSession.id == row.id).values(last_seen_at=now, expires_at=expires))
+    return SessionInfo(Principal(row.username, row.role, "session", None, row.user_id), row.csrf_token)
+
+
+def log_out(db: Database, secret: str | None) -> None:
+    if secret:
+        with db.unit_of_work() as s:
+            s.execute(delete(WebSession).where(WebSession.token_hash == _sha(secret)))
+
+
+def csrf_ok(expected: str | None, given: str | None) -> bool:
+    return bool(expected) and bool(given) and hmac.compare_digest(str(expected), str(given))
+
+
+@contextmanager
+def acting(principal: Principal) -> Iterator[None]:
+    with as_actor(principal.actor):
+        yield
