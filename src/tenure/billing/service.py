@@ -36,6 +36,7 @@ from tenure.agreements.service import (
 )
 from tenure.billing import rules
 from tenure.billing.models import Invoice, InvoiceLine
+from tenure.bulk import collector_paused
 from tenure.clients.models import Client
 from tenure.db.changelog import record_created
 from tenure.db.engine import Database
@@ -333,7 +334,7 @@ def run_billing(db: Database, period: str) -> RunResult:
     """DOMAIN.md's monthly run: fees in advance (prorated, catch-up, credits), usage of earlier months in
     arrears, one invoice per client dated the 1st. Idempotent per period."""
     start = period_start(period)
-    with db.unit_of_work() as s:
+    with collector_paused(), db.unit_of_work() as s:
         msp = msp_settings(s)
         policy = policy_of(msp)
         worlds = load_worlds(s, None)

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from tenure import clock
 from tenure.agreements.models import Agreement
+from tenure.bulk import collector_paused
 from tenure.clients.models import BackupJob, Client, Contact, Device
 from tenure.clients.service import client_views
 from tenure.db.changelog import record_created
@@ -752,7 +753,7 @@ def process(
     states: tuple[str, ...] = ("stored",),
 ) -> list[Outcome]:
     """Parse, match, dedupe, decide and record stored payloads (all waiting ones when `payload_ids` is None)."""
-    with db.unit_of_work() as s, s.no_autoflush:
+    with collector_paused(), db.unit_of_work() as s, s.no_autoflush:
         columns = (RawPayload.id, RawPayload.source, RawPayload.received_at, RawPayload.body, RawPayload.meta)
         query = select(*columns).where(RawPayload.state.in_(states)).order_by(RawPayload.id)
         rows: list[Any] = []

@@ -8,10 +8,8 @@ Nothing here writes: a report and a fit read the database and leave it exactly a
 
 from __future__ import annotations
 
-import gc
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
@@ -26,6 +24,7 @@ from tenure.agreements.service import World, client_id_of, load_worlds, msp_sett
 from tenure.billing.models import Invoice, InvoiceLine
 from tenure.billing.rules import FEE_KINDS
 from tenure.billing.service import period_start
+from tenure.bulk import collector_paused
 from tenure.db.engine import Database
 from tenure.errors import TenureError
 from tenure.intake.models import Alert
@@ -99,20 +98,6 @@ def alert_counts(session: Session, win: rules.Window, client_ids: list[int] | No
                 previous = int(upto)
             found[cid] = counts
     return found
-
-
-@contextmanager
-def _bulk() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a report builds millions of small acyclic values (work,
-    portions, Decimals): it would walk them again and again for nothing (a third of the time of a whole
-    MSP's year). Reference counting still frees them; the collector resumes as it was."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _through(win: rules.Window) -> date:
@@ -235,7 +220,7 @@ def profitability_report(db: Database, first: str, last: str, client: str | None
 
     Every client with revenue or time in the window (or just `client`, even without)."""
     win = month_window(first, last)
-    with _bulk():
+    with collector_paused():
         with db.reader() as s:
             msp = msp_settings(s)
             economics, policy = economics_of(msp), policy_of(msp)
@@ -500,7 +485,7 @@ def fit_report(
         cid = client_id_of(s, client)
         world = load_worlds(s, [cid])[cid]
         alerts = alert_counts(s, win, [cid]).get(cid, {})
-    with _bulk():
+    with collector_paused():
         allocation = world.allocate(policy, _through(win))
         actual = rules.profitability(world.key, world.terms, world.blocks, allocation, win, alerts, economics)
         fits = [rules.replay(offer, world.works, win, policy, alerts, economics) for offer in offers]
