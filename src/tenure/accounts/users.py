@@ -17,6 +17,8 @@ permissions and is refused (403) to a role without it; `tests/test_api_v1.py` wa
 |                      |       |            |            |          |        | a step, continue a run
 | `offboarding.decide` |   ✓   |            |            |          |        | approve an approval step, skip a step
 | `intake.post`        |   ✓   |     ✓      |            |          |   ✓    | post payloads to the intake endpoints
+| `reports`            |   ✓   |            |            |          |        | the owner's view: profitability (margins,
+|                      |       |            |            |          |        | labor cost) and the fit of catalog offers
 
 `readonly` only reads; `intake` is for machines (monitoring tools) and only posts payloads: it can neither
 read nor sign in. Users themselves are managed on the command line (`tenure user ...`), by whoever runs it.
@@ -69,6 +71,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "offboarding.work": frozenset({"owner", "technician"}),
     "offboarding.decide": frozenset({"owner"}),
     "intake.post": frozenset({"owner", "technician", "intake"}),
+    "reports": frozenset({"owner"}),
 }
 
 IDLE = timedelta(hours=12)

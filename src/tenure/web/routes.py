@@ -695,6 +695,8 @@ def error_page(request: Request, status: int, detail: str) -> Response:
 
 def install(app: FastAPI, db: Callable[[], Database]) -> None:
     app.include_router(make_router(db))
+    from tenure.web import owner  # the owner's pages (a local import: web/owner.py imports this module)
+    app.include_router(owner.make_router(db))
     app.state.html_errors = error_page
 
     @app.exception_handler(LoginRequired)
