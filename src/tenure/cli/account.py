@@ -11,6 +11,7 @@ from rich.table import Table
 from tenure.cli.common import JsonOpt, db, err, out, print_json
 from tenure.clients.accounts import list_accounts, reveal, set_secret
 from tenure.connectors.backups import sync_backups
+from tenure.connectors.registry import set_handover
 from tenure.connectors.rmm_sync import sync_rmm
 
 account_app = typer.Typer(help="Vendor accounts (RMM, SIEM, backup, hosted) and their secrets.", no_args_is_help=True)
@@ -45,6 +46,19 @@ def set_secret_(key: Annotated[str, typer.Argument(help="The account's key.", sh
         plain = sys.stdin.read()
     set_secret(db(), key, plain)
     err.print(f"secret of {key} stored (encrypted)")
+
+
+@account_app.command("set-handover")
+def set_handover_(
+    key: Annotated[str, typer.Argument(help="The restic backup account's key.", show_default=False)],
+    repository: Annotated[str, typer.Option(help="The client's repository the copy goes to (path or restic URL).")],
+    tag: Annotated[str | None, typer.Option(help="Only the client's snapshots carrying this tag.")] = None,
+) -> None:
+    """Where offboarding hands the client's backups over; the repository's password comes from standard input
+    (empty: the MSP repository's own, which the client then receives)."""
+    password = "" if sys.stdin.isatty() else sys.stdin.read().strip()
+    set_handover(db(), key, repository, password or None, tag)
+    err.print(f"hand-over of {key} goes to {repository}" + (f" (tag {tag})" if tag else ""))
 
 
 @account_app.command("reveal")

@@ -1,12 +1,13 @@
 """Which vendors Tenure can drive, and the connector for a client's account at one of them.
 
-A vendor is automatable for a client when Tenure has a connector for it (today: Tactical RMM) and the
-client's account there has what the connector needs: the API's URL and an API key. Everything else is
-done by people (`ManualConnector`), so `tenure offboard plan` shows manual steps for it.
+A vendor is automatable for a client when Tenure has a connector for it and the client's account there
+has what the connector needs: Tactical RMM (the API's URL and an API key), restic (the repository, its
+password and a hand-over destination). Blumira is read only, to verify at the exit check. Everything else
+is done by people (`ManualConnector`), so `tenure offboard plan` shows manual steps for it.
 
-The API key: `account_api_key(account)` reads the account's stored secret. Secrets are another piece of
-work (`tenure account set-secret`), so it returns None for now and the key comes from the environment,
-`TENURE_<VENDOR>_API_KEY` (`TENURE_TACTICALRMM_API_KEY`), or from `ConnectorSettings.api_keys` (tests).
+The API key: `account_api_key(account)` unseals the account's stored secret (`tenure account
+set-secret`); else `TENURE_<VENDOR>_API_KEY` (`TENURE_TACTICALRMM_API_KEY`), or `ConnectorSettings.api_keys`
+(tests).
 """
 
 from __future__ import annotations
@@ -16,9 +17,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from tenure.connectors import restic
 from tenure.connectors.base import CallLog, Connector
+from tenure.connectors.blumira import Blumira
 from tenure.connectors.manual import ManualConnector
 from tenure.connectors.tacticalrmm import TacticalRMM
+from tenure.errors import TenureError
 from tenure.vault import unseal
 
 WRITE_CONNECTORS: Mapping[str, type] = {"tacticalrmm": TacticalRMM}
@@ -50,7 +54,13 @@ def api_key(account: Any, settings: ConnectorSettings) -> str | None:
 
 
 def configured(account: Any | None, settings: ConnectorSettings) -> bool:
-    """Whether Tenure can drive this account: a connector, the API's URL and a key."""
+    """Whether Tenure can drive this account: a connector, the API's URL and a key; or a restic backup
+    account with its password and a hand-over destination (`handover_repository`)."""
+    if account is not None and account.vendor == "restic" and account.kind == "backup":
+        try:
+            return handover_of(account) is not None
+        except TenureError:  # a secret sealed under another key: the hand-over stays manual
+            return False
     return (
         account is not None
         and account.vendor in WRITE_CONNECTORS
@@ -63,7 +73,7 @@ def connector_for(
     vendor: str, account: Any | None, settings: ConnectorSettings, calls: CallLog | None = None
 ) -> Connector:
     """The connector for `vendor` through `account` (the client's account there), or a manual one."""
-    if account is None or not configured(account, settings):
+    if account is None or account.vendor not in WRITE_CONNECTORS or not configured(account, settings):
         return ManualConnector(vendor, dry_run=settings.dry_run)
     key = api_key(account, settings)
     assert key is not None
@@ -76,3 +86,82 @@ def connector_for(
         retries=settings.retries,
         backoff=settings.backoff,
     )
+
+
+# ------------------------------------------------------------------------------- read-only: Blumira
+
+
+def blumira_for(account: Any | None, settings: ConnectorSettings, calls: CallLog | None = None) -> Blumira | None:
+    """A read-only Blumira client for the client's SIEM account, or None without credentials (the sealed
+    secret `client_id:client_secret` or a JWT, else TENURE_BLUMIRA_API_KEY / `api_keys["blumira"]`). The
+    account's `url` is the API's base (empty: Blumira's own); `details.token_url` overrides the token
+    endpoint (tests)."""
+    if account is None or account.vendor != "blumira":
+        return None
+    key = api_key(account, settings)
+    if not key:
+        return None
+    return Blumira(
+        key,
+        base_url=account.url or None,
+        token_url=(account.details or {}).get("token_url") or None,
+        calls=calls,
+        timeout=settings.timeout,
+        retries=settings.retries,
+        backoff=settings.backoff,
+    )
+
+
+# --------------------------------------------------------------------------- restic: the hand-over
+
+
+@dataclass(frozen=True)
+class HandOverPlan:
+    source: restic.Repository  # the MSP's repository (external_id, the sealed secret)
+    target: restic.Repository  # the client's own (details.handover_repository)
+    filters: tuple[str, ...]  # `--tag <details.handover_tag>` when the repository holds other clients too
+
+
+def handover_of(account: Any) -> HandOverPlan | None:
+    """Where a restic backup account's data goes at offboarding, or None (the hand-over stays manual).
+
+    From the account: `external_id` (the MSP's repository) and its sealed password (`tenure account
+    set-secret KEY`); `details.handover_repository`, the client's repository (a path or restic URL, created
+    when missing); `details.handover_secret`, its password sealed with tenure.vault (`seal(pw).decode()`),
+    else the copy is encrypted with the MSP repository's password, which the client then receives; and
+    `details.handover_tag`, the restic tag of this client's snapshots when the repository is shared."""
+    details = account.details or {}
+    location = details.get("handover_repository")
+    if account.vendor != "restic" or not account.external_id or not account.secret or not location:
+        return None
+    password = unseal(account.secret)
+    sealed = details.get("handover_secret")
+    target_password = unseal(sealed.encode() if isinstance(sealed, str) else sealed) if sealed else password
+    tag = details.get("handover_tag")
+    return HandOverPlan(
+        restic.Repository(account.external_id, password),
+        restic.Repository(str(location), target_password),
+        ("--tag", str(tag)) if tag else (),
+    )
+
+
+def set_handover(db: Any, account_key: str, location: str, password: str | None = None, tag: str | None = None) -> None:
+    """Record where a restic backup account's data is handed over (the book does not carry it): the client's
+    repository, its password (sealed; None: the MSP repository's own) and the tag of this client's snapshots.
+    `tenure account set-handover KEY --repository LOCATION [--tag T] < password`."""
+    from sqlalchemy import select
+
+    from tenure.clients.models import VendorAccount
+    from tenure.vault import seal
+
+    with db.unit_of_work() as s:
+        account = s.scalars(select(VendorAccount).where(VendorAccount.key == account_key)).first()
+        if account is None or account.vendor != "restic" or account.kind != "backup":
+            raise TenureError(f"no restic backup account {account_key!r}")
+        details = {k: v for k, v in (account.details or {}).items() if not k.startswith("handover_")}
+        details["handover_repository"] = location
+        if password:
+            details["handover_secret"] = seal(password.strip()).decode()
+        if tag:
+            details["handover_tag"] = tag
+        account.details = details

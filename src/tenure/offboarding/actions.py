@@ -25,10 +25,18 @@ from sqlalchemy.orm import Session
 from tenure.agreements.models import Agreement
 from tenure.billing.models import Invoice
 from tenure.billing.service import final_invoice
-from tenure.clients.models import BackupJob, Client, Device, Site, VendorAccount
+from tenure.clients.models import BackupJob, Client, Contact, Device, Site, VendorAccount
+from tenure.connectors import restic
 from tenure.connectors.base import ActionResult, Connector, ConnectorError, NotSupported
 from tenure.connectors.manual import ManualConnector, instructions_for
-from tenure.connectors.registry import ConnectorSettings, configured, connector_for
+from tenure.connectors.registry import (
+    ConnectorSettings,
+    HandOverPlan,
+    blumira_for,
+    configured,
+    connector_for,
+    handover_of,
+)
 from tenure.errors import TenureError
 from tenure.maintenance.models import MaintenanceTask
 from tenure.msp.models import MspSettings
@@ -57,6 +65,8 @@ def execute(ctx: StepContext, settings: ConnectorSettings) -> Outcome:
     prefix, _, verb = step.action.partition(".")
     if prefix == "notice":
         return notice(ctx)
+    if prefix == "restic" and verb in ACCOUNT_VERBS:
+        return restic_step(ctx, verb, settings)
     return vendor_action(ctx, prefix, verb, settings)
 
 
@@ -141,6 +151,90 @@ GIVE_UP = {
     "disable_feature": "Turn it off by hand, then mark this step done",
     "delete_check": "Delete it by hand, then mark this step done",
 }
+
+
+# ------------------------------------------------------------------------------- restic: the hand-over
+
+
+def _copy_state(plan: HandOverPlan) -> restic.HandOver:
+    """The client's copy checked (`restic check`) and counted against the MSP's snapshots of the client."""
+    restic.check(plan.target)
+    wanted, have = len(restic.snapshots(plan.source, *plan.filters)), len(restic.snapshots(plan.target))
+    return restic.HandOver(wanted, have, have >= wanted)
+
+
+def restic_step(ctx: StepContext, verb: str, settings: ConnectorSettings) -> Outcome:
+    """Phase 4 on a restic backup account (connectors.registry.handover_of says where the copy goes):
+    `export_copy` copies the client's snapshots into its own repository (restic.hand_over: copy, check,
+    count); `verify_copy` checks and counts it again; `close_account` forgets the MSP's snapshots of the
+    client, only once the copy is verified, the answers allow deleting data and the end of service is
+    reached. `stop_job` (the schedule lives on the client's machine) and anything without a destination
+    stay with a person, with instructions."""
+    step, target = ctx.step, ctx.step.target
+    manual = instructions_for("restic", verb, target, step.title)
+    if verb == "stop_job":
+        host = target.get("hostname") or target.get("device") or "the backed-up machine"
+        return Outcome.manual(
+            f"restic runs from {host}'s own schedule: disable the scheduled `restic backup` of job "
+            f"'{target.get('name') or target.get('job')}' there (cron, systemd timer or Task Scheduler) and "
+            "remove our repository's password from it. Note what was done and when."
+        )
+    with ctx.db.reader() as s:
+        _, client = _run_and_client(s, ctx)
+        account = s.scalars(
+            select(VendorAccount).where(
+                VendorAccount.client_id == client.id, VendorAccount.key == target.get("account")
+            )
+        ).first()
+    try:
+        plan = handover_of(account) if account is not None else None
+    except TenureError as exc:
+        return Outcome.manual(manual, {"detail": str(exc)})
+    if plan is None:
+        return Outcome.manual(
+            manual,
+            {"detail": "no hand-over destination: the account needs its password (`tenure account set-secret`) "
+             "and details.handover_repository"},
+        )
+    where = {"repository": plan.target.location, "filters": list(plan.filters)}
+    try:
+        if verb == "export_copy":
+            copied = restic.hand_over(plan.source, plan.target, *plan.filters)
+            if not copied.verified:
+                return Outcome.retry(
+                    f"the copy holds {copied.snapshots_in_copy} of {copied.snapshots_in_source} snapshots",
+                    {**where, **copied.as_json()},
+                )
+            return Outcome.done({**where, **copied.as_json(),
+                                 "detail": f"{copied.snapshots_in_copy} snapshot(s) copied to {plan.target.location}"})
+        state = _copy_state(plan)
+        if verb == "verify_copy":
+            if not state.verified:
+                return Outcome.retry(
+                    f"the copy holds {state.snapshots_in_copy} of {state.snapshots_in_source} snapshots",
+                    {**where, **state.as_json()},
+                    give_up="Copy again (`tenure offboard retry CLIENT p4.handover.ACCOUNT`), then retry this step",
+                )
+            return Outcome.done({**where, **state.as_json(), "detail": "the copy passes restic check, nothing missing"})
+        # close_account
+        if not target.get("delete_data"):
+            return Outcome.manual(
+                "The client did not allow deleting its data: the MSP's snapshots stay (read-only until the "
+                f"agreement's retention ends). {manual}",
+                {**where, **state.as_json(), "detail": "nothing forgotten: deletion not allowed"},
+            )
+        not_before = str(target.get("not_before") or "")
+        if not_before and ctx.now.date().isoformat() < not_before:
+            return Outcome.manual(
+                f"The client's snapshots may be forgotten from {not_before}, the end of service: then retry this "
+                f"step (`tenure offboard retry CLIENT {step.key}`), or forget them by hand.",
+                {**where, **state.as_json(), "detail": f"nothing forgotten before {not_before}"},
+            )
+        forgotten = restic.forget(plan.source, *plan.filters, verified=state, delete_allowed=True)
+    except restic.ResticError as exc:
+        return Outcome.retry(str(exc), where, give_up="Fix the repository named, then retry this step")
+    return Outcome.done({**where, **state.as_json(), "forgotten": forgotten,
+                         "detail": f"{forgotten} snapshot(s) of the client forgotten from our repository"})
 
 
 # ------------------------------------------------------------------------------------------ notices
@@ -409,6 +503,7 @@ def verify(ctx: StepContext, settings: ConnectorSettings) -> Outcome:
                 Invoice.client_id == client.id, Invoice.kind == "final", Invoice.status != "void"
             )
         ).first()
+        keep = _who_stays(s, run, client)
         tickets = list(
             s.execute(
                 select(Ticket.id, Ticket.title)
@@ -460,6 +555,9 @@ def verify(ctx: StepContext, settings: ConnectorSettings) -> Outcome:
     for key in target.get("vendor_accounts") or []:
         account = accounts.get(key)
         if account is not None and account.kind == "siem":
+            read = _blumira_emptied(ctx, settings, account, keep)
+            if read is not None:
+                emptied.append(read)
             if all(not (account.details or {}).get(item) for item in SIEM_ITEMS):
                 continue
             emptied.append(_steps_condition(steps, f"p3.siem-remove.{key}"))
@@ -486,6 +584,37 @@ def verify(ctx: StepContext, settings: ConnectorSettings) -> Outcome:
             give_up="Fix what is listed, then `tenure offboard retry CLIENT p7.verify`",
         )
     return Outcome.done({**result, "detail": f"all {len(conditions)} exit conditions met on {ctx.now:%Y-%m-%d}"})
+
+
+def _who_stays(s: Session, run: OffboardingRun, client: Client) -> list[str]:
+    """The e-mails a vendor account may still list as users: the incoming administrator when it moves (the
+    answers' new contact, else the client's administrators)."""
+    answers = run.answers or {}
+    if answers.get("moving_to") not in ("other_msp", "own_it"):
+        return []
+    email = (answers.get("new_contact") or {}).get("email")
+    if email:
+        return [str(email)]
+    contacts = s.scalars(select(Contact).where(Contact.client_id == client.id))
+    return [c.email for c in contacts if c.email and "admin" in (c.roles or [])]
+
+
+def _blumira_emptied(
+    ctx: StepContext, settings: ConnectorSettings, account: VendorAccount, keep: list[str]
+) -> tuple[bool, str] | None:
+    """Blumira read back (connectors/blumira.py): no agent device, no user but who stays. None without
+    credentials: the manual removal steps' ticks are all there is."""
+    reader = blumira_for(account, settings, ctx.calls)
+    if reader is None:
+        return None
+    try:
+        with closing(reader):
+            left = reader.leftovers(keep)
+    except ConnectorError as exc:
+        return False, f"could not read Blumira ({account.key}): {exc}"
+    if left.empty:
+        return True, f"Blumira ({account.key}) lists {left.describe()}"
+    return False, f"Blumira ({account.key}) still lists {left.describe()}"
 
 
 INTERNAL: dict[str, Callable[[StepContext, ConnectorSettings], Outcome]] = {

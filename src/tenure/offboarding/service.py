@@ -133,7 +133,9 @@ def inventory(s: Session, client: Client, end: date, settings: ConnectorSettings
         backup_jobs=tuple(rules.BackupJob(j.key, device_keys.get(j.device_id or 0), j.product, j.name) for j in jobs),
         agreements=tuple(rules.Agreement(a.key, a.kind) for a in agreements),
         open_tickets=actions.open_tickets(s, client.id),
-        automatable_vendors=frozenset(a.vendor for a in accounts if a.kind == "rmm" and configured(a, settings)),
+        automatable_vendors=frozenset(
+            a.vendor for a in accounts if a.kind in ("rmm", "backup") and configured(a, settings)
+        ),
     )
 
 
