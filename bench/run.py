@@ -293,7 +293,7 @@ def database_for(scale: Scale, name: str) -> tuple[Database, float | None]:
     return db, seconds
 
 
-PLUGINS = ("bench.owner", "bench.web")  # modules whose @bench functions join the table
+PLUGINS = ("bench.owner", "bench.web", "bench.offboarding")  # modules whose @bench functions join the table
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -221,3 +221,63 @@ def retry(step: StepArgs, now: NowOpt = None, json_: JsonOpt = False) -> None:
     """Try a failed step again (or one waiting to try again, now)."""
     apply_now(now)
     _answer("retry", step, None, json_)
+
+
+@app.command("report")
+def report(
+    key: KeyArg,
+    asset: Annotated[bool, typer.Option("--asset", help="The final IT asset report (the inventory snapshot).")] = False,
+    health: Annotated[bool, typer.Option("--health", help="The final system health report.")] = False,
+    html: Annotated[Path | None, typer.Option("--html", help="Write the report as HTML here.")] = None,
+    pdf: Annotated[Path | None, typer.Option("--pdf", help="Write the report as PDF here.")] = None,
+    now: NowOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """The final IT asset report (--asset) or final system health report (--health) of the client's run, as
+    HTML and/or PDF (one template each); without --html or --pdf, the report's data."""
+    from tenure.offboarding import reports
+
+    apply_now(now)
+    if asset == health:
+        raise TenureError("give exactly one of --asset and --health")
+    kind = "asset" if asset else "health"
+    made = reports.asset_report(db(), key) if asset else reports.health_report(db(), key)
+    if html is not None:
+        html.write_text(reports.render_html(kind, made), encoding="utf-8")
+        err.print(f"wrote {html}", markup=False, highlight=False)
+    if pdf is not None:
+        pdf.write_bytes(reports.render_pdf(kind, made))
+        err.print(f"wrote {pdf}", markup=False, highlight=False)
+    if json_ or (html is None and pdf is None):
+        print_json(made)
+
+
+@app.command("lessons")
+def lessons(
+    key: KeyArg,
+    reason: Annotated[
+        list[str],
+        typer.Option(
+            "--reason",
+            help="A reason code (repeatable): price, service_quality, moved_in_house, acquired, closed_business, "
+            "msp_ended, other.",
+            show_default=False,
+        ),
+    ],
+    change: Annotated[str, typer.Option("--change", help="What we change in delivery.", show_default=False)],
+    now: NowOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Record why the client left (reason codes) and what to change, on its latest offboarding run."""
+    from tenure.offboarding import reports
+
+    apply_now(now)
+    recorded = reports.record_lessons(db(), key, reason, change)
+    if json_:
+        print_json(recorded)
+    else:
+        out.print(
+            f"{key}: run #{recorded['run']}: {', '.join(recorded['reason_codes'])}; change: {recorded['change']}",
+            markup=False,
+            highlight=False,
+        )

@@ -61,3 +61,43 @@ from tenure.cli import owner  # noqa: E402
 
 app.command("profitability")(owner.profitability)
 app.command("fit")(owner.fit)
+
+
+@app.command("offboarding")
+def offboarding(
+    months: Annotated[int, typer.Option("--months", help="The return window after the end of service.")] = 12,
+    json_: JsonOpt = False,
+) -> None:
+    """Former clients: end of service, reason codes, deactivation issues after closeout (orphaned alerts,
+    charges after the end date, tickets after it, vendor accounts still active); and the client return rate."""
+    from tenure.offboarding.reports import offboarding_report
+
+    report = offboarding_report(db(), months)
+    if json_:
+        print_json(report)
+        return
+    table = Table(title="Former clients")
+    counts = ("orphaned alerts", "charges", "tickets", "accounts")
+    for column in ("client", "end of service", "reasons", *counts, "returned"):
+        table.add_column(column, justify="right" if column in counts else "left")
+    for r in report["former_clients"]:
+        issues = r["issues"]
+        returned = r["returned"]
+        table.add_row(
+            r["client"],
+            r["end_of_service"],
+            ", ".join(r["lessons"]["reason_codes"]) or (r["reason"] or "-"),
+            str(len(issues["orphaned_alerts"])),
+            str(len(issues["charges_after_end"])),
+            str(len(issues["tickets_after_end"])),
+            str(len(issues["vendor_accounts_active"])),
+            f"{returned['agreement']} ({returned['start']})" if returned else "-",
+        )
+    out.print(table)
+    rate = report["return_rate"]
+    percent = "-" if rate["percent"] is None else f"{rate['percent']}%"
+    out.print(
+        f"client return rate within {report['months']} months: {rate['returned']} of {rate['former']} ({percent})",
+        markup=False,
+        highlight=False,
+    )
