@@ -15,6 +15,25 @@ DECISIONS = ("ticket", "quote", "forward", "suppress", "orphaned", "pending")
 TICKET_STATUSES = ("open", "awaiting_approval", "closed", "handed_over")
 
 
+def alert_json(a: Any, key: str | None, host: str | None) -> dict[str, Any]:
+    """An alert as the CLI, the API and the pages show it."""
+    return {
+        "alert": a.id,
+        "client": key,
+        "device": host,
+        "fingerprint": a.fingerprint,
+        "decision": a.decision,
+        "ticket": a.ticket_id,
+        "reason": a.reason,
+        "status": a.status,
+        "service": a.service,
+        "title": a.title,
+        "count": a.count,
+        "first_seen": a.first_seen.isoformat(),
+        "last_seen": a.last_seen.isoformat(),
+    }
+
+
 def list_alerts(
     db: Database, client: str | None = None, decision: str | None = None, status: str | None = None, limit: int = 500
 ) -> list[dict[str, Any]]:
@@ -32,24 +51,7 @@ def list_alerts(
             query = query.where(Alert.decision == decision)
         if status:
             query = query.where(Alert.status == status)
-        return [
-            {
-                "alert": a.id,
-                "client": key,
-                "device": host,
-                "fingerprint": a.fingerprint,
-                "decision": a.decision,
-                "ticket": a.ticket_id,
-                "reason": a.reason,
-                "status": a.status,
-                "service": a.service,
-                "title": a.title,
-                "count": a.count,
-                "first_seen": a.first_seen.isoformat(),
-                "last_seen": a.last_seen.isoformat(),
-            }
-            for a, key, host in s.execute(query)
-        ]
+        return [alert_json(a, key, host) for a, key, host in s.execute(query)]
 
 
 def list_tickets(

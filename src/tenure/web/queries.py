@@ -41,6 +41,7 @@ from tenure.offboarding.models import OffboardingRun, OffboardingStep, StepAttem
 from tenure.offboarding.service import PHASES, step_json
 from tenure.triage import rules as triage_rules
 from tenure.triage.models import Ticket
+from tenure.triage.service import alert_json
 
 COUNT_CAP = 10_000
 CLASS_TTL = 300.0
@@ -409,24 +410,6 @@ def invoice_totals_by_month(db: Database, months: int, today: date) -> list[tupl
 
 
 # --------------------------------------------------------------------------------------- alerts, tickets
-
-
-def alert_json(a: Any, key: str | None, host: str | None) -> dict[str, Any]:
-    return {
-        "alert": a.id,
-        "client": key,
-        "device": host,
-        "fingerprint": a.fingerprint,
-        "decision": a.decision,
-        "ticket": a.ticket_id,
-        "reason": a.reason,
-        "status": a.status,
-        "service": a.service,
-        "title": a.title,
-        "count": a.count,
-        "first_seen": a.first_seen.isoformat(),
-        "last_seen": a.last_seen.isoformat(),
-    }
 
 
 def alerts_page(
