@@ -41,6 +41,7 @@ from tenure.offboarding.models import OffboardingRun, OffboardingStep, StepAttem
 from tenure.offboarding.service import PHASES, step_json
 from tenure.triage import rules as triage_rules
 from tenure.triage.models import Ticket
+from tenure.triage.report import unpaid_report
 from tenure.triage.service import alert_json
 
 COUNT_CAP = 10_000
@@ -118,9 +119,29 @@ def all_views(db: Database, day: date) -> list[ClientView]:
     return views
 
 
+_report_cache: dict[tuple[str, str], tuple[tuple[Any, ...], dict[str, Any]]] = {}
+
+
+def unpaid_report_cached(db: Database, period: str) -> dict[str, Any]:
+    """The unpaid-work report for the page: computed again only when something it reads has changed (the
+    change log, the ledger, or a new alert), since at scale it replays every offer for every client."""
+    with db.reader() as s:
+        version = (*_version(s), s.scalar(select(func.max(Alert.id))))
+    key = (db.url, period)
+    with _class_lock:
+        hit = _report_cache.get(key)
+    if hit is not None and hit[0] == version:
+        return hit[1]
+    report = unpaid_report(db, period)
+    with _class_lock:
+        _report_cache[key] = (version, report)
+    return report
+
+
 def forget_classes() -> None:
     with _class_lock:
         _class_cache.clear()
+        _report_cache.clear()
 
 
 # --------------------------------------------------------------------------------------------- clients

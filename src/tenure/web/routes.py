@@ -41,7 +41,6 @@ from tenure.billing.service import change_status, get_invoice, run_billing
 from tenure.db.engine import Database
 from tenure.errors import NotFound, TenureError
 from tenure.offboarding import service as offboarding
-from tenure.triage.report import unpaid_report
 from tenure.vocabulary import CLIENT_CLASSES, SERVICES
 from tenure.web import charts, queries
 from tenure.web.tickets import change_ticket
@@ -668,7 +667,7 @@ def make_router(db: Callable[[], Database]) -> APIRouter:
         report, problem = None, f"period {period!r} is not YYYY-MM"
         if PERIOD.fullmatch(period):
             try:
-                report, problem = unpaid_report(db(), period), None
+                report, problem = queries.unpaid_report_cached(db(), period), None
             except TenureError as exc:
                 report, problem = None, str(exc)
         return show(request, who, "unpaid.html", report=report, period=period, problem=problem)
