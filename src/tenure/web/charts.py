@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from html import escape
 from urllib.parse import quote
 
@@ -12,11 +13,14 @@ LABEL = 130
 WIDTH = 420
 
 
-def _number(value: float, money: bool) -> str:
+Number = Decimal | float | int  # money stays Decimal: only the drawing is done in floats
+
+
+def _number(value: Number, money: bool) -> str:
     return f"{value:,.2f}" if money else f"{value:,.0f}"
 
 
-def bars(items: list[tuple[str, float]], link: str | None = None, money: bool = False) -> Markup:
+def bars(items: list[tuple[str, Number]], link: str | None = None, money: bool = False) -> Markup:
     """Horizontal bars, one per (label, value); `link` formats each bar's target with {label}."""
     top = max((v for _, v in items), default=0) or 1
     height = ROW * len(items) + 4
@@ -27,7 +31,7 @@ def bars(items: list[tuple[str, float]], link: str | None = None, money: bool = 
     ]
     for i, (label, value) in enumerate(items):
         y = i * ROW + 2
-        width = max(0.0, room * value / top)
+        width = max(0.0, room * float(value) / float(top))
         text = escape(str(label))
         bar = (
             f'<text x="{LABEL - 6}" y="{y + 15}" text-anchor="end" class="chart-label">{text}</text>'
@@ -43,7 +47,7 @@ def bars(items: list[tuple[str, float]], link: str | None = None, money: bool = 
     return Markup("".join(parts))
 
 
-def columns(items: list[tuple[str, float]], money: bool = False, height: int = 160) -> Markup:
+def columns(items: list[tuple[str, Number]], money: bool = False, height: int = 160) -> Markup:
     """Vertical columns, one per (label, value), labelled below and valued above."""
     top = max((v for _, v in items), default=0) or 1
     n = max(1, len(items))
@@ -54,7 +58,7 @@ def columns(items: list[tuple[str, float]], money: bool = False, height: int = 1
         f'aria-label="column chart">'
     ]
     for i, (label, value) in enumerate(items):
-        h = max(0.0, room * value / top)
+        h = max(0.0, room * float(value) / float(top))
         x = i * step + step * 0.15
         w = step * 0.7
         y = height - 22 - h

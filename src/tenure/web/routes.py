@@ -360,7 +360,7 @@ def make_router(db: Callable[[], Database]) -> APIRouter:
             low=queries.low_balances(db(), today, views),
             unpaid=unpaid,
             decision_chart=charts.bars(list(unpaid["decisions"].items()), link="/alerts?decision={label}"),
-            month_chart=charts.columns([(label, float(total)) for label, total in totals], money=True),
+            month_chart=charts.columns(list(totals), money=True),
             queue=queue,
             runs=queries.open_runs(db()),
         )
