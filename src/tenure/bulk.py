@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 @contextmanager
@@ -19,3 +22,11 @@ def collector_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+IN_LIST = 900  # values per IN (...) list: under SQLite's default limit of bound parameters, fine on PostgreSQL
+
+
+def chunks(values: Sequence[T], size: int = IN_LIST) -> list[Sequence[T]]:
+    """`values` in slices of `size`, for bulk queries that filter with IN (...)."""
+    return [values[start : start + size] for start in range(0, len(values), size)]

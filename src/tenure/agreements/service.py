@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from tenure import clock
 from tenure.agreements import rules
 from tenure.agreements.models import Agreement, Block, FrozenAllocation, LedgerEntry, RetainerDeposit, TimeEntry
+from tenure.bulk import chunks as _chunks
 from tenure.clients.models import Client, Contact
 from tenure.db.engine import Database
 from tenure.db.uow import current_actor
@@ -81,11 +82,6 @@ def msp_settings(session: Session) -> MspSettings:
     if msp is None:
         raise TenureError("the MSP is not set up yet: import a book (`tenure book import FILE`) or run `tenure demo`")
     return msp
-
-
-def _chunks(ids: list[int]) -> Iterable[list[int]]:
-    for start in range(0, len(ids), CHUNK):
-        yield ids[start : start + CHUNK]
 
 
 def encode_portion(p: rules.Portion) -> list[Any]:

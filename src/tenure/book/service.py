@@ -18,6 +18,7 @@ from tenure.agreements.service import allocate_clients
 from tenure.billing.models import Invoice
 from tenure.book import schema
 from tenure.book.validate import Known, parse, references
+from tenure.bulk import chunks as _chunks
 from tenure.clients.models import BackupJob, Client, Contact, Device, Site, VendorAccount
 from tenure.db.engine import Database
 from tenure.db.uow import current_actor
@@ -51,11 +52,6 @@ class ImportSummary:
 
     def as_json(self) -> dict[str, Any]:
         return {"created": dict(self.created), "updated": dict(self.updated), "unchanged": dict(self.unchanged)}
-
-
-def _chunks(values: list[T], size: int = 900) -> Iterable[list[T]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
 
 
 def _by_key(session: Session, model: Any, column: Any, values: Iterable[Any]) -> dict[Any, Any]:

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from tenure import clock
 from tenure.agreements.models import Agreement
+from tenure.bulk import chunks as _chunks
 from tenure.bulk import collector_paused
 from tenure.clients.models import BackupJob, Client, Contact, Device
 from tenure.clients.service import client_views
@@ -397,10 +398,6 @@ class MatchIndex:
         if client_key not in self._facts:
             self.load_facts({client_key})
         return self._facts[client_key]
-
-
-def _chunks(values: list[Any], size: int = 900) -> list[list[Any]]:
-    return [values[i : i + size] for i in range(0, len(values), size)]
 
 
 # ------------------------------------------------------------------------------------------ recording

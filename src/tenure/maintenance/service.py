@@ -20,7 +20,7 @@ notice and the client's answers to it.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from tenure import clock
 from tenure.agreements.models import Agreement, TimeEntry
+from tenure.bulk import chunks as _chunks
 from tenure.clients.models import Client
 from tenure.clients.service import client_views
 from tenure.db.engine import Database
@@ -50,11 +51,6 @@ from tenure.vocabulary import AGREEMENT_KINDS, SERVICES
 PLAN_MARKER = "maintenance.default_plan"
 CHUNK = 900
 ANSWERS = ("approved", "deferred")
-
-
-def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(values), CHUNK):
-        yield values[start : start + CHUNK]
 
 
 # ------------------------------------------------------------------------------------ default plan
@@ -314,6 +310,23 @@ def run_due(db: Database, keys: list[str] | None = None, dry_run: bool = False) 
     return report
 
 
+def _new_ticket(s: Session, client_id: int, title: str, fingerprint: str, billable: bool, now: datetime) -> Ticket:
+    """A maintenance ticket (due for a managed client, or approved by a call-before-service one)."""
+    ticket = Ticket(
+        client_id=client_id,
+        kind="maintenance",
+        status="open",
+        title=title[:500],
+        fingerprint=fingerprint[:200],
+        billable=billable,
+        opened_at=now,
+        alert_count=0,
+    )
+    s.add(ticket)
+    s.flush()
+    return ticket
+
+
 def _open_ticket(
     s: Session,
     plan: ClientPlan,
@@ -324,18 +337,14 @@ def _open_ticket(
     now: datetime,
 ) -> Ticket:
     local = occurrence.astimezone(zone)
-    ticket = Ticket(
-        client_id=plan.client_id,
-        kind="maintenance",
-        status="open",
-        title=f"{task.title} ({local:%Y-%m-%d})"[:500],
-        fingerprint=f"maintenance:{plan.key}:{task.key}:{occurrence:%Y%m%dT%H%MZ}"[:200],
-        billable=billable,
-        opened_at=now,
-        alert_count=0,
+    ticket = _new_ticket(
+        s,
+        plan.client_id,
+        f"{task.title} ({local:%Y-%m-%d})",
+        f"maintenance:{plan.key}:{task.key}:{occurrence:%Y%m%dT%H%MZ}",
+        billable,
+        now,
     )
-    s.add(ticket)
-    s.flush()
     s.add(
         MaintenanceOccurrence(
             client_id=plan.client_id, task_id=task.id, due_at=occurrence, ticket_id=ticket.id, created_at=now
@@ -627,18 +636,14 @@ def answer(db: Database, decision_id: int, verdict: str, note: str | None = None
             .rowcount
         )
         if changed == 1 and verdict == "approved":
-            ticket = Ticket(
-                client_id=client.id,
-                kind="maintenance",
-                status="open",
-                title=f"{task.title} (approved by {client.name} for {_month_label(d.month)})"[:500],
-                fingerprint=f"maintenance:{client.key}:{task.key}:{d.month}"[:200],
-                billable=True,
-                opened_at=now,
-                alert_count=0,
+            ticket = _new_ticket(
+                s,
+                client.id,
+                f"{task.title} (approved by {client.name} for {_month_label(d.month)})",
+                f"maintenance:{client.key}:{task.key}:{d.month}",
+                True,
+                now,
             )
-            s.add(ticket)
-            s.flush()
             s.execute(
                 update(MaintenanceDecision).where(MaintenanceDecision.id == decision_id).values(ticket_id=ticket.id)
             )

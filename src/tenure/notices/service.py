@@ -11,7 +11,7 @@ none.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from tenure import clock
 from tenure.agreements.models import Agreement
+from tenure.bulk import chunks as _chunks
 from tenure.clients.models import BackupJob, Client, Contact, Device
 from tenure.clients.service import client_views
 from tenure.db.engine import Database
@@ -39,11 +40,6 @@ ROLES_FOR = {
     "maintenance": ("primary", "admin", "technical"),
     "coverage": ("primary", "admin"),
 }
-
-
-def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(values), CHUNK):
-        yield values[start : start + CHUNK]
 
 
 def msp_of(session: Session) -> MspSettings:
