@@ -151,8 +151,7 @@ def intake_batch(db: Database, scale: Scale) -> dict[str, Any]:
     bodies = _events(scale, n)
     began = time.perf_counter()
     for start in range(0, n, 5_000):
-        ids = intake.receive_many(target, "event", bodies[start : start + 5_000])
-        intake.process(target, ids)
+        intake.ingest_many(target, "event", bodies[start : start + 5_000])
     seconds = time.perf_counter() - began
     now = datetime.now(UTC)
     rows = [

@@ -21,13 +21,13 @@ from tenure.triage.rules import (
     unpaid_minutes,
     valid_rule_field,
 )
-from tenure.vocabulary import CLIENT_CLASSES, SERVICES
+from tenure.vocabulary import SERVICES
 
 MANAGED = frozenset({"monitoring", "backup_monitoring", "patching", "antivirus", "maintenance",
                      "remote_support", "onsite", "incident"})
-ACME = Coverage("agreement", MANAGED, covering_agreement="acme-managed", covering_kind="managed",
+ACME = Coverage(False, MANAGED, covering_agreement="acme-managed", covering_kind="managed",
                 client_name="Acme")
-WATCH = Coverage("agreement", frozenset({"monitoring", "patching"}), client_name="Beta")
+WATCH = Coverage(False, frozenset({"monitoring", "patching"}), client_name="Beta")
 
 
 # ------------------------------------------------------------------------------------- fingerprint
@@ -77,27 +77,27 @@ def test_fingerprint_tells_different_parts_apart(a: list[str], b: list[str]) -> 
     ("monitoring", "backup", WATCH, True, "active", "suppress", "No active agreement of Beta covers "
                                                                 "backup_monitoring: recorded"),
     # quote: not covered, billable alerts
-    ("antivirus", "alert", Coverage("agreement", frozenset({"monitoring"}), billable_alerts=True,
+    ("antivirus", "alert", Coverage(False, frozenset({"monitoring"}), billable_alerts=True,
                                     client_name="Beta"), True, None, "quote",
      "No active agreement of Beta covers antivirus; Beta opted in to billable alerts"),
     # quote wins over forward when the client asked for both
-    ("antivirus", "alert", Coverage("adhoc", billable_alerts=True, forward_alerts=True), True, None, "quote",
+    ("antivirus", "alert", Coverage(False, billable_alerts=True, forward_alerts=True), True, None, "quote",
      "No active agreement of the client covers antivirus"),
     # forward: not covered, the client receives its own alerts
-    ("monitoring", "alert", Coverage("prepaid", forward_alerts=True, client_name="Gamma"), True, None, "forward",
+    ("monitoring", "alert", Coverage(False, forward_alerts=True, client_name="Gamma"), True, None, "forward",
      "Gamma asked to receive its own alerts"),
     # suppress: not covered
-    ("monitoring", "alert", Coverage("adhoc", client_name="Delta"), True, None, "suppress",
+    ("monitoring", "alert", Coverage(False, client_name="Delta"), True, None, "suppress",
      "No active agreement of Delta covers monitoring: recorded, no ticket and no tech time."),
     ("malware_cleanup", "alert", ACME, True, None, "suppress", "No active agreement of Acme covers malware_cleanup"),
     # orphaned: a former client, whatever it had
-    ("patching", "alert", Coverage("former", MANAGED, billable_alerts=True, client_name="Epsilon"), True, None,
+    ("patching", "alert", Coverage(True, MANAGED, billable_alerts=True, client_name="Epsilon"), True, None,
      "orphaned", "Epsilon is a former client"),
-    ("backup_monitoring", "backup", Coverage("former", client_name="Epsilon"), False, None, "orphaned",
+    ("backup_monitoring", "backup", Coverage(True, client_name="Epsilon"), False, None, "orphaned",
      "Epsilon is a former client"),
     # pending: a backup job never seen before, client without backup_monitoring
     ("backup_monitoring", "backup", WATCH, False, None, "pending", "The backup job is never seen before"),
-    ("backup_monitoring", "backup", Coverage("prepaid", billable_alerts=True), True, "pending", "pending",
+    ("backup_monitoring", "backup", Coverage(False, billable_alerts=True), True, "pending", "pending",
      "still pending"),
     # a new job of a covered client activates itself and is ticketed
     ("backup_monitoring", "backup", ACME, False, None, "ticket", "The new backup job activates itself."),
@@ -119,15 +119,13 @@ def test_alerts_ignore_the_job_arguments() -> None:
     assert decide("patching", "alert", WATCH, job_known=False, job_status=None).decision == "ticket"
 
 
-def test_decide_rejects_unknown_kinds_and_classes() -> None:
+def test_decide_rejects_unknown_kinds() -> None:
     with pytest.raises(ValueError, match="kind 'metric'"):
         decide("monitoring", "metric", ACME, job_known=True, job_status=None)
-    with pytest.raises(ValueError, match="client class 'gold'"):
-        Coverage("gold")
 
 
 def test_coverage_takes_any_iterable_of_services() -> None:
-    assert Coverage("agreement", {"monitoring"}).covered_services == frozenset({"monitoring"})  # type: ignore[arg-type]
+    assert Coverage(False, {"monitoring"}).covered_services == frozenset({"monitoring"})  # type: ignore[arg-type]
 
 
 def test_covered_services_is_covers_minus_excludes_per_agreement() -> None:
@@ -138,7 +136,7 @@ def test_covered_services_is_covers_minus_excludes_per_agreement() -> None:
 
 _coverage = st.builds(
     Coverage,
-    client_class=st.sampled_from(CLIENT_CLASSES),
+    former=st.booleans(),
     covered_services=st.frozensets(st.sampled_from(SERVICES)),
     billable_alerts=st.booleans(),
     forward_alerts=st.booleans(),
@@ -171,7 +169,7 @@ def test_decide_is_total(service: str, kind: str, coverage: Coverage | None, job
 @given(_service, st.sampled_from(["alert", "backup"]), _coverage, st.booleans(), _job_status)
 def test_a_former_client_is_always_orphaned(service: str, kind: str, coverage: Coverage, job_known: bool,
                                             job_status: str | None) -> None:
-    former = Coverage("former", coverage.covered_services, coverage.billable_alerts, coverage.forward_alerts,
+    former = Coverage(True, coverage.covered_services, coverage.billable_alerts, coverage.forward_alerts,
                       coverage.covering_agreement, coverage.covering_kind, coverage.client_name)
     assert decide(service, kind, former, job_known=job_known, job_status=job_status).decision == "orphaned"
 

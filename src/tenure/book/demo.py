@@ -406,7 +406,7 @@ def _alerts(db: Database) -> None:
         ).encode()
         for client, title, service, host in DEMO_ALERTS
     ]
-    intake.process(db, intake.receive_many(db, "event", bodies))
+    intake.ingest_many(db, "event", bodies)
     with db.unit_of_work() as session:
         session.add(Meta(key="demo_alerts", value="loaded"))
 

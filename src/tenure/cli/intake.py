@@ -75,8 +75,7 @@ def intake(
             bodies.append(Path(name).read_bytes())
         except OSError as exc:
             raise typer.BadParameter(f"{name}: {exc.strerror}", param_hint="FILE") from None
-    ids = service.receive_many(db(), source, bodies, meta)
-    outcomes = [o.as_json() for o in service.process(db(), ids)]
+    outcomes = [o.as_json() for o in service.ingest_many(db(), source, bodies, meta)]
     if json_:
         print_json({"decisions": outcomes})
     else:

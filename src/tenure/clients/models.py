@@ -6,8 +6,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, LargeBinary, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.engine.default import DefaultExecutionContext
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
+from tenure.clients.rules import host_key
 from tenure.db.base import Base, ChangeLogged
 from tenure.db.types import UTCDateTime
 
@@ -60,15 +62,27 @@ class Site(ChangeLogged, Base):
     client: Mapped[Client] = relationship(back_populates="sites")
 
 
+def _host_key_of_row(context: DefaultExecutionContext) -> str:
+    return host_key(context.get_current_parameters()["hostname"])
+
+
 class Device(ChangeLogged, Base):
     __tablename__ = "device"
-    __table_args__ = (Index("ix_device_hostname", "hostname"), Index("ix_device_rmm", "rmm_vendor", "rmm_id"))
+    __table_args__ = (
+        Index("ix_device_hostname", "hostname"),
+        Index("ix_device_host_key", "host_key"),
+        Index("ix_device_rmm", "rmm_vendor", "rmm_id"),
+    )
+    __changelog_exclude__ = ("host_key",)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = mapped_column(ForeignKey("client.id", ondelete="CASCADE"), index=True)
     site_id: Mapped[int | None] = mapped_column(ForeignKey("site.id", ondelete="SET NULL"))
     key: Mapped[str] = mapped_column(String(100), unique=True)
     hostname: Mapped[str] = mapped_column(String(200))
+    # what alert intake looks a hostname up by (any case, with or without its domain): set with the hostname,
+    # by the ORM or by a Core insert alike
+    host_key: Mapped[str] = mapped_column(String(200), default=_host_key_of_row)
     role: Mapped[str] = mapped_column(String(20), default="workstation")  # server|workstation|network|other
     os: Mapped[str | None] = mapped_column(String(200))
     features: Mapped[list[str]] = mapped_column(default=list)  # patching, remote_control, antivirus, ...
@@ -77,6 +91,11 @@ class Device(ChangeLogged, Base):
     rmm_id: Mapped[str | None] = mapped_column(String(100))
     active: Mapped[bool] = mapped_column(default=True)
     last_seen: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    @validates("hostname")
+    def _keep_host_key(self, _: str, hostname: str) -> str:
+        self.host_key = host_key(hostname)
+        return hostname
 
 
 class VendorAccount(ChangeLogged, Base):

@@ -31,20 +31,23 @@ class ClassFacts:
     first_activity: date | None  # the earliest dated record of any kind (agreement, block, time, invoice...)
 
 
+def is_former(offboarded_on: date | None, fee_agreements: tuple[FeeAgreement, ...], day: date) -> bool:
+    """Offboarded on or before `day`, and not back under a fee agreement that started after the offboarding.
+    (What triage needs of the class: only a former client's alerts are decided differently.)"""
+    if offboarded_on is None or offboarded_on > day:
+        return False
+    return not any(a.monthly_fee > 0 and a.active_on(day) and a.start > offboarded_on for a in fee_agreements)
+
+
 def client_class(facts: ClassFacts, day: date) -> str:
     """DOMAIN.md's table, first rule that holds wins.
 
     A former client who signs a new agreement after its offboarding is a client again: the new agreement
     (one that starts after the offboarding) wins over `former`, as an owner counting returns would expect.
     """
-    has_fee = any(a.monthly_fee > 0 and a.active_on(day) for a in facts.fee_agreements)
-    if facts.offboarded_on is not None and facts.offboarded_on <= day:
-        returned = any(
-            a.monthly_fee > 0 and a.active_on(day) and a.start > facts.offboarded_on for a in facts.fee_agreements
-        )
-        if not returned:
-            return "former"
-    if has_fee:
+    if is_former(facts.offboarded_on, facts.fee_agreements, day):
+        return "former"
+    if any(a.monthly_fee > 0 and a.active_on(day) for a in facts.fee_agreements):
         return "agreement"
     if facts.prepaid_minutes > 0 or facts.retainer_balance > 0:
         return "prepaid"
@@ -54,3 +57,9 @@ def client_class(facts: ClassFacts, day: date) -> str:
     if facts.first_activity is not None and facts.first_activity <= day:
         return "lapsed"
     return "prospect"
+
+
+def host_key(hostname: str) -> str:
+    """A hostname as alerts are matched by it: lower-case, without its domain (``ACME-DC01.acme.local`` and
+    ``acme-dc01`` are the same machine to a technician, and to intake)."""
+    return hostname.strip().lower().rstrip(".").split(".")[0]

@@ -86,6 +86,6 @@ def sync_backups(db: Database, account_key: str | None = None) -> list[AccountSy
                     ).encode()
                 )
         if bodies:
-            intake.process(db, intake.receive_many(db, "snapshot", bodies))
+            intake.ingest_many(db, "snapshot", bodies)
         results.append(AccountSync(account.key, len(found), len(bodies)))
     return results

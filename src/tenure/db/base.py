@@ -25,8 +25,13 @@ class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, list[str]: JSON}
 
 
+_AS_IS = frozenset({str, int, bool, float})
+
+
 def plain(value: Any) -> Any:
     """A column value as JSON for the change log."""
+    if value is None or type(value) in _AS_IS:  # most values: the bulk paths log thousands of rows
+        return value
     if isinstance(value, Decimal):
         return fmt(value)
     if isinstance(value, datetime | date):
@@ -39,10 +44,12 @@ def plain(value: Any) -> Any:
 class ChangeLogged:
     """Mixin: every create, update and delete of this object is written to the change log.
 
-    Columns named in `__changelog_redact__` are logged as "<redacted>" (secrets).
+    Columns named in `__changelog_redact__` are logged as "<redacted>" (secrets); those in
+    `__changelog_exclude__` (values derived from other columns) are not logged.
     """
 
     __changelog_redact__: tuple[str, ...] = ()
+    __changelog_exclude__: tuple[str, ...] = ()
 
     def changelog_label(self) -> str:
         return str(getattr(self, "key", None) or getattr(self, "number", None) or getattr(self, "id", ""))
@@ -52,6 +59,8 @@ class ChangeLogged:
         state: dict[str, Any] = {}
         for column in mapper.column_attrs:
             name = column.key
+            if name in self.__changelog_exclude__:
+                continue
             value = getattr(self, name)
             state[name] = "<redacted>" if name in self.__changelog_redact__ and value else plain(value)
         return state

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from tenure import clock
 from tenure.db.base import Base, ChangeLogged, plain
+from tenure.db.bulkwrite import insert_rows
 from tenure.db.types import UTCDateTime
 from tenure.db.uow import current_actor
 
@@ -38,6 +39,8 @@ def _before_state(obj: ChangeLogged) -> dict[str, Any]:
     state = inspect(obj)
     before: dict[str, Any] = {}
     for attr in state.mapper.column_attrs:
+        if attr.key in obj.__changelog_exclude__:
+            continue
         history = state.attrs[attr.key].history
         value = history.deleted[0] if history.deleted else getattr(obj, attr.key)
         before[attr.key] = "<redacted>" if attr.key in obj.__changelog_redact__ and value else plain(value)
@@ -90,8 +93,9 @@ def record_created(session: Session, object_type: str, rows: list[dict[str, Any]
     `client_id` and `after`, the created state."""
     if rows:
         now, actor = clock.now(), current_actor()
-        session.connection().execute(
-            insert(ObjectChange),
+        insert_rows(
+            session.connection(),
+            ObjectChange.__table__,
             [
                 {
                     "time": now,

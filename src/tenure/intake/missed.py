@@ -70,5 +70,4 @@ def sweep(db: Database, now: datetime | None = None) -> list[service.Outcome]:
                 job.last_missed_expected = missed[-1]
     if not bodies:
         return []
-    ids = service.receive_many(db, "missed", bodies)
-    return service.process(db, ids)
+    return service.ingest_many(db, "missed", bodies)

@@ -37,7 +37,7 @@ class Alert(Base):
 
     __tablename__ = "alert"
     __table_args__ = (
-        Index("ix_alert_fingerprint_open", "fingerprint", "status"),
+        Index("ix_alert_open", "client_id", "fingerprint", "status"),  # dedupe: the open alert of a fingerprint
         Index("ix_alert_client_received", "client_id", "first_seen"),
         Index("ix_alert_decision", "decision", "first_seen"),
     )

@@ -148,9 +148,13 @@ def _load(payload: bytes | str | Mapping[str, Any] | Sequence[Any], where: str) 
 
 def _text(value: Any) -> str | None:
     """A scalar as stripped text; None for missing, empty, or an unfilled ``{{template}}`` variable."""
-    if value is None or isinstance(value, dict | list):
+    if value is None:
         return None
-    text = str(value).strip()
+    if type(value) is not str:
+        if isinstance(value, dict | list):
+            return None
+        value = str(value)
+    text = value.strip()
     if not text or (text.startswith("{{") and text.endswith("}}")) or text.lower() in ("none", "null"):
         return None
     return text

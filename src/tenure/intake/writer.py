@@ -14,12 +14,9 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert
-
-from tenure import clock
 from tenure.accounts.service import token_roles
 from tenure.db.engine import Database
-from tenure.intake.models import RawPayload
+from tenure.intake.service import store
 
 
 @dataclass
@@ -80,21 +77,7 @@ class IntakeWriter:
                 accepted.append(item)
         if not accepted:
             return
-        now = clock.now()
         with self.db.unit_of_work() as s:
-            rows = [
-                {
-                    "source": i.source,
-                    "received_at": now,
-                    "content_type": i.content_type,
-                    "body": i.body,
-                    "meta": i.meta,
-                    "state": "stored",
-                }
-                for i in accepted
-            ]
-            ids = list(
-                s.execute(insert(RawPayload).returning(RawPayload.id, sort_by_parameter_order=True), rows).scalars()
-            )
+            ids = store(s, [(i.source, i.body, i.content_type, i.meta) for i in accepted])
         for item, payload in zip(accepted, ids, strict=True):  # committed: now each sender may be answered
             item.result.set_result(payload)

@@ -32,8 +32,6 @@ from fnmatch import fnmatchcase
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from tenure.vocabulary import CLIENT_CLASSES
-
 DECISIONS: tuple[str, ...] = ("ticket", "quote", "forward", "suppress", "orphaned", "pending", "quarantine")
 KINDS: tuple[str, ...] = ("alert", "backup")
 BACKUP_SERVICE = "backup_monitoring"
@@ -65,12 +63,13 @@ def fingerprint(source: str, *parts: object) -> str:
 class Coverage:
     """What a matched client has on the alert's date, as the caller computed it.
 
+    `former`: the client's class is ``former`` on that date (the one class that changes a decision).
     `covered_services` is the union of `covers` minus `excludes` of the agreements active on that date.
     `covering_agreement` (a key, e.g. ``acme-managed``) and `covering_kind` (e.g. ``managed``) name the
     agreement that covers the alert's service, and `client_name` the client, for the decision's reason.
     """
 
-    client_class: str
+    former: bool = False
     covered_services: frozenset[str] = frozenset()
     billable_alerts: bool = False
     forward_alerts: bool = False
@@ -79,8 +78,6 @@ class Coverage:
     client_name: str | None = None
 
     def __post_init__(self) -> None:
-        if self.client_class not in CLIENT_CLASSES:
-            raise ValueError(f"client class {self.client_class!r} is not one of {', '.join(CLIENT_CLASSES)}")
         if not isinstance(self.covered_services, frozenset):
             object.__setattr__(self, "covered_services", frozenset(self.covered_services))
 
@@ -114,7 +111,7 @@ def decide(
                                       "rule places it, then it can be replayed.")
     name = coverage.client_name or "the client"
     owner = f"{coverage.client_name}'s" if coverage.client_name else "the client's"
-    if coverage.client_class == "former":
+    if coverage.former:
         return Decision("orphaned", f"{_cap(name)} is a former client: an agent or job left behind is still "
                                     "reporting, which counts as a deactivation issue.")
     service = BACKUP_SERVICE if kind == "backup" else signal_service
@@ -251,7 +248,7 @@ class _HintView:
             raw_recipients = [raw_recipients]
         recipients = tuple(
             addr.strip().lower() for _, addr in getaddresses([str(r) for r in raw_recipients]) if "@" in addr
-        )
+        ) if raw_recipients else ()
         sender_raw = hints.get("sender")
         sender = parseaddr(str(sender_raw))[1].strip().lower() if sender_raw else ""
         sender_domain = sender.rpartition("@")[2].rstrip(".") if "@" in sender else None

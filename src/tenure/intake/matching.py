@@ -1,0 +1,250 @@
+"""Who a batch of signals is about: clients, devices and backup jobs, looked up once per batch.
+
+Exact lookups pick the few candidate rules of each signal, and `triage.rules.find_match` decides among
+them, so matching stays one rule however it is fed. Only what the batch names is read: the devices of its
+hostnames (by `device.host_key`), the backup jobs it names, and the agreements, contacts and offboarding of
+the clients it matched.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from tenure.agreements.models import Agreement
+from tenure.bulk import chunks
+from tenure.clients.models import BackupJob, Client, Contact, Device
+from tenure.clients.rules import FeeAgreement, host_key, is_former
+from tenure.intake.models import MappingRule
+from tenure.intake.sources import Signal
+from tenure.offboarding.models import OffboardingRun
+from tenure.triage import rules as triage
+from tenure.vocabulary import FEE_KINDS
+
+
+@dataclass(frozen=True, slots=True)
+class _Agreement:
+    key: str
+    kind: str
+    start: date
+    end: date | None
+    covers: tuple[str, ...]
+    excludes: tuple[str, ...]
+
+    def active_on(self, day: date) -> bool:
+        return self.start <= day and (self.end is None or day <= self.end)
+
+
+@dataclass
+class ClientFacts:
+    """What triage needs of a matched client: its agreements, contacts, preferences and offboarding."""
+
+    id: int
+    key: str
+    name: str
+    billable_alerts: bool
+    forward_alerts: bool
+    agreements: list[_Agreement] = field(default_factory=list)
+    fee_agreements: list[FeeAgreement] = field(default_factory=list)
+    contacts: list[tuple[str, list[str]]] = field(default_factory=list)
+    offboarded_on: date | None = None
+    _coverage: dict[tuple[date, str], triage.Coverage] = field(default_factory=dict)
+
+    def coverage(self, day: date, service: str) -> triage.Coverage:
+        """The client's coverage of `service` on `day` (the same few answers serve a whole batch)."""
+        found = self._coverage.get((day, service))
+        if found is None:
+            active = [a for a in self.agreements if a.active_on(day)]
+            covering = next((a for a in active if service in a.covers and service not in a.excludes), None)
+            found = self._coverage[(day, service)] = triage.Coverage(
+                former=is_former(self.offboarded_on, tuple(self.fee_agreements), day),
+                covered_services=triage.covered_services([(a.covers, a.excludes) for a in active]),
+                billable_alerts=self.billable_alerts,
+                forward_alerts=self.forward_alerts,
+                covering_agreement=covering.key if covering else None,
+                covering_kind=covering.kind if covering else None,
+                client_name=self.name,
+            )
+        return found
+
+    def forward_to(self) -> list[str]:
+        """Where a forwarded alert goes: the technical and primary contacts, else every contact."""
+        chosen = [e for e, roles in self.contacts if "technical" in roles or "primary" in roles]
+        return chosen or [e for e, _ in self.contacts]
+
+
+class MatchIndex:
+    """Who is who for one batch of signals."""
+
+    def __init__(self, session: Session, signals: list[Signal]):
+        self.session = session
+        self.by_key: dict[str, tuple[int, str]] = {}
+        self.key_of: dict[int, str] = {}
+        self.by_name: dict[str, list[str]] = defaultdict(list)
+        self.by_domain: dict[str, list[str]] = defaultdict(list)
+        self._clients: dict[int, tuple[str, bool, bool]] = {}
+        for cid, key, name, domains, billable, forward in session.execute(
+            select(Client.id, Client.key, Client.name, Client.domains, Client.billable_alerts, Client.forward_alerts)
+        ):
+            self.by_key[key.lower()] = (cid, key)
+            self.key_of[cid] = key
+            self._clients[cid] = (name, billable, forward)
+            self.by_name[name.lower()].append(key)
+            for domain in domains:
+                self.by_domain[domain.lower()].append(key)
+        self.mapping = [
+            (key, f, p)
+            for key, f, p in session.execute(
+                select(Client.key, MappingRule.field, MappingRule.pattern).join(
+                    Client, Client.id == MappingRule.client_id
+                )
+            )
+        ]
+        # hostname (whole, and the part before the first dot, lower-case) -> (client, device id, hostname)
+        self.devices: dict[str, list[tuple[str, int, str]]] = defaultdict(list)
+        self.hostnames: dict[int, str] = {}
+        wanted = sorted({host_key(sg.hostname) for sg in signals if sg.hostname})
+        for chunk in chunks(wanted):
+            for key, device_id, hostname in session.execute(
+                select(Client.key, Device.id, Device.hostname)
+                .join(Client, Client.id == Device.client_id)
+                .where(Device.host_key.in_(chunk))
+            ):
+                self.devices[hostname.lower()].append((key, device_id, hostname))
+                self.devices[hostname.lower().split(".")[0]].append((key, device_id, hostname))
+                self.hostnames[device_id] = hostname
+        # only the backup jobs this batch names (by ping UUID, key or name), not every job there is
+        self.jobs_by_uuid: dict[str, BackupJob] = {}
+        self.jobs: dict[tuple[int, str], BackupJob] = {}
+        self.jobs_by_key: dict[str, BackupJob] = {}
+        named = sorted({(sg.job or sg.title) for sg in signals if sg.kind == "backup"})
+        for chunk in chunks(named):
+            lowered = [n.lower() for n in chunk]
+            for job in session.scalars(
+                select(BackupJob).where(
+                    BackupJob.key.in_(chunk) | BackupJob.name.in_(chunk) | func.lower(BackupJob.ping_uuid).in_(lowered)
+                )
+            ):
+                self.add_job(job)
+        self._facts: dict[str, ClientFacts] = {}
+        self._subject_rules = any(f == "subject" for _, f, _ in self.mapping)
+        self._matched: dict[tuple[Any, ...], str | None] = {}
+
+    def add_job(self, job: BackupJob) -> None:
+        self.jobs_by_key[job.key] = job
+        if job.ping_uuid:
+            self.jobs_by_uuid[job.ping_uuid.lower()] = job
+        if job.client_id is not None:
+            self.jobs[(job.client_id, job.name.lower())] = job
+            self.jobs[(job.client_id, job.key.lower())] = job
+
+    def candidates(self, signal: Signal) -> list[tuple[str, str, str]]:
+        rules: list[tuple[str, str, str]] = list(self.mapping)
+        for address in (signal.recipient or "").split(","):
+            local = address.split("@")[0]
+            if "+" in local:
+                tag = local.split("+", 1)[1].lower()
+                if tag in self.by_key:
+                    rules.append((self.by_key[tag][1], "intake", tag))
+        if signal.hostname:
+            host = signal.hostname.lower()
+            for key, _, hostname in self.devices.get(host, []) + self.devices.get(host.split(".")[0], []):
+                rules.append((key, "device", hostname))
+        for hint in (signal.client_hint, signal.labels.get("client"), signal.labels.get("tenant")):
+            if hint:
+                hint = hint.lower()
+                if hint in self.by_key:
+                    rules.append((self.by_key[hint][1], "client", hint))
+                rules += [(key, "client", hint) for key in self.by_name.get(hint, [])]
+        if signal.sender and "@" in signal.sender:
+            parts = signal.sender.split("@", 1)[1].lower().split(".")
+            for i in range(len(parts) - 1):
+                domain = ".".join(parts[i:])
+                rules += [(key, "domain", domain) for key in self.by_domain.get(domain, [])]
+        return rules
+
+    def client_of(self, signal: Signal, meta: dict[str, Any] | None) -> str | None:
+        job = self.job_of_uuid(signal)
+        if job is not None and job.client_id is not None:
+            return self.key_of[job.client_id]
+        meta_client = (meta or {}).get("client")
+        if meta_client and str(meta_client).lower() in self.by_key:
+            return self.by_key[str(meta_client).lower()][1]
+        # a batch brings the same sender again and again: the same hints are matched once
+        hints = (
+            signal.recipient,
+            signal.hostname,
+            signal.client_hint,
+            tuple(sorted(signal.labels.items())),
+            signal.sender,
+            signal.title if self._subject_rules else None,
+        )
+        if hints not in self._matched:
+            self._matched[hints] = triage.match_client(signal.hints(), self.candidates(signal))
+        return self._matched[hints]
+
+    def job_of_uuid(self, signal: Signal) -> BackupJob | None:
+        """The job a ping (by its UUID) or a missed run (by its key) is about; others are matched by name."""
+        if signal.source == "ping":
+            return self.jobs_by_uuid.get((signal.job or "").lower())
+        if signal.source in ("missed", "snapshot"):
+            return self.jobs_by_key.get(signal.job or "")
+        return None
+
+    def device_of(self, client: str, signal: Signal) -> int | None:
+        if not signal.hostname:
+            return None
+        host = signal.hostname.lower()
+        for key, device_id, _ in self.devices.get(host, []) + self.devices.get(host.split(".")[0], []):
+            if key == client:
+                return device_id
+        return None
+
+    def hostname_of(self, device_id: int | None) -> str | None:
+        return self.hostnames.get(device_id) if device_id is not None else None
+
+    def load_facts(self, client_keys: set[str]) -> None:
+        """The agreements, contacts and offboarding of these clients: a few queries in all."""
+        ids = {self.by_key[k.lower()][0]: k for k in sorted(client_keys) if k not in self._facts}
+        for cid, key in ids.items():
+            name, billable, forward = self._clients[cid]
+            self._facts[key] = ClientFacts(cid, key, name, billable, forward)
+        for chunk in chunks(list(ids)):
+            for cid, key, kind, start, end, covers, excludes, fee in self.session.execute(
+                select(
+                    Agreement.client_id,
+                    Agreement.key,
+                    Agreement.kind,
+                    Agreement.start,
+                    Agreement.end,
+                    Agreement.covers,
+                    Agreement.excludes,
+                    Agreement.monthly_fee,
+                ).where(Agreement.client_id.in_(chunk))
+            ):
+                facts = self._facts[ids[cid]]
+                facts.agreements.append(_Agreement(key, kind, start, end, tuple(covers), tuple(excludes)))
+                if kind in FEE_KINDS:
+                    facts.fee_agreements.append(FeeAgreement(start, end, fee or Decimal(0)))
+            for cid, address, roles in self.session.execute(
+                select(Contact.client_id, Contact.email, Contact.roles).where(Contact.client_id.in_(chunk))
+            ):
+                if address:
+                    self._facts[ids[cid]].contacts.append((address, roles))
+            for cid, ended in self.session.execute(
+                select(OffboardingRun.client_id, func.max(OffboardingRun.end_of_service))
+                .where(OffboardingRun.state == "done", OffboardingRun.client_id.in_(chunk))
+                .group_by(OffboardingRun.client_id)
+            ):
+                self._facts[ids[cid]].offboarded_on = ended
+
+    def facts(self, client_key: str) -> ClientFacts:
+        if client_key not in self._facts:
+            self.load_facts({client_key})
+        return self._facts[client_key]

@@ -1,0 +1,371 @@
+"""Recording a batch of matched signals: decisions, dedupe against open alerts, then bulk writes.
+
+Everything is decided in memory first; the batch's open alerts (and their tickets) are read in one query per
+chunk; new tickets, alerts, history, forwarded notices and backup runs are written with one executemany per
+table at the end (`tenure.db.bulkwrite`, ids reserved up front), and the few rows that already existed are
+updated in bulk too. Tickets keep their change log: new ones through `record_created`, changed ones (a
+repeat counted, a resolve closing them) through the ORM's flush hook.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import TextClause, bindparam, select, text
+from sqlalchemy.orm import Session
+
+from tenure.bulk import chunks
+from tenure.clients.models import BackupJob
+from tenure.db.bulkwrite import insert_rows, insert_with_ids
+from tenure.db.changelog import record_created
+from tenure.db.types import UTCDateTime
+from tenure.intake.matching import ClientFacts, MatchIndex
+from tenure.intake.models import Alert, AlertHistory, BackupRun
+from tenure.intake.sources import Signal
+from tenure.notices.models import Notice
+from tenure.triage import rules as triage
+from tenure.triage.models import Ticket
+
+OPENS_WORK = ("ticket", "quote")
+
+# the decision is a pure function of a few hashable values, and a batch asks the same few questions again
+# and again (one client, one service, one day)
+decide = lru_cache(maxsize=8192)(triage.decide)
+
+
+@lru_cache(maxsize=16)
+def _open_alerts(keys: int) -> TextClause:
+    """The open alerts of `keys` (client, fingerprint) pairs, bound as :c0, :f0, :c1, ...: one index search
+    (ix_alert_open) per pair. A row-value IN list would be shorter, but SQLite scans the table for it."""
+    pairs = " OR ".join(f"(client_id = :c{i} AND fingerprint = :f{i})" for i in range(keys))
+    columns = "id, client_id, fingerprint, ticket_id, count, last_seen"
+    return text(f"SELECT {columns} FROM alert WHERE status = 'firing' AND ({pairs})").columns(last_seen=UTCDateTime())
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60] or "job"
+
+
+@dataclass
+class Prepared:
+    """A signal matched to its client, device and job, with its decision: ready to be recorded."""
+
+    row: Any  # the claimed raw payload (id, source, received_at, body, meta)
+    signal: Signal
+    seen: datetime
+    client: str | None = None
+    device_id: int | None = None
+    device: str | None = None
+    job: BackupJob | None = None
+    decision: triage.Decision | None = None
+
+
+@dataclass
+class _NewTicket:
+    values: dict[str, Any]
+    id: int | None = None
+
+
+@dataclass
+class NewAlert:
+    """An alert first seen in this batch: inserted in bulk at the end, with its ticket and history."""
+
+    values: dict[str, Any]
+    ticket: _NewTicket | None
+    history: list[tuple[datetime, str, str]]
+    id: int | None = None
+
+    @property
+    def ticket_id(self) -> int | None:
+        return self.ticket.id if self.ticket is not None else None
+
+
+@dataclass
+class OpenAlert:
+    """An alert that was already open before this batch: what the batch changes on it."""
+
+    id: int
+    ticket_id: int | None
+    count: int
+    last_seen: datetime
+    status: str = "firing"
+    resolved_at: datetime | None = None
+
+
+class Recorder:
+    def __init__(self, session: Session, index: MatchIndex, now: datetime):
+        self.s = session
+        self.index = index
+        self.now = now
+        self.open: dict[tuple[int, str], OpenAlert | NewAlert] = {}
+        self.changed: dict[int, OpenAlert] = {}
+        self.tickets: dict[int, Ticket] = {}
+        self.new_alerts: list[NewAlert] = []
+        self.new_tickets: list[_NewTicket] = []
+        self.history: list[tuple[OpenAlert, datetime, str, str]] = []
+        self.forwards: list[tuple[ClientFacts, Signal, NewAlert]] = []
+        self.backup_runs: list[dict[str, Any]] = []
+
+    # ------------------------------------------------------------------------------------ deciding
+
+    def match(self, row: Any, signal: Signal) -> Prepared:
+        return Prepared(row, signal, signal.occurred_at or row.received_at, self.index.client_of(signal, row.meta))
+
+    def job_for(self, facts: ClientFacts, signal: Signal, device_id: int | None) -> tuple[BackupJob, bool]:
+        """The signal's backup job; a job never seen before is created (pending until activated)."""
+        job = self.index.job_of_uuid(signal)
+        name = signal.job or signal.title
+        if job is None:
+            job = self.index.jobs.get((facts.id, name.lower()))
+        if job is not None:
+            return job, True
+        base = f"{facts.key}-{_slug(name)}"
+        key, n = base, 1
+        # a new job is rare: one look at the table keeps its key unique among jobs this batch did not load
+        while key in self.index.jobs_by_key or self.s.scalar(select(BackupJob.id).where(BackupJob.key == key)):
+            n += 1
+            key = f"{base}-{n}"
+        job = BackupJob(
+            client_id=facts.id,
+            device_id=device_id,
+            key=key,
+            name=name,
+            product=str(signal.details.get("product") or signal.source),
+            status="pending",
+        )
+        self.s.add(job)
+        self.s.flush()
+        self.index.add_job(job)
+        self.index.jobs[(facts.id, name.lower())] = job
+        return job, False
+
+    def decide(self, item: Prepared) -> None:
+        signal = item.signal
+        if item.client is None:
+            item.decision = decide(signal.service, signal.kind, None)
+            return
+        facts = self.index.facts(item.client)
+        item.device_id = self.index.device_of(item.client, signal)
+        item.device = self.index.hostname_of(item.device_id)
+        coverage = facts.coverage(item.seen.date(), signal.service)
+        job_known = True
+        if signal.kind == "backup":
+            item.job, job_known = self.job_for(facts, signal, item.device_id)
+            item.signal = replace(signal, fingerprint=triage.fingerprint("backup", facts.key, item.job.key))
+        item.decision = decide(
+            signal.service,
+            signal.kind,
+            coverage,
+            job_known=job_known,
+            job_status=item.job.status if item.job is not None else None,
+        )
+
+    def load_open(self, items: list[Prepared]) -> None:
+        """The open alerts (and their tickets) of every (client, fingerprint) in the batch, by index."""
+        keys = sorted({(self.index.facts(i.client).id, i.signal.fingerprint) for i in items if i.client})
+        for chunk in chunks(keys, 400):  # two parameters a key
+            params = {f"c{i}": c for i, (c, _) in enumerate(chunk)} | {f"f{i}": f for i, (_, f) in enumerate(chunk)}
+            for aid, cid, fp, ticket_id, count, last_seen in self.s.execute(_open_alerts(len(chunk)), params):
+                self.open[(cid, fp)] = OpenAlert(aid, ticket_id, count, last_seen)
+        ticket_ids = sorted({a.ticket_id for a in self.open.values() if a.ticket_id})
+        for chunk in chunks(ticket_ids):
+            self.tickets.update({t.id: t for t in self.s.scalars(select(Ticket).where(Ticket.id.in_(chunk)))})
+
+    # ------------------------------------------------------------------------------------ recording
+
+    def record(self, item: Prepared) -> OpenAlert | NewAlert | None:
+        decision, signal = item.decision, item.signal
+        assert decision is not None
+        if item.client is None:
+            return None
+        facts = self.index.facts(item.client)
+        if item.job is not None:
+            self._backup_result(item, decision)
+        if signal.status in ("firing", "failure", "warning"):
+            return self._open(facts, item, decision)
+        if signal.status in ("resolved", "success"):  # a start (`/ping/<uuid>/start`) changes nothing open
+            return self._resolve(facts, signal, item.seen)
+        return None
+
+    def _backup_result(self, item: Prepared, decision: triage.Decision) -> None:
+        job, signal, seen = item.job, item.signal, item.seen
+        assert job is not None
+        if decision.activate_job and job.status == "pending":
+            job.status, job.activated_at = "active", self.now
+        if signal.source == "missed":
+            return  # not a result: the job still has none since its last one
+        if signal.status != "started":
+            job.last_result_at, job.last_status = seen, signal.status
+            job.next_expected_at = None  # the sweep works out the next due time afresh
+        started = signal.details.get("started_at")
+        self.backup_runs.append(
+            {
+                "backup_job_id": job.id,
+                "raw_payload_id": item.row.id,
+                "product": job.product,
+                "status": signal.status,
+                "started_at": datetime.fromisoformat(started) if isinstance(started, str) else None,
+                "finished_at": seen,
+                "size_bytes": signal.details.get("size_bytes"),
+                "rule": str(signal.details.get("rule") or signal.source),
+            }
+        )
+
+    def _open(self, facts: ClientFacts, item: Prepared, decision: triage.Decision) -> OpenAlert | NewAlert:
+        signal, seen = item.signal, item.seen
+        alert = self.open.get((facts.id, signal.fingerprint))
+        if isinstance(alert, NewAlert):  # a repeat within this batch
+            alert.values["count"] += 1
+            alert.values["last_seen"] = max(alert.values["last_seen"], seen)
+            if alert.ticket is not None:
+                alert.ticket.values["alert_count"] += 1
+            return alert
+        if alert is not None:  # a repeat: counted on the open item, never a second ticket
+            alert.count += 1
+            alert.last_seen = max(alert.last_seen, seen)
+            self.changed[alert.id] = alert
+            ticket = self.tickets.get(alert.ticket_id or 0)
+            if ticket is not None:
+                ticket.alert_count += 1
+            return alert
+        ticket = None
+        if decision.decision in OPENS_WORK:
+            ticket = _NewTicket(
+                {
+                    "client_id": facts.id,
+                    "kind": "alert" if decision.decision == "ticket" else "quote",
+                    "status": "open" if decision.decision == "ticket" else "awaiting_approval",
+                    "title": signal.title[:480],
+                    "fingerprint": signal.fingerprint,
+                    "billable": decision.decision == "quote",
+                    "opened_at": self.now,
+                    "closed_at": None,
+                    "alert_count": 1,
+                }
+            )
+            self.new_tickets.append(ticket)
+        new = NewAlert(
+            {
+                "client_id": facts.id,
+                "device_id": item.device_id,
+                "backup_job_id": item.job.id if item.job else None,
+                "source": signal.source,
+                "fingerprint": signal.fingerprint,
+                "service": signal.service,
+                "severity": signal.severity,
+                "title": signal.title[:480],
+                "status": "firing",
+                "decision": decision.decision,
+                "reason": decision.reason[:480],
+                "count": 1,
+                "first_seen": seen,
+                "last_seen": seen,
+                "resolved_at": None,
+                "raw_payload_id": item.row.id,
+                "details": dict(signal.details),
+            },
+            ticket,
+            [(seen, "firing", decision.decision)],
+        )
+        self.open[(facts.id, signal.fingerprint)] = new
+        self.new_alerts.append(new)
+        if decision.decision == "forward":
+            self.forwards.append((facts, signal, new))
+        return new
+
+    def _resolve(self, facts: ClientFacts, signal: Signal, seen: datetime) -> OpenAlert | NewAlert | None:
+        """A success or resolve closes the open item of its fingerprint (and its ticket)."""
+        alert = self.open.pop((facts.id, signal.fingerprint), None)
+        if isinstance(alert, NewAlert):
+            alert.values.update(status="resolved", resolved_at=seen, last_seen=max(alert.values["last_seen"], seen))
+            alert.history.append((seen, "resolved", signal.source))
+            if alert.ticket is not None:
+                alert.ticket.values.update(status="closed", closed_at=self.now)
+            return alert
+        if alert is None:
+            return None
+        alert.status, alert.resolved_at, alert.last_seen = "resolved", seen, max(alert.last_seen, seen)
+        self.changed[alert.id] = alert
+        self.history.append((alert, seen, "resolved", signal.source))
+        ticket = self.tickets.get(alert.ticket_id or 0)
+        if ticket is not None and ticket.status in ("open", "awaiting_approval"):
+            ticket.status, ticket.closed_at = "closed", self.now
+        return alert
+
+    # ------------------------------------------------------------------------------------ writing
+
+    def finish(self) -> None:
+        """The batch's writes: one statement per table, then one flush for the ORM objects it changed."""
+        connection = self.s.connection()
+        if self.new_tickets:
+            ticket_ids = insert_with_ids(connection, Ticket.__table__, [t.values for t in self.new_tickets])
+            for ticket, tid in zip(self.new_tickets, ticket_ids, strict=True):
+                ticket.id = tid
+            record_created(
+                self.s,
+                "ticket",
+                [
+                    {
+                        "id": t.id,
+                        "label": f"#{t.id} {t.values['title']}",
+                        "client_id": t.values["client_id"],
+                        "after": t.values | {"id": t.id},
+                    }
+                    for t in self.new_tickets
+                ],
+            )
+        if self.new_alerts:
+            alert_ids = insert_with_ids(
+                connection, Alert.__table__, [a.values | {"ticket_id": a.ticket_id} for a in self.new_alerts]
+            )
+            for alert, aid in zip(self.new_alerts, alert_ids, strict=True):
+                alert.id = aid
+        history = [
+            {"alert_id": a.id, "time": when, "status": status, "note": note}
+            for a in self.new_alerts
+            for when, status, note in a.history
+        ] + [{"alert_id": a.id, "time": when, "status": status, "note": note} for a, when, status, note in self.history]
+        insert_rows(connection, AlertHistory.__table__, history)
+        insert_rows(connection, Notice.__table__, [self._forward(*f) for f in self.forwards])
+        insert_rows(connection, BackupRun.__table__, self.backup_runs)
+        if self.changed:
+            table = Alert.__table__
+            connection.execute(
+                table.update()
+                .where(table.c.id == bindparam("aid"))
+                .values(
+                    count=bindparam("count"),
+                    last_seen=bindparam("last_seen"),
+                    status=bindparam("status"),
+                    resolved_at=bindparam("resolved_at"),
+                ),
+                [
+                    {"aid": a.id, "count": a.count, "last_seen": a.last_seen, "status": a.status,
+                     "resolved_at": a.resolved_at}
+                    for a in self.changed.values()
+                ],
+            )
+        self.s.flush()
+
+    def _forward(self, facts: ClientFacts, signal: Signal, alert: NewAlert) -> dict[str, Any]:
+        return {
+            "client_id": facts.id,
+            "kind": "alert_forward",
+            "dedupe_key": f"forward:alert:{alert.id}",
+            "to": facts.forward_to(),
+            "cc": [],
+            "subject": f"Alert for {facts.name}: {signal.title}"[:290],
+            "body_text": (
+                f"{signal.title}\n\nThis alert is forwarded to you as you asked: no agreement of {facts.name} "
+                f"covers {signal.service}, so no technician will act on it unless you ask us to."
+            ),
+            "body_html": None,
+            "data": {"fingerprint": signal.fingerprint},
+            "state": "waiting",
+            "attempts": 0,
+            "created_at": self.now,
+        }

@@ -1,0 +1,152 @@
+"""The batch path of intake: stored and processed in one transaction, matched by index, written in bulk."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import func, select
+
+from tenure import clock
+from tenure.book.demo import load_demo
+from tenure.book.service import export_book, import_book
+from tenure.clients.models import Device
+from tenure.intake import recording, service
+from tenure.intake.models import Alert, AlertHistory, RawPayload
+from tenure.notices.models import Notice
+from tenure.triage.models import Ticket
+
+
+def demo(db):
+    clock.set_now("2026-11-24T15:00:00Z")
+    load_demo(db)
+
+
+def event(client: str, title: str, status: str = "firing", **extra) -> bytes:
+    body = {"source": "probe", "client": client, "title": title, "status": status, "service": "monitoring"}
+    return json.dumps(body | extra).encode()
+
+
+def test_a_batch_is_stored_and_decided_in_one_go(db):
+    demo(db)
+    outcomes = service.ingest_many(db, "event", [event("acme", "CPU high"), event("maple", "Disk low"), b"{oops"])
+    assert [(o.client, o.decision) for o in outcomes] == [
+        ("acme", "ticket"),
+        ("maple", "suppress"),
+        (None, "quarantine"),
+    ]
+    with db.reader() as s:
+        states = dict(s.execute(select(RawPayload.id, RawPayload.state)).all())
+        assert [states[o.payload] for o in outcomes] == ["processed", "processed", "quarantined"]
+        ticket = s.get(Ticket, outcomes[0].ticket)
+        assert ticket.status == "open" and ticket.fingerprint == outcomes[0].fingerprint
+        assert s.get(Alert, outcomes[0].alert).raw_payload_id == outcomes[0].payload
+
+
+def test_a_batch_that_cannot_be_recorded_is_kept_for_the_worker(db, monkeypatch):
+    demo(db)
+
+    def broken(self):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(recording.Recorder, "finish", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        service.ingest_many(db, "event", [event("acme", "CPU high"), event("acme", "RAM high")])
+    with db.reader() as s:
+        waiting = s.scalars(select(RawPayload.body).where(RawPayload.state == "stored")).all()
+        assert [json.loads(body)["title"] for body in waiting] == ["CPU high", "RAM high"]
+        assert s.scalar(select(func.count()).select_from(Alert).where(Alert.title.in_(["CPU high", "RAM high"]))) == 0
+    monkeypatch.undo()
+    # the worker takes them up later, once
+    assert [o.decision for o in service.process(db)] == ["ticket", "ticket"]
+    assert service.process(db) == []
+
+
+def test_payloads_already_processed_are_not_processed_again(db):
+    demo(db)
+    ids = service.receive_many(db, "event", [event("acme", "CPU high")])
+    (first,) = service.process(db, ids)
+    assert service.process(db, ids) == []  # a second worker, or a retry, finds them taken
+    with db.reader() as s:
+        assert s.get(Alert, first.alert).count == 1
+        assert s.get(Ticket, first.ticket).alert_count == 1
+
+
+def test_former_is_judged_on_the_alerts_date(db):
+    demo(db)  # spruce was offboarded two months before the demo's month
+    before, after = service.ingest_many(
+        db,
+        "event",
+        [
+            event("spruce", "CPU high, before it left", time="2026-06-01T10:00:00Z"),
+            event("spruce", "CPU high, after it left", time="2026-11-20T10:00:00Z"),
+        ],
+    )
+    assert before.decision != "orphaned" and "former" not in before.reason
+    assert after.decision == "orphaned"
+
+
+def test_hostnames_match_in_any_case_with_or_without_their_domain(db):
+    demo(db)
+    whole, short, other = service.ingest_many(
+        db,
+        "event",
+        [
+            event("", "Disk low", host="acme-srv01.acmedental.local", fingerprint="a"),
+            event("", "Disk low", host="Acme-Srv01", fingerprint="b"),
+            event("", "Disk low", host="nobody-knows-me", fingerprint="c"),
+        ],
+    )
+    assert (whole.client, whole.device) == ("acme", "ACME-SRV01")
+    assert (short.client, short.device) == ("acme", "ACME-SRV01")
+    assert other.decision == "quarantine"
+
+
+def test_a_renamed_device_is_found_by_its_new_name(db):
+    demo(db)
+    book = export_book(db)
+    acme = next(c for c in book["clients"] if c["key"] == "acme")
+    acme["devices"][0]["hostname"] = "ACME-FILES.acmedental.local"
+    renamed = acme["devices"][0]["key"]
+    import_book(db, book)
+    with db.reader() as s:
+        assert s.scalars(select(Device.host_key).where(Device.key == renamed)).one() == "acme-files"
+    (found,) = service.ingest_many(db, "event", [event("", "Disk low", host="ACME-FILES")])
+    assert (found.client, found.device) == ("acme", "ACME-FILES.acmedental.local")
+
+
+def test_fire_resolve_fire_in_one_batch_makes_two_alerts_and_two_forwards(db):
+    demo(db)
+    book = export_book(db)
+    next(c for c in book["clients"] if c["key"] == "birch")["forward_alerts"] = True
+    import_book(db, book)
+    fired, resolved, again = service.ingest_many(
+        db,
+        "event",
+        [
+            event("birch", "Router offline", fingerprint="r1"),
+            event("birch", "Router offline", status="resolved", fingerprint="r1"),
+            event("birch", "Router offline", fingerprint="r1"),
+        ],
+    )
+    assert fired.decision == again.decision == "forward"
+    assert resolved.alert == fired.alert and again.alert != fired.alert
+    with db.reader() as s:
+        assert s.get(Alert, fired.alert).status == "resolved"
+        assert s.get(Alert, again.alert).status == "firing"
+        notes = s.scalars(select(AlertHistory.status).where(AlertHistory.alert_id == fired.alert)).all()
+        assert sorted(notes) == ["firing", "resolved"]
+        assert s.scalar(select(func.count()).select_from(Notice).where(Notice.kind == "alert_forward")) == 2
+
+
+def test_repeats_in_later_batches_count_on_the_open_alert_and_its_ticket(db):
+    demo(db)
+    (first,) = service.ingest_many(db, "event", [event("acme", "CPU high", fingerprint="cpu")])
+    repeats = service.ingest_many(db, "event", [event("acme", "CPU high", fingerprint="cpu")] * 3)
+    assert {(o.alert, o.ticket) for o in repeats} == {(first.alert, first.ticket)}
+    service.ingest_many(db, "event", [event("acme", "CPU high", status="resolved", fingerprint="cpu")])
+    with db.reader() as s:
+        alert = s.get(Alert, first.alert)
+        assert (alert.count, alert.status, alert.resolved_at is not None) == (4, "resolved", True)
+        ticket = s.get(Ticket, first.ticket)
+        assert (ticket.alert_count, ticket.status) == (4, "closed")
