@@ -14,8 +14,7 @@ from tenure.api import v1
 from tenure.api.notices_routes import notices_router
 from tenure.db.engine import Database, get_database
 from tenure.errors import NotFound, TenureError
-from tenure.intake import service as intake
-from tenure.intake.writer import IntakeWriter, Refused, Submission
+from tenure.intake.writer import IntakeWriter, Refused, Submission, ingest_now
 from tenure.web import routes as web
 
 PROBLEM = "application/problem+json"
@@ -90,13 +89,14 @@ def create_app(database: Database | None = None) -> FastAPI:
             token = token.strip()
         submission = Submission(source, body, request.headers.get("content-type"), meta, token, frozenset(INTAKE))
         try:
-            payload = await asyncio.wrap_future(writer().submit(submission))  # stored and committed
+            if wait:  # stored and processed in one transaction, then answered
+                payload, outcomes = await run_in_threadpool(ingest_now, db(), submission)
+                answer = {"payload": payload, "state": "processed", "decisions": [o.as_json() for o in outcomes]}
+            else:
+                payload = await asyncio.wrap_future(writer().submit(submission))  # stored and committed
+                answer = {"payload": payload, "state": "stored"}
         except Refused as refused:
             raise HTTPException(refused.status, str(refused)) from None
-        answer: dict[str, Any] = {"payload": payload, "state": "stored"}
-        if wait:
-            outcomes = await run_in_threadpool(intake.process, db(), [payload])
-            answer |= {"state": "processed", "decisions": [o.as_json() for o in outcomes]}
         return JSONResponse(answer, status_code=200 if open_ else 202)
 
     for source, path in (

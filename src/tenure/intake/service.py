@@ -104,22 +104,42 @@ class _Payload(NamedTuple):
     meta: dict[str, Any]
 
 
-def ingest_many(db: Database, source: str, bodies: list[bytes], meta: dict[str, Any] | None = None) -> list[Outcome]:
+def ingest_many(
+    db: Database,
+    source: str,
+    bodies: list[bytes],
+    meta: dict[str, Any] | None = None,
+    content_type: str | None = None,
+) -> list[Outcome]:
     """A batch whose sender waits for the decisions (files given to `tenure intake`, the missed-backup sweep,
-    snapshots read by `tenure sync backups`): stored and processed in one transaction, one commit.
+    snapshots read by `tenure sync backups`, `?wait=true` on an endpoint): stored and processed in one
+    transaction, one commit.
 
     Nothing is lost either way: if processing fails, the payloads are stored unprocessed instead, for the
     worker to take up, and the error is raised; a crash before the commit leaves the sender unanswered."""
+    return ingest_batch(db, source, bodies, meta, content_type)[1]
+
+
+def ingest_batch(
+    db: Database,
+    source: str,
+    bodies: list[bytes],
+    meta: dict[str, Any] | None = None,
+    content_type: str | None = None,
+) -> tuple[list[int], list[Outcome]]:
+    """`ingest_many`, with the stored payloads' ids."""
+    payloads = [(source, body, content_type, meta or {}) for body in bodies]
     try:
         with collector_paused(), db.unit_of_work() as s, s.no_autoflush:
             now = clock.now()
-            ids = store(s, [(source, body, None, meta or {}) for body in bodies], processed=now)
+            ids = store(s, payloads, processed=now)
             rows = [_Payload(pid, source, now, body, meta or {}) for pid, body in zip(ids, bodies, strict=True)]
-            return _process_rows(s, rows, now)
+            return ids, _process_rows(s, rows, now)
     except IntakeError:
         raise  # a source Tenure does not read: nothing was stored, the caller hears why
     except Exception:
-        receive_many(db, source, bodies, meta)
+        with db.unit_of_work() as s:
+            store(s, payloads)
         raise
 
 
