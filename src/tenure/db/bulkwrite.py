@@ -52,11 +52,13 @@ def _processor(column_type: Any, dialect: Dialect) -> Callable[[], Callable[[Any
     process = column_type.dialect_impl(dialect).bind_processor(dialect)
     if process is None:
         return None
-    # JSON and bytes are converted every time (unhashable, or too big to keep); the rest are times, dates,
+    # bytes are converted every time (too big to keep); JSON too unless empty; the rest are times, dates,
     # amounts and flags, hashable and repeated across a batch
-    memoize = not isinstance(column_type, JSON | LargeBinary)
-    if not memoize:
+    if isinstance(column_type, LargeBinary):
         return lambda: process
+    if isinstance(column_type, JSON):  # unhashable, but most are empty ({} of meta, details, data)
+        empty = {dict: process({}), list: process([])}
+        return lambda: lambda value: empty[type(value)] if not value and type(value) in empty else process(value)
 
     def make() -> Callable[[Any], Any]:
         done: dict[Any, Any] = {}

@@ -54,22 +54,31 @@ class ClientFacts:
     fee_agreements: list[FeeAgreement] = field(default_factory=list)
     contacts: list[tuple[str, list[str]]] = field(default_factory=list)
     offboarded_on: date | None = None
-    _coverage: dict[tuple[date, str], triage.Coverage] = field(default_factory=dict)
+    _decisions: dict[tuple[Any, ...], triage.Decision] = field(default_factory=dict)
 
     def coverage(self, day: date, service: str) -> triage.Coverage:
-        """The client's coverage of `service` on `day` (the same few answers serve a whole batch)."""
-        found = self._coverage.get((day, service))
+        """The client's coverage of `service` on `day`."""
+        active = [a for a in self.agreements if a.active_on(day)]
+        covering = next((a for a in active if service in a.covers and service not in a.excludes), None)
+        return triage.Coverage(
+            former=is_former(self.offboarded_on, tuple(self.fee_agreements), day),
+            covered_services=triage.covered_services([(a.covers, a.excludes) for a in active]),
+            billable_alerts=self.billable_alerts,
+            forward_alerts=self.forward_alerts,
+            covering_agreement=covering.key if covering else None,
+            covering_kind=covering.kind if covering else None,
+            client_name=self.name,
+        )
+
+    def decide(self, day: date, service: str, kind: str, job_known: bool, job_status: str | None) -> triage.Decision:
+        """`triage.rules.decide` on the client's coverage that day: a batch asks a client the same few
+        questions again and again, each is answered once."""
+        key = (day, service, kind, job_known, job_status)
+        found = self._decisions.get(key)
         if found is None:
-            active = [a for a in self.agreements if a.active_on(day)]
-            covering = next((a for a in active if service in a.covers and service not in a.excludes), None)
-            found = self._coverage[(day, service)] = triage.Coverage(
-                former=is_former(self.offboarded_on, tuple(self.fee_agreements), day),
-                covered_services=triage.covered_services([(a.covers, a.excludes) for a in active]),
-                billable_alerts=self.billable_alerts,
-                forward_alerts=self.forward_alerts,
-                covering_agreement=covering.key if covering else None,
-                covering_kind=covering.kind if covering else None,
-                client_name=self.name,
+            coverage = self.coverage(day, service)
+            found = self._decisions[key] = triage.decide(
+                service, kind, coverage, job_known=job_known, job_status=job_status
             )
         return found
 

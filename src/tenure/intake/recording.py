@@ -32,10 +32,6 @@ from tenure.triage.models import Ticket
 
 OPENS_WORK = ("ticket", "quote")
 
-# the decision is a pure function of a few hashable values, and a batch asks the same few questions again
-# and again (one client, one service, one day)
-decide = lru_cache(maxsize=8192)(triage.decide)
-
 
 @lru_cache(maxsize=16)
 def _open_alerts(keys: int) -> TextClause:
@@ -146,22 +142,17 @@ class Recorder:
     def decide(self, item: Prepared) -> None:
         signal = item.signal
         if item.client is None:
-            item.decision = decide(signal.service, signal.kind, None)
+            item.decision = triage.decide(signal.service, signal.kind, None)
             return
         facts = self.index.facts(item.client)
         item.device_id = self.index.device_of(item.client, signal)
         item.device = self.index.hostname_of(item.device_id)
-        coverage = facts.coverage(item.seen.date(), signal.service)
         job_known = True
         if signal.kind == "backup":
             item.job, job_known = self.job_for(facts, signal, item.device_id)
             item.signal = replace(signal, fingerprint=triage.fingerprint("backup", facts.key, item.job.key))
-        item.decision = decide(
-            signal.service,
-            signal.kind,
-            coverage,
-            job_known=job_known,
-            job_status=item.job.status if item.job is not None else None,
+        item.decision = facts.decide(
+            item.seen.date(), signal.service, signal.kind, job_known, item.job.status if item.job else None
         )
 
     def load_open(self, items: list[Prepared]) -> None:

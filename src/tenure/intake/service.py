@@ -277,7 +277,7 @@ def parse_payload(row: Any) -> list[Signal]:
 # ----------------------------------------------------------------------------------------- processing
 
 
-@dataclass
+@dataclass(slots=True)
 class Outcome:
     """What happened to one signal: INTERFACE.md's decision shape."""
 
