@@ -73,19 +73,27 @@ def _processor(column_type: Any, dialect: Dialect) -> Callable[[], Callable[[Any
     return make
 
 
-def insert_rows(connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert `rows` (dicts with the same keys, every one a column of `table`) in one executemany."""
+def insert_rows(
+    connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]], ids: Sequence[int] | None = None
+) -> None:
+    """Insert `rows` (dicts with the same keys, every one a column of `table`) in one executemany; `ids`, the
+    primary key of each row, when they are given apart from the rows."""
     if not rows:
         return
-    statement = _statement(table, connection.dialect, tuple(rows[0]))
-    pick = itemgetter(*statement.keys)
+    columns = tuple(rows[0]) if ids is None else ("id", *rows[0])
+    statement = _statement(table, connection.dialect, columns)
+    keys = [key for key in statement.keys if ids is None or key != "id"]
+    pick = itemgetter(*keys)
+    at_id = statement.keys.index("id") if ids is not None else -1
     # only the columns with a converter are touched again; a batch repeats the same few times and amounts,
     # so each distinct one is converted once per call
     converters = [(i, make()) for i, make in enumerate(statement.processors) if make is not None]
     values: list[Any] = []
-    for row in rows:
+    for n, row in enumerate(rows):
         picked = pick(row)
-        value = list(picked) if len(statement.keys) > 1 else [picked]
+        value = list(picked) if len(keys) > 1 else [picked]
+        if ids is not None:
+            value.insert(at_id, ids[n])
         for i, convert in converters:
             value[i] = convert(value[i])
         values.append(tuple(value))
@@ -99,7 +107,7 @@ def insert_rows(connection: Connection, table: Table, rows: Sequence[Mapping[str
 def insert_with_ids(connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> list[int]:
     """`insert_rows`, giving each row a fresh primary key; the keys, in the order of `rows`."""
     ids = _reserve_ids(connection, table, len(rows))
-    insert_rows(connection, table, [{"id": i, **row} for i, row in zip(ids, rows, strict=True)])
+    insert_rows(connection, table, rows, ids)
     return ids
 
 

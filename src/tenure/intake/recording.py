@@ -310,8 +310,10 @@ class Recorder:
                 ],
             )
         if self.new_alerts:
+            for alert in self.new_alerts:
+                alert.values["ticket_id"] = alert.ticket_id
             alert_ids = insert_with_ids(
-                connection, Alert.__table__, [a.values | {"ticket_id": a.ticket_id} for a in self.new_alerts]
+                connection, Alert.__table__, [a.values for a in self.new_alerts]
             )
             for alert, aid in zip(self.new_alerts, alert_ids, strict=True):
                 alert.id = aid
