@@ -19,6 +19,7 @@ from tenure.book.service import import_book
 from tenure.clients.models import BackupJob, Client
 from tenure.clients.service import list_clients
 from tenure.connectors.base import CallLog
+from tenure.connectors.http import HttpClients
 from tenure.connectors.registry import ConnectorSettings
 from tenure.connectors.tacticalrmm import TacticalRMM
 from tenure.errors import TenureError
@@ -26,7 +27,7 @@ from tenure.maintenance.models import MaintenanceTask
 from tenure.notices.models import Notice
 from tenure.offboarding import actions, flow, service
 from tenure.offboarding.models import OffboardingRun, OffboardingStep, StepAttempt
-from tenure.runner import RetryPolicy, Runner, StepContext, claim
+from tenure.runner import Outcome, RetryPolicy, Runner, StepContext, claim
 from tenure.triage.models import Ticket
 from tests.fakes.tacticalrmm import AGENT_IDS, FakeTacticalRMM, acme_book, running, seed_acme
 
@@ -257,6 +258,40 @@ def test_a_worker_killed_after_its_vendor_call_is_taken_over_and_the_call_lands_
     assert attempts[1][2][0] == attempts[0][2][0] | {"ms": attempts[1][2][0]["ms"]}
 
 
+def test_a_worker_that_keeps_calling_keeps_its_step_and_each_call_is_on_record_as_it_is_made(db, fake):
+    lean(db, fake)
+    seen: list[tuple[timedelta, int]] = []
+    ran: list[int] = []
+
+    def slow(ctx: StepContext) -> Outcome:
+        ran.append(ctx.step.id)
+        for n in range(1, 5):  # a call every 25 s: 100 s in all, past the 60-second lease it was claimed with
+            at(T0 + timedelta(seconds=25 * n))
+            ctx.calls.record("GET", f"/agents/?page={n}", 200)
+            with db.reader() as s:
+                row, attempt = s.get(OffboardingStep, ctx.step.id), s.get(StepAttempt, ctx.step.attempt_id)
+                assert row is not None and row.lease_until is not None and attempt is not None
+                seen.append((row.lease_until - clock.now(), len(attempt.calls)))
+        return Outcome.done()
+
+    assert Runner(db, slow, flow.advance, worker="w1", lease_seconds=60).run_once() == 1
+    assert all(left > timedelta(0) for left, _ in seen)  # never open to a takeover
+    assert [made for _, made in seen] == [1, 2, 3, 4]  # saved after each call, not only at the end
+    with db.reader() as s:
+        outcomes = s.scalars(select(StepAttempt.outcome).where(StepAttempt.step_id == ran[0])).all()
+    assert outcomes == ["done"]  # finished by its worker, not lost to another
+
+
+def test_the_steps_of_a_run_share_one_connection_to_the_rmm(db, fake):
+    lean(db, fake, devices=2)
+    connections, calls = fake.connections, sum(fake.requests.values())
+    status = service.apply(db, "acme", None, options=options(fake))
+    phase3 = [s for s in status["steps"] if s["key"].startswith(("p3.feature-off", "p3.check-delete"))]
+    assert len(phase3) == 8 and all(s["state"] == "done" for s in phase3)
+    assert sum(fake.requests.values()) - calls > 8  # several calls per step...
+    assert fake.connections - connections == 1  # ...over one connection kept alive, not one per step
+
+
 def test_an_uninstall_that_never_completes_fails_with_the_reason_and_the_run_stays_open(db, fake):
     fake.uninstall_delay = None
     lean(db, fake)
@@ -409,6 +444,21 @@ def test_dry_run_makes_the_reads_and_only_records_the_writes(fake):
         ("DELETE", True),
     ]
     assert calls.calls[2]["idempotency_key"] == f"1:p3.uninstall.acme-dc01:DELETE:/agents/{DC01}/"
+
+
+def test_connectors_built_from_one_pool_share_its_http_client_until_the_pool_is_closed(fake):
+    seed_acme(fake)
+    pool = HttpClients()
+    first, second = (TacticalRMM(fake.url, fake.api_key, clients=pool) for _ in range(2))
+    assert first.http is second.http and len(pool) == 1
+    assert TacticalRMM(fake.url, "another-key", clients=pool).http is not first.http  # one per API key
+    first.close()  # a step's connector is done: the pool's client stays for the next step
+    assert [a["agent_id"] for a in second.list_agents("7")] == [DC01]
+    pool.close()
+    assert first.http.is_closed and len(pool) == 0
+    again = TacticalRMM(fake.url, fake.api_key, clients=pool)  # a closed pool builds anew
+    assert not again.http.is_closed and again.agent_listed("7", DC01)
+    pool.close()
 
 
 def test_policy_checks_are_left_to_the_policy_and_the_agent_leaves_it(fake):

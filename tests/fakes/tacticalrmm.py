@@ -19,8 +19,9 @@ What it adds, for tests:
   answer is held back (`stalled` is set meanwhile): a client killed then never heard the answer;
 - idempotency: a write with an `Idempotency-Key` header that already succeeded is not applied again, its
   first answer is replayed (a failed one, 4xx or 5xx, changed nothing and is not kept);
-- counters: `requests[(method, path)]`, `received[key]` (writes received per idempotency key) and
-  `applied[key]` (writes applied per key: a correct client never makes this more than 1).
+- counters: `requests[(method, path)]`, `received[key]` (writes received per idempotency key),
+  `applied[key]` (writes applied per key: a correct client never makes this more than 1) and
+  `connections` (TCP connections accepted).
 
 The API key is the `api_key` given to the constructor; tests hand the same key to Tenure through
 TENURE_TACTICALRMM_API_KEY (or ConnectorSettings.api_keys).
@@ -75,6 +76,7 @@ class FakeTacticalRMM:
         self.received: Counter[str] = Counter()
         self.applied: Counter[str] = Counter()
         self.log: list[dict[str, Any]] = []
+        self.connections = 0  # TCP connections accepted (a client that keeps its connection alive opens one)
         self._replies: dict[str, tuple[int, Any]] = {}
         self._failures: list[int] = []
         self.stall: tuple[str, float] | None = None
@@ -203,6 +205,11 @@ class FakeTacticalRMM:
             do_GET = do_PUT = do_DELETE = do_POST = _handle
 
         class Server(ThreadingHTTPServer):
+            def process_request(self, request: Any, client_address: Any) -> None:
+                with fake.lock:
+                    fake.connections += 1
+                super().process_request(request, client_address)
+
             def handle_error(self, request: Any, client_address: Any) -> None:  # a killed client: not news
                 pass
 

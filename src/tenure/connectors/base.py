@@ -53,8 +53,8 @@ class ActionResult:
 class CallLog:
     """The calls made for one step: appended by the connector, stored in the step's attempt.
 
-    `on_call` runs after every call (the runner uses it to extend its lease and save the calls so far, so
-    a worker killed mid-step still leaves the calls it made on record)."""
+    `on_call` runs after every call (the runner uses it to save the calls so far, so a worker killed
+    mid-step still leaves the calls it made on record, and to renew its lease when half of it is gone)."""
 
     step: str | None = None
     calls: list[dict[str, Any]] = field(default_factory=list)

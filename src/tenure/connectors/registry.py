@@ -20,6 +20,7 @@ from typing import Any
 from tenure.connectors import restic
 from tenure.connectors.base import CallLog, Connector
 from tenure.connectors.blumira import Blumira
+from tenure.connectors.http import HttpClients
 from tenure.connectors.manual import ManualConnector
 from tenure.connectors.tacticalrmm import TacticalRMM
 from tenure.errors import TenureError
@@ -70,9 +71,14 @@ def configured(account: Any | None, settings: ConnectorSettings) -> bool:
 
 
 def connector_for(
-    vendor: str, account: Any | None, settings: ConnectorSettings, calls: CallLog | None = None
+    vendor: str,
+    account: Any | None,
+    settings: ConnectorSettings,
+    calls: CallLog | None = None,
+    clients: HttpClients | None = None,
 ) -> Connector:
-    """The connector for `vendor` through `account` (the client's account there), or a manual one."""
+    """The connector for `vendor` through `account` (the client's account there), or a manual one. With
+    `clients` (a runner's pool) it uses the pool's HTTP client for that API instead of building one."""
     if account is None or account.vendor not in WRITE_CONNECTORS or not configured(account, settings):
         return ManualConnector(vendor, dry_run=settings.dry_run)
     key = api_key(account, settings)
@@ -85,6 +91,7 @@ def connector_for(
         timeout=settings.timeout,
         retries=settings.retries,
         backoff=settings.backoff,
+        clients=clients,
     )
 
 

@@ -43,6 +43,7 @@ from typing import Any
 import httpx
 
 from tenure.connectors.base import ActionResult, CallLog, ConnectorError, NotSupported
+from tenure.connectors.http import HttpClients, client_for
 from tenure.connectors.manual import instructions_for
 
 VENDOR = "tacticalrmm"
@@ -115,21 +116,22 @@ class TacticalRMM:
         retries: int = 3,
         backoff: float = 0.5,
         transport: httpx.BaseTransport | None = None,
+        clients: HttpClients | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.calls = calls if calls is not None else CallLog()
         self.dry_run = dry_run
         self.retries = retries
         self.backoff = backoff
-        self.http = httpx.Client(
-            base_url=self.base_url + "/",
-            headers={"X-API-KEY": api_key, "Accept": "application/json"},
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-            transport=transport,
-        )
+        headers = {"X-API-KEY": api_key, "Accept": "application/json"}
+        if clients is None or transport is not None:
+            self.http, self._owns_http = client_for(self.base_url + "/", headers, timeout, transport), True
+        else:  # the pool's client outlives this connector (the runner's next steps use it): not closed here
+            self.http, self._owns_http = clients.get(self.base_url + "/", headers, timeout), False
 
     def close(self) -> None:
-        self.http.close()
+        if self._owns_http:
+            self.http.close()
 
     def __enter__(self) -> TacticalRMM:
         return self

@@ -19,7 +19,7 @@ from contextlib import closing
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from tenure.agreements.models import Agreement
@@ -82,14 +82,25 @@ def _run_and_client(s: Session, ctx: StepContext) -> tuple[OffboardingRun, Clien
     return run, client
 
 
+# read before every vendor step: built once (building a statement costs more than running it)
+_CLIENT_OF_RUN = select(OffboardingRun.client_id).where(OffboardingRun.id == bindparam("run_id"))
+_ACCOUNTS = (
+    select(VendorAccount)
+    .where(VendorAccount.client_id == bindparam("client_id"), VendorAccount.active)
+    .order_by(VendorAccount.key)
+)
+
+
+def _client_id(s: Session, ctx: StepContext) -> int:
+    """The run's client, without loading the run or the client."""
+    client_id = s.scalar(_CLIENT_OF_RUN, {"run_id": ctx.step.run_id})
+    if client_id is None:
+        raise TenureError(f"offboarding run {ctx.step.run_id} no longer exists")
+    return int(client_id)
+
+
 def _accounts(s: Session, client_id: int) -> list[VendorAccount]:
-    return list(
-        s.scalars(
-            select(VendorAccount)
-            .where(VendorAccount.client_id == client_id, VendorAccount.active)
-            .order_by(VendorAccount.key)
-        )
-    )
+    return list(s.scalars(_ACCOUNTS, {"client_id": client_id}))
 
 
 def _rmm_account(accounts: list[VendorAccount], vendor: str) -> VendorAccount | None:
@@ -105,8 +116,7 @@ def vendor_action(ctx: StepContext, vendor: str, verb: str, settings: ConnectorS
     connector, no URL or key, an action the API lacks) becomes a person's, with instructions."""
     step, target = ctx.step, ctx.step.target
     with ctx.db.reader() as s:
-        _, client = _run_and_client(s, ctx)
-        accounts = _accounts(s, client.id)
+        accounts = _accounts(s, _client_id(s, ctx))
     if verb in ACCOUNT_VERBS:
         account = next((a for a in accounts if a.key == target.get("account")), None)
     else:
@@ -122,7 +132,7 @@ def vendor_action(ctx: StepContext, vendor: str, verb: str, settings: ConnectorS
         "export_copy": lambda c: c.export_backup(str(target.get("external_id") or ""), target, key=ctx.key),
     }
     try:
-        with closing(connector_for(vendor, account, settings, ctx.calls)) as connector:
+        with closing(connector_for(vendor, account, settings, ctx.calls, ctx.http)) as connector:
             call = calls.get(verb)
             if call is None:
                 raise NotSupported(f"Tenure has no {vendor} call for {verb}", "")
@@ -349,7 +359,7 @@ def snapshot(ctx: StepContext, settings: ConnectorSettings) -> Outcome:
     vendors: dict[str, Any] = {}
     for account in accounts:
         if account.kind == "rmm" and configured(account, settings) and account.external_id:
-            with closing(connector_for(account.vendor, account, settings, ctx.calls)) as connector:
+            with closing(connector_for(account.vendor, account, settings, ctx.calls, ctx.http)) as connector:
                 vendors[account.key] = connector.list_inventory(account.external_id)
     return Outcome.done(
         {
@@ -524,7 +534,7 @@ def verify(ctx: StepContext, settings: ConnectorSettings) -> Outcome:
         account = accounts.get(key)
         if account is None or not configured(account, settings) or not account.external_id:
             continue
-        with closing(connector_for(account.vendor, account, settings, ctx.calls)) as connector:
+        with closing(connector_for(account.vendor, account, settings, ctx.calls, ctx.http)) as connector:
             asked.append(f"{account.vendor} ({key})")
             if connector.client_exists(account.external_id):
                 still_there.append(f"{key} (client {account.external_id})")

@@ -11,17 +11,25 @@ A step gets a `not_before` the moment every step it depends on is done or skippe
 
 The run: `done` when every step is done or skipped, `failed` when a step failed, `running` while a
 worker holds a step, `planned` before anything happened, otherwise `waiting` (on a person or the clock).
+
+`advance` runs after every step (and every answer), so it reads little, as plain rows: the count of steps
+per state (the run's state), the steps not yet given a `not_before` (`Pending`, which may become ready), the
+keys of the finished ones, and when they finished only for the dependencies of the steps it promotes; it
+writes only the steps it promoted.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, defer
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.orm import Session
 
+from tenure.bulk import chunks
 from tenure.msp.models import MspSettings
 from tenure.offboarding.models import OffboardingRun, OffboardingStep
 
@@ -29,7 +37,7 @@ TERMINAL = ("done", "skipped")
 PERSON_KINDS = ("manual", "approval")
 
 
-def waits_on_person(step: OffboardingStep) -> bool:
+def waits_on_person(step: OffboardingStep | Pending) -> bool:
     return step.kind in PERSON_KINDS or (step.kind == "notice" and not step.action)
 
 
@@ -38,18 +46,76 @@ def on_person(step: OffboardingStep) -> bool:
     return step.state == "waiting" and step.not_before is None
 
 
-def steps_of(s: Session, run_id: int, *, light: bool = False) -> list[OffboardingStep]:
-    """The run's steps in plan order; `light`: without the bulky columns (results, targets, texts), which
-    load on first use, for the bookkeeping after every step."""
-    query = select(OffboardingStep).where(OffboardingStep.run_id == run_id).order_by(OffboardingStep.position)
-    if light:
-        query = query.options(
-            defer(OffboardingStep.result),
-            defer(OffboardingStep.target),
-            defer(OffboardingStep.instructions),
-            defer(OffboardingStep.title),
-        )
-    return list(s.scalars(query))
+def steps_of(s: Session, run_id: int) -> list[OffboardingStep]:
+    """The run's steps in plan order."""
+    return list(
+        s.scalars(select(OffboardingStep).where(OffboardingStep.run_id == run_id).order_by(OffboardingStep.position))
+    )
+
+
+@dataclass
+class Pending:
+    """A step not yet given what it waits on (`pending`, no `not_before`): what `promote` reads of it."""
+
+    id: int
+    key: str
+    kind: str
+    action: str | None
+    depends_on: list[str]
+    seconds: int | None
+    held_until: str | None  # the target's `not_before` (a day), when it names one
+    state: str = "pending"
+    not_before: datetime | None = None
+
+
+# The statements of `advance`, built once with parameters: it runs after every step, and building a
+# statement costs SQLAlchemy several times what running it costs the database.
+_step = OffboardingStep
+_RUN = (
+    select(OffboardingRun.state, OffboardingRun.completed_at, OffboardingRun.end_of_service)
+    .where(OffboardingRun.id == bindparam("run_id"))
+    .with_for_update()  # PostgreSQL: changes to one run's steps are serialized
+)
+_COUNTS = (
+    select(_step.state, func.count(), func.max(_step.attempts))
+    .where(_step.run_id == bindparam("run_id"))
+    .group_by(_step.state)
+)
+_PENDING = (
+    select(
+        _step.id,
+        _step.key,
+        _step.kind,
+        _step.action,
+        _step.depends_on,
+        _step.seconds,
+        _step.target["not_before"].as_string(),
+    )
+    .where(_step.run_id == bindparam("run_id"), _step.state == "pending", _step.not_before.is_(None))
+    .order_by(_step.position)
+)
+_FINISHED = select(_step.key).where(_step.run_id == bindparam("run_id"), _step.state.in_(TERMINAL))
+_FINISHED_AT = select(_step.key, _step.done_at).where(
+    _step.run_id == bindparam("run_id"), _step.key.in_(bindparam("keys", expanding=True))
+)
+
+
+def pending_of(s: Session, run_id: int) -> list[Pending]:
+    """The run's steps still `pending` without a `not_before`, in plan order."""
+    return [Pending(*row) for row in s.execute(_PENDING, {"run_id": run_id})]
+
+
+def finished_of(s: Session, run_id: int) -> set[str]:
+    """The keys of the run's steps done or skipped."""
+    return set(s.scalars(_FINISHED, {"run_id": run_id}))
+
+
+def finished_at(s: Session, run_id: int, keys: set[str]) -> dict[str, datetime | None]:
+    """When these steps (done or skipped) finished."""
+    when: dict[str, datetime | None] = {}
+    for some in chunks(sorted(keys)):
+        when.update(s.execute(_FINISHED_AT, {"run_id": run_id, "keys": list(some)}).all())
+    return when
 
 
 def lock_run(s: Session, run_id: int) -> OffboardingRun:
@@ -69,63 +135,94 @@ def day_start(day: date, zone: ZoneInfo) -> datetime:
     return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
 
 
-def gate(step: OffboardingStep, run: OffboardingRun, zone: ZoneInfo) -> datetime | None:
+def gate(step: Pending, end_of_service: date, zone: ZoneInfo) -> datetime | None:
     """The moment the calendar lets this step run, if it holds it back."""
     if step.action == "billing.final_invoice":
-        return day_start(run.end_of_service, zone)
-    raw = (step.target or {}).get("not_before")
-    if isinstance(raw, str):
+        return day_start(end_of_service, zone)
+    if isinstance(step.held_until, str):
         try:
-            return day_start(date.fromisoformat(raw), zone)
+            return day_start(date.fromisoformat(step.held_until), zone)
         except ValueError:
             return None
     return None
 
 
-def unmet(step: OffboardingStep, by_key: dict[str, OffboardingStep]) -> list[str]:
+def unmet(step: OffboardingStep, by_key: Mapping[str, OffboardingStep]) -> list[str]:
     return [d for d in step.depends_on if d not in by_key or by_key[d].state not in TERMINAL]
 
 
-def promote(run: OffboardingRun, steps: Sequence[OffboardingStep], now: datetime, zone: ZoneInfo) -> None:
-    """Give every step that just became ready what it waits on (the list is in dependency order)."""
-    by_key = {step.key: step for step in steps}
-    for step in steps:
-        if step.state != "pending" or step.not_before is not None or unmet(step, by_key):
-            continue
-        ready = max((by_key[d].done_at or now for d in step.depends_on), default=now)
+def ready_of(pending: Sequence[Pending], finished: set[str]) -> list[Pending]:
+    """The pending steps whose every dependency is finished."""
+    return [step for step in pending if all(d in finished for d in step.depends_on)]
+
+
+def promote(
+    end_of_service: date,
+    ready: Sequence[Pending],
+    finished: Mapping[str, datetime | None],
+    now: datetime,
+    zone: ZoneInfo,
+) -> None:
+    """Give every step that just became ready what it waits on (`finished`: when its dependencies finished)."""
+    for step in ready:
+        since = max((finished[d] or now for d in step.depends_on), default=now)
         if waits_on_person(step):
             step.state = "waiting"
         elif step.kind == "wait":
-            step.state, step.not_before = "waiting", ready + timedelta(seconds=step.seconds or 0)
+            step.state, step.not_before = "waiting", since + timedelta(seconds=step.seconds or 0)
         else:
-            held = gate(step, run, zone)
+            held = gate(step, end_of_service, zone)
             if held is not None and held > now:
                 step.state, step.not_before = "waiting", held
             else:
-                step.not_before = min(ready, now)
+                step.not_before = min(since, now)
 
 
-def run_state(steps: Sequence[OffboardingStep]) -> str:
-    if all(step.state in TERMINAL for step in steps):
+def state_of(counts: Mapping[str, int], attempted: bool) -> str:
+    """The run's state from how many of its steps are in each state, and whether any was attempted."""
+    present = {state for state, n in counts.items() if n}
+    if present <= set(TERMINAL):
         return "done"
-    if any(step.state == "failed" for step in steps):
+    if "failed" in present:
         return "failed"
-    if any(step.state == "running" for step in steps):
+    if "running" in present:
         return "running"
-    if not any(step.state in TERMINAL or step.attempts for step in steps):
+    if not present & set(TERMINAL) and not attempted:
         return "planned"
     return "waiting"
 
 
-def advance(s: Session, run_id: int, now: datetime) -> OffboardingRun:
-    """Promote the steps that became ready and bring the run's state up to date (in `s`'s transaction)."""
-    run = lock_run(s, run_id)
-    steps = steps_of(s, run_id, light=True)
-    promote(run, steps, now, msp_zone(s))
-    state = run_state(steps)
-    if state != run.state:
-        run.state = state
-    if state == "done" and run.completed_at is None:
-        run.completed_at = now
-    s.flush()
-    return run
+def run_state(steps: Sequence[OffboardingStep]) -> str:
+    return state_of(Counter(step.state for step in steps), any(step.attempts for step in steps))
+
+
+def advance(s: Session, run_id: int, now: datetime) -> str:
+    """Promote the steps that became ready and bring the run's state up to date (in `s`'s transaction); the
+    run's state."""
+    run = s.execute(_RUN, {"run_id": run_id}).one()
+    counts: dict[str, int] = {}
+    attempted = False
+    for state, n, attempts in s.execute(_COUNTS, {"run_id": run_id}):
+        counts[state], attempted = n, attempted or bool(attempts)
+    pending = pending_of(s, run_id)
+    ready = ready_of(pending, finished_of(s, run_id) if pending else set())
+    if ready:  # when their dependencies finished is read only now, for these few
+        when = finished_at(s, run_id, {d for step in ready for d in step.depends_on})
+        promote(run.end_of_service, ready, when, now, msp_zone(s))
+    # one UPDATE per distinct outcome (an approval makes a whole phase due at the same moment)
+    alike: dict[tuple[str, datetime | None], list[int]] = defaultdict(list)
+    for promoted in ready:
+        alike[(promoted.state, promoted.not_before)].append(promoted.id)
+    for (state, not_before), ids in alike.items():
+        for some in chunks(ids):
+            s.execute(update(_step).where(_step.id.in_(some)).values(state=state, not_before=not_before))
+    # promoting moves a step from `pending` to `pending` or `waiting` (due or not): the run's state is the same
+    state = state_of(counts, attempted)
+    if state != run.state or (state == "done" and run.completed_at is None):
+        changed = s.get(OffboardingRun, run_id)  # through the ORM, for the change log
+        assert changed is not None
+        changed.state = state
+        if state == "done" and changed.completed_at is None:
+            changed.completed_at = now
+        s.flush()
+    return state

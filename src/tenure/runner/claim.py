@@ -14,19 +14,19 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Integer, and_, bindparam, insert, or_, select, update
 
+from tenure.bulk import chunks
 from tenure.db.engine import Database
 from tenure.offboarding.flow import TERMINAL
 from tenure.offboarding.models import OffboardingStep, StepAttempt
 
-LEASE_SECONDS = 120  # renewed after every vendor call; a worker silent this long is taken for dead
+LEASE_SECONDS = 120  # renewed by vendor calls once half gone; a worker silent this long is taken for dead
 
 Step = OffboardingStep
 
@@ -57,11 +57,58 @@ def worker_id(name: str | None = None) -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{name or secrets.token_hex(3)}"[:100]
 
 
-def due(now: datetime) -> Any:
+def due(now: Any) -> Any:
     return or_(
         and_(Step.state.in_(("pending", "waiting")), Step.not_before.is_not(None), Step.not_before <= now),
         and_(Step.state == "running", Step.lease_until < now),
     )
+
+
+# The statements of a claim, built once with parameters: a claim precedes every step, and building a
+# statement costs SQLAlchemy several times what running it costs SQLite.
+_DUE = (
+    select(Step.id, Step.run_id, Step.depends_on)
+    .where(due(bindparam("now")))
+    .order_by(Step.run_id, Step.position)
+    .limit(bindparam("limit", type_=Integer))
+)
+_DUE_IN_RUN = _DUE.where(Step.run_id == bindparam("run_id"))
+_STATES = select(Step.key, Step.state).where(
+    Step.run_id == bindparam("run_id"), Step.key.in_(bindparam("keys", expanding=True))
+)
+# what a claim reads back of the step it leased
+CLAIMED = (
+    Step.id,
+    Step.run_id,
+    Step.key,
+    Step.kind,
+    Step.action,
+    Step.title,
+    Step.target,
+    Step.instructions,
+    Step.seconds,
+    Step.attempts,
+    Step.idempotency_key,
+    Step.lease_until,
+)
+_LEASE = update(Step).values(
+    state="running", lease_owner=bindparam("worker"), lease_until=bindparam("until"), attempts=Step.attempts + 1
+)
+_TAKE_IF_DUE = _LEASE.where(Step.id == bindparam("step_id"), due(bindparam("now"))).returning(*CLAIMED)  # SQLite
+_TAKE_LOCKED = _LEASE.where(Step.id.in_(bindparam("ids", expanding=True))).returning(*CLAIMED)  # PostgreSQL
+_OPEN_ATTEMPTS = select(StepAttempt.id, StepAttempt.worker).where(
+    StepAttempt.step_id == bindparam("step_id"), StepAttempt.outcome.is_(None)
+)
+_LOST = (
+    update(StepAttempt)
+    .where(StepAttempt.id == bindparam("attempt_id"))
+    .values(outcome="lost", finished_at=bindparam("now"), error=bindparam("why"))
+)
+_ATTEMPT = (
+    insert(StepAttempt)
+    .values(step_id=bindparam("step_id"), worker=bindparam("worker"), started_at=bindparam("now"), calls=[])
+    .returning(StepAttempt.id)
+)
 
 
 def claim(
@@ -74,64 +121,45 @@ def claim(
     run_id: int | None = None,
 ) -> list[Claimed]:
     """Take up to `limit` due steps (in plan order) for `worker` until `now + lease_seconds`."""
-    until = now + timedelta(seconds=lease_seconds)
-    query = select(Step).where(due(now)).order_by(Step.run_id, Step.position)
-    if run_id is not None:
-        query = query.where(Step.run_id == run_id)
+    lease = {"worker": worker, "until": now + timedelta(seconds=lease_seconds)}
+    query, params = (_DUE, {"now": now}) if run_id is None else (_DUE_IN_RUN, {"now": now, "run_id": run_id})
     if db.is_sqlite:
-        return _claim_sqlite(db, worker, now, until, query, limit)
-    with db.unit_of_work() as s:
-        rows = _ready(s, s.scalars(query.limit(limit).with_for_update(skip_locked=True)).all())
-        claimed = []
-        for row in rows:
-            row.state, row.lease_owner, row.lease_until = "running", worker, until
-            row.attempts += 1
-            claimed.append(_started(s, row, worker, now))
+        claimed: list[Claimed] = []
+        with db.engine.begin() as connection:  # the driver begins the transaction at the first UPDATE
+            for row in _ready(connection, connection.execute(query, params | {"limit": limit * 4}).all()):
+                if len(claimed) >= limit:
+                    break
+                taken = connection.execute(_TAKE_IF_DUE, lease | {"step_id": row.id, "now": now}).first()
+                if taken is not None:  # else another worker was faster
+                    claimed.append(_started(connection, taken, worker, now))
         return claimed
+    with db.engine.begin() as connection:
+        locked = connection.execute(query.with_for_update(skip_locked=True), params | {"limit": limit})
+        ids = [row.id for row in _ready(connection, locked.all())]
+        if not ids:
+            return []
+        leased = sorted(connection.execute(_TAKE_LOCKED, lease | {"ids": ids}), key=lambda row: ids.index(row.id))
+        return [_started(connection, row, worker, now) for row in leased]
 
 
-def _claim_sqlite(db: Database, worker: str, now: datetime, until: datetime, query: Any, limit: int) -> list[Claimed]:
-    with db.reader() as s:
-        candidates = [row.id for row in _ready(s, s.scalars(query.limit(limit * 4)).all())]
-    claimed: list[Claimed] = []
-    for step_id in candidates:
-        if len(claimed) >= limit:
-            break
-        with db.unit_of_work() as s:
-            taken = s.execute(
-                update(Step)
-                .where(Step.id == step_id, due(now))
-                .values(state="running", lease_owner=worker, lease_until=until, attempts=Step.attempts + 1)
-            )
-            if taken.rowcount != 1:  # type: ignore[attr-defined]
-                continue  # another worker was faster
-            row = s.get(Step, step_id)
-            assert row is not None
-            claimed.append(_started(s, row, worker, now))
-    return claimed
+def _ready(connection: Connection, rows: Sequence[Any]) -> list[Any]:
+    """The rows whose dependencies are all done or skipped (always so for a due step; checked anyway).
+    Only the dependencies' states are read, not the whole run's."""
+    states: dict[tuple[int, str], str] = {}
+    for run_id in {row.run_id for row in rows}:
+        keys = sorted({key for row in rows if row.run_id == run_id for key in row.depends_on})
+        for some in chunks(keys):
+            for key, state in connection.execute(_STATES, {"run_id": run_id, "keys": list(some)}):
+                states[(run_id, key)] = state
+    return [r for r in rows if all(states.get((r.run_id, d)) in TERMINAL for d in r.depends_on)]
 
 
-def _ready(s: Session, rows: Any) -> list[OffboardingStep]:
-    """The rows whose dependencies are all done or skipped (always so for a due step; checked anyway)."""
-    rows = list(rows)
-    if not rows:
-        return []
-    states: dict[int, dict[str, str]] = defaultdict(dict)
-    for run_id, key, state in s.execute(
-        select(Step.run_id, Step.key, Step.state).where(Step.run_id.in_({r.run_id for r in rows}))
-    ):
-        states[run_id][key] = state
-    return [r for r in rows if all(states[r.run_id].get(d) in TERMINAL for d in r.depends_on)]
-
-
-def _started(s: Session, row: OffboardingStep, worker: str, now: datetime) -> Claimed:
-    """Record the attempt; an attempt a dead worker left open is closed as `lost`."""
-    for lost in s.scalars(select(StepAttempt).where(StepAttempt.step_id == row.id, StepAttempt.outcome.is_(None))):
-        lost.outcome, lost.finished_at = "lost", now
-        lost.error = f"worker {lost.worker} stopped before finishing (its lease ended); taken over by {worker}"[:2000]
-    attempt = StepAttempt(step_id=row.id, worker=worker, started_at=now, calls=[])
-    s.add(attempt)
-    s.flush()
+def _started(connection: Connection, row: Any, worker: str, now: datetime) -> Claimed:
+    """Record the attempt on the step just leased; an attempt a dead worker left open is closed as `lost`."""
+    for lost_id, lost_worker in connection.execute(_OPEN_ATTEMPTS, {"step_id": row.id}).all():
+        why = f"worker {lost_worker} stopped before finishing (its lease ended); taken over by {worker}"
+        connection.execute(_LOST, {"attempt_id": lost_id, "now": now, "why": why[:2000]})
+    attempt_id = connection.execute(_ATTEMPT, {"step_id": row.id, "worker": worker, "now": now}).scalar_one()
     return Claimed(
         id=row.id,
         run_id=row.run_id,
@@ -144,7 +172,7 @@ def _started(s: Session, row: OffboardingStep, worker: str, now: datetime) -> Cl
         seconds=row.seconds,
         attempts=row.attempts,
         idempotency_key=row.idempotency_key,
-        attempt_id=attempt.id,
+        attempt_id=attempt_id,
         worker=worker,
         lease_until=row.lease_until or now,
     )

@@ -1,11 +1,12 @@
 """The durable step executor: claim due steps, run each once, record every attempt, retry with backoff.
 
-Steps are rows (`offboarding_step`); nothing is held in memory between steps, so a process can die at any
-moment and another (or the same command run again) carries on:
+Steps are rows (`offboarding_step`); nothing but open vendor connections is held in memory between steps,
+so a process can die at any moment and another (or the same command run again) carries on:
 
 1. `claim` takes a due step under a lease and opens a `StepAttempt` (one transaction);
 2. the executor does the work outside any transaction, passing the step's idempotency key to every vendor
-   write; after each vendor call the lease is extended and the calls so far are saved on the attempt;
+   write; after each vendor call the calls so far are saved on the attempt, and the lease is renewed once
+   half of it has gone;
 3. one transaction then closes the attempt, moves the step on (only if this worker still holds the lease)
    and lets the flow promote the steps that became ready (`settle`).
 
@@ -23,13 +24,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any, Literal
 
-from sqlalchemy import update
+from sqlalchemy import Update, bindparam, update
 from sqlalchemy.orm import Session
 
 from tenure import clock
 from tenure.connectors.base import CallLog, ConnectorError, NotSupported
+from tenure.connectors.http import HttpClients
 from tenure.db.engine import Database
 from tenure.errors import TenureError
 from tenure.offboarding.models import OffboardingStep, StepAttempt
@@ -80,11 +83,43 @@ class StepContext:
     worker: str
     now: datetime
     calls: CallLog
+    http: HttpClients  # the runner's, shared by its steps' connectors
 
     @property
     def key(self) -> str:
         """The idempotency key every vendor write of this step carries."""
         return self.step.idempotency_key
+
+
+@dataclass
+class _Lease:
+    """Until when this worker holds the step it runs, as far as it last wrote."""
+
+    until: datetime
+
+
+# Run after every vendor call or step: built once (building a statement costs SQLAlchemy more than running
+# it costs SQLite). The parameter names differ from the columns' (SQLAlchemy keeps those for SET).
+_HELD = (  # the step, still running under this worker's lease
+    OffboardingStep.id == bindparam("step_id"),
+    OffboardingStep.lease_owner == bindparam("worker"),
+    OffboardingStep.state == "running",
+)
+_RENEW = update(OffboardingStep).where(*_HELD).values(lease_until=bindparam("until"))
+_SAVE_CALLS = update(StepAttempt).where(StepAttempt.id == bindparam("attempt_id")).values(calls=bindparam("made"))
+_CLOSE_ATTEMPT = (
+    update(StepAttempt)
+    .where(StepAttempt.id == bindparam("attempt_id"))
+    .values(
+        finished_at=bindparam("now"), outcome=bindparam("outcome_"), error=bindparam("error_"), calls=bindparam("made")
+    )
+)
+
+
+@cache
+def _move(columns: tuple[str, ...]) -> Update:
+    """The step's move out of `running` setting these columns (each kind of outcome sets its own few)."""
+    return update(OffboardingStep).where(*_HELD).values({name: bindparam(f"new_{name}") for name in columns})
 
 
 Execute = Callable[[StepContext], Outcome]
@@ -108,6 +143,7 @@ class Runner:
         self.worker = worker or worker_id()
         self.policy = policy or RetryPolicy()
         self.lease_seconds = lease_seconds
+        self.http = HttpClients()  # vendor connections kept from step to step; closed when idle
 
     def run_once(self, run_id: int | None = None, limit: int = 1) -> int:
         """Claim up to `limit` due steps and run them; how many were run."""
@@ -119,19 +155,23 @@ class Runner:
     def run_until_idle(self, run_id: int | None = None, limit: int = 1, max_steps: int = 100_000) -> int:
         """Run due steps until none is due (the rest wait on a person, the clock, or another worker)."""
         total = 0
-        while total < max_steps:
-            ran = self.run_once(run_id, limit)
-            if not ran:
-                break
-            total += ran
+        try:
+            while total < max_steps:
+                ran = self.run_once(run_id, limit)
+                if not ran:
+                    break
+                total += ran
+        finally:
+            self.http.close()  # idle: no connection is kept open until the next round
         return total
 
     def run_step(self, step: Claimed) -> Outcome:
-        calls = CallLog(step=step.key, on_call=lambda made: self._heartbeat(step, made))
+        lease = _Lease(step.lease_until)
+        calls = CallLog(step=step.key, on_call=lambda made: self._heartbeat(step, made, lease))
         if step.attempts > self.policy.max_attempts:  # its workers kept dying on it
             outcome = Outcome.failed(f"gave up after {step.attempts - 1} attempts, the last without a result")
         else:
-            context = StepContext(self.db, step, self.worker, clock.now(), calls)
+            context = StepContext(self.db, step, self.worker, clock.now(), calls, self.http)
             try:
                 outcome = self._execute(context)
             except NotSupported as exc:
@@ -150,19 +190,17 @@ class Runner:
 
     # -------------------------------------------------------------------------------------- recording
 
-    def _heartbeat(self, step: Claimed, made: list[dict[str, Any]]) -> None:
-        """After each vendor call: keep the lease and put the calls made so far on record."""
-        with self.db.unit_of_work() as s:
-            s.execute(
-                update(OffboardingStep)
-                .where(
-                    OffboardingStep.id == step.id,
-                    OffboardingStep.lease_owner == self.worker,
-                    OffboardingStep.state == "running",
-                )
-                .values(lease_until=clock.now() + timedelta(seconds=self.lease_seconds))
-            )
-            s.execute(update(StepAttempt).where(StepAttempt.id == step.attempt_id).values(calls=list(made)))
+    def _heartbeat(self, step: Claimed, made: list[dict[str, Any]], lease: _Lease) -> None:
+        """After each vendor call: put the calls made so far on record (committed before the next call), and
+        renew the lease once half of it has gone: a worker that keeps calling keeps its step, since the
+        connectors are heard from well within half a lease (every try of a call is recorded; a timeout or
+        a Retry-After is under a minute). Plain UPDATEs on a connection: nothing for the ORM to track."""
+        now = clock.now()
+        with self.db.engine.begin() as connection:
+            connection.execute(_SAVE_CALLS, {"attempt_id": step.attempt_id, "made": list(made)})
+            if lease.until - now < timedelta(seconds=self.lease_seconds / 2):
+                lease.until = now + timedelta(seconds=self.lease_seconds)
+                connection.execute(_RENEW, {"step_id": step.id, "worker": self.worker, "until": lease.until})
 
     def _values(self, step: Claimed, outcome: Outcome, now: datetime) -> tuple[dict[str, Any], str, str | None]:
         """The step's new columns, the attempt's outcome and its error."""
@@ -196,24 +234,23 @@ class Runner:
         now = clock.now()
         values, attempt_outcome, error = self._values(step, outcome, now)
         with self.db.unit_of_work() as s:
-            moved = s.execute(
-                update(OffboardingStep)
-                .where(
-                    OffboardingStep.id == step.id,
-                    OffboardingStep.lease_owner == self.worker,
-                    OffboardingStep.state == "running",
-                )
-                .values(**values)
+            connection = s.connection()  # plain UPDATEs in the session's transaction: no object to track
+            moved = connection.execute(
+                _move(tuple(sorted(values))),
+                {"step_id": step.id, "worker": self.worker} | {f"new_{name}": value for name, value in values.items()},
             )
-            if moved.rowcount != 1:  # type: ignore[attr-defined]
+            if moved.rowcount != 1:
                 attempt_outcome = "lost"
                 error = "this worker's lease ended before it finished; another worker took the step over"
-            s.execute(
-                update(StepAttempt)
-                .where(StepAttempt.id == step.attempt_id)
-                .values(
-                    finished_at=now, outcome=attempt_outcome, error=error[:2000] if error else None, calls=list(calls)
-                )
+            connection.execute(
+                _CLOSE_ATTEMPT,
+                {
+                    "attempt_id": step.attempt_id,
+                    "now": now,
+                    "outcome_": attempt_outcome,
+                    "error_": error[:2000] if error else None,
+                    "made": list(calls),
+                },
             )
             if attempt_outcome != "lost":
                 self._settle(s, step.run_id, now)
