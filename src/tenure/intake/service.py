@@ -57,11 +57,11 @@ def store(
 ) -> list[int]:
     """Store payloads (source, body, content type, meta) exactly as received, in one statement; their ids in
     order. The caller commits, and only then may a sender be answered. `processed`: they are processed in
-    this same transaction, at that time."""
+    this same transaction, at that time (which is also when they were received)."""
     for source, *_ in payloads:
         if source not in SOURCES + INTERNAL_SOURCES:
             raise IntakeError(f"source {source!r} is not one of {', '.join(SOURCES)}")
-    now = clock.now()
+    now = processed or clock.now()
     return insert_with_ids(
         s.connection(),
         RawPayload.__table__,
