@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, LargeBinary, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, LargeBinary, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tenure.db.base import Base, ChangeLogged
@@ -37,7 +37,15 @@ class Alert(Base):
 
     __tablename__ = "alert"
     __table_args__ = (
-        Index("ix_alert_open", "client_id", "fingerprint", "status"),  # dedupe: the open alert of a fingerprint
+        # dedupe: a fingerprint's open alert. Partial, so it holds only what is firing: a batch's new alerts
+        # touch a small index, not one page per alert of a table with every alert ever seen
+        Index(
+            "ix_alert_open",
+            "client_id",
+            "fingerprint",
+            sqlite_where=text("status = 'firing'"),
+            postgresql_where=text("status = 'firing'"),
+        ),
         Index("ix_alert_client_received", "client_id", "first_seen"),
         Index("ix_alert_decision", "decision", "first_seen"),
     )
