@@ -14,6 +14,7 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from tenure.db.checkpoint import Checkpointer
 from tenure.settings import get_settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -30,12 +31,31 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_engine(url: str) -> Engine:
+def _no_auto_checkpoint(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
+
+
+def _file_of(engine: Engine) -> str | None:
+    """The database file of a SQLite engine; None in memory."""
+    name = engine.url.database
+    if not name or name == ":memory:" or name.startswith("file::memory:") or "mode=memory" in name:
+        return None
+    return name
+
+
+def make_engine(url: str) -> tuple[Engine, Checkpointer | None]:
+    """The engine, and for a SQLite file the thread that checkpoints it (tenure.db.checkpoint)."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    return create_engine(url, pool_pre_ping=True)
+        path = _file_of(engine)
+        if path is None:
+            return engine, None
+        checkpointer = Checkpointer(path)
+        event.listen(engine, "connect", _no_auto_checkpoint)
+        event.listen(engine, "checkin", lambda *_: checkpointer.committed())
+        return engine, checkpointer
+    return create_engine(url, pool_pre_ping=True), None
 
 
 class Database:
@@ -43,12 +63,17 @@ class Database:
         import tenure.models  # noqa: F401  (every mapper configured, whichever feature is used first)
 
         self.url = url
-        self.engine = make_engine(url)
+        self.engine, self.checkpointer = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @property
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
+
+    def settle(self) -> None:
+        """Wait for the background checkpoint of what was committed so far (SQLite files; else nothing)."""
+        if self.checkpointer is not None:
+            self.checkpointer.settle()
 
     def migrate(self) -> None:
         config = Config()
