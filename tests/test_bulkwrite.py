@@ -43,6 +43,22 @@ def test_insert_rows_stores_what_the_orm_stores(db):
     assert rows["by-orm"][columns.index(Notice.__table__.c.created_at)] == when
 
 
+def test_json_values_that_compare_equal_keep_their_own_text(db):
+    # a batch's repeated details are encoded once; True == 1 == 1.0 and key order must not fool that
+    when = datetime.now(UTC)
+    datas = [{"n": 1}, {"n": True}, {"n": 1.0}, {"a": 1, "b": 2}, {"b": 2, "a": 1}, {"n": [1]}, {"n": 1}]
+    rows = [_notice(f"j{i}", when) | {"data": data} for i, data in enumerate(datas)]
+    with db.unit_of_work() as s:
+        insert_rows(s.connection(), Notice.__table__, rows)
+    with db.reader() as s:
+        stored = dict(s.execute(select(Notice.dedupe_key, Notice.data)).all())
+    for i, data in enumerate(datas):
+        assert stored[f"j{i}"] == data and [type(v) for v in stored[f"j{i}"].values()] == [
+            type(v) for v in data.values()
+        ]
+        assert list(stored[f"j{i}"]) == list(data)
+
+
 def test_insert_rows_refuses_to_leave_out_a_default_made_in_python(db):
     row = _notice("short", datetime.now(UTC))
     del row["to"]  # `to` defaults to [] in Python: left out, it would be NULL

@@ -56,9 +56,27 @@ def _processor(column_type: Any, dialect: Dialect) -> Callable[[], Callable[[Any
     # amounts and flags, hashable and repeated across a batch
     if isinstance(column_type, LargeBinary):
         return lambda: process
-    if isinstance(column_type, JSON):  # unhashable, but most are empty ({} of meta, details, data)
-        empty = {dict: process({}), list: process([])}
-        return lambda: lambda value: empty[type(value)] if not value and type(value) in empty else process(value)
+    if isinstance(column_type, JSON):  # dicts are unhashable, but a batch repeats a few flat ones (details)
+
+        def make_json() -> Callable[[Any], Any]:
+            done: dict[Any, Any] = {}
+
+            def convert(value: Any) -> Any:
+                if type(value) is not dict:
+                    return process(value)
+                # in order, and with each value's type: True == 1 == 1.0, but their JSON texts differ
+                key = tuple((k, v.__class__, v) for k, v in value.items())
+                try:
+                    found = done.get(key)
+                except TypeError:  # a nested list or dict: not worth a key
+                    return process(value)
+                if found is None:
+                    found = done[key] = process(value)
+                return found
+
+            return convert
+
+        return make_json
 
     def make() -> Callable[[Any], Any]:
         done: dict[Any, Any] = {}
