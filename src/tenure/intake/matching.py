@@ -8,13 +8,15 @@ the clients it matched.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Text, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from tenure.agreements.models import Agreement
@@ -26,6 +28,19 @@ from tenure.intake.sources import Signal
 from tenure.offboarding.models import OffboardingRun
 from tenure.triage import rules as triage
 from tenure.vocabulary import FEE_KINDS
+
+
+@lru_cache(maxsize=4096)
+def _service_list(text: str) -> tuple[str, ...]:
+    return tuple(json.loads(text))
+
+
+def _services(value: Any) -> tuple[str, ...]:
+    """An agreement's covers or excludes as read raw: JSON text on SQLite, read once per distinct list (a
+    book of agreements repeats a handful of them), already a list on PostgreSQL."""
+    if isinstance(value, str):
+        return _service_list(value)
+    return tuple(value or ())
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,17 +111,25 @@ class MatchIndex:
         self.by_key: dict[str, tuple[int, str]] = {}
         self.key_of: dict[int, str] = {}
         self.by_name: dict[str, list[str]] = defaultdict(list)
-        self.by_domain: dict[str, list[str]] = defaultdict(list)
         self._clients: dict[int, tuple[str, bool, bool]] = {}
+        self._domains: list[tuple[str, Any]] = []  # read as they are stored; parsed if a signal has a sender
+        self._by_domain: dict[str, list[str]] | None = None
         for cid, key, name, domains, billable, forward in session.execute(
-            select(Client.id, Client.key, Client.name, Client.domains, Client.billable_alerts, Client.forward_alerts)
+            select(
+                Client.id,
+                Client.key,
+                Client.name,
+                type_coerce(Client.domains, Text),
+                Client.billable_alerts,
+                Client.forward_alerts,
+            )
         ):
             self.by_key[key.lower()] = (cid, key)
             self.key_of[cid] = key
             self._clients[cid] = (name, billable, forward)
             self.by_name[name.lower()].append(key)
-            for domain in domains:
-                self.by_domain[domain.lower()].append(key)
+            if domains and domains != "[]":
+                self._domains.append((key, domains))
         self.mapping = [
             (key, f, p)
             for key, f, p in session.execute(
@@ -152,6 +175,16 @@ class MatchIndex:
         if job.client_id is not None:
             self.jobs[(job.client_id, job.name.lower())] = job
             self.jobs[(job.client_id, job.key.lower())] = job
+
+    @property
+    def by_domain(self) -> dict[str, list[str]]:
+        """Client keys by each of their e-mail domains (lower-case)."""
+        if self._by_domain is None:
+            self._by_domain = defaultdict(list)
+            for key, domains in self._domains:
+                for domain in json.loads(domains) if isinstance(domains, str) else domains:
+                    self._by_domain[domain.lower()].append(key)
+        return self._by_domain
 
     def candidates(self, signal: Signal) -> list[tuple[str, str, str]]:
         rules: list[tuple[str, str, str]] = list(self.mapping)
@@ -232,17 +265,18 @@ class MatchIndex:
                     Agreement.kind,
                     Agreement.start,
                     Agreement.end,
-                    Agreement.covers,
-                    Agreement.excludes,
+                    type_coerce(Agreement.covers, Text),
+                    type_coerce(Agreement.excludes, Text),
                     Agreement.monthly_fee,
                 ).where(Agreement.client_id.in_(chunk))
             ):
                 facts = self._facts[ids[cid]]
-                facts.agreements.append(_Agreement(key, kind, start, end, tuple(covers), tuple(excludes)))
+                facts.agreements.append(_Agreement(key, kind, start, end, _services(covers), _services(excludes)))
                 if kind in FEE_KINDS:
                     facts.fee_agreements.append(FeeAgreement(start, end, fee or Decimal(0)))
+            forwarding = [cid for cid in chunk if self._clients[cid][2]]  # only a forward is sent to contacts
             for cid, address, roles in self.session.execute(
-                select(Contact.client_id, Contact.email, Contact.roles).where(Contact.client_id.in_(chunk))
+                select(Contact.client_id, Contact.email, Contact.roles).where(Contact.client_id.in_(forwarding))
             ):
                 if address:
                     self._facts[ids[cid]].contacts.append((address, roles))

@@ -39,6 +39,7 @@ BACKUP_SERVICE = "backup_monitoring"
 # ------------------------------------------------------------------------------------------ fingerprints
 
 _NATIVE = re.compile(r"[0-9a-f]{8,64}")
+_PARTS = json.JSONEncoder(ensure_ascii=False)  # json.dumps(..., ensure_ascii=False) would build one per call
 
 
 def fingerprint(source: str, *parts: object) -> str:
@@ -52,7 +53,7 @@ def fingerprint(source: str, *parts: object) -> str:
         raise ValueError("a fingerprint needs a source")
     if len(parts) == 1 and isinstance(parts[0], str) and _NATIVE.fullmatch(parts[0]):
         return f"{source}:{parts[0]}"
-    text = json.dumps([source, *("" if part is None else str(part) for part in parts)], ensure_ascii=False)
+    text = _PARTS.encode([source, *("" if part is None else str(part) for part in parts)])
     return f"{source}:{hashlib.sha256(text.encode('utf-8')).hexdigest()[:16]}"
 
 
