@@ -52,31 +52,12 @@ def _processor(column_type: Any, dialect: Dialect) -> Callable[[], Callable[[Any
     process = column_type.dialect_impl(dialect).bind_processor(dialect)
     if process is None:
         return None
-    # bytes are converted every time (too big to keep); JSON too unless empty; the rest are times, dates,
-    # amounts and flags, hashable and repeated across a batch
+    # bytes are converted every time (too big to keep); the rest repeat across a batch (times, amounts, flags,
+    # flat JSON details, a None `before`), so each distinct value is converted once per call
     if isinstance(column_type, LargeBinary):
         return lambda: process
-    if isinstance(column_type, JSON):  # dicts are unhashable, but a batch repeats a few flat ones (details)
-
-        def make_json() -> Callable[[Any], Any]:
-            done: dict[Any, Any] = {}
-
-            def convert(value: Any) -> Any:
-                if type(value) is not dict:
-                    return process(value)
-                # in order, and with each value's type: True == 1 == 1.0, but their JSON texts differ
-                key = tuple((k, v.__class__, v) for k, v in value.items())
-                try:
-                    found = done.get(key)
-                except TypeError:  # a nested list or dict: not worth a key
-                    return process(value)
-                if found is None:
-                    found = done[key] = process(value)
-                return found
-
-            return convert
-
-        return make_json
+    if isinstance(column_type, JSON):
+        return lambda: _json_memo(process)
 
     def make() -> Callable[[Any], Any]:
         done: dict[Any, Any] = {}
@@ -89,6 +70,29 @@ def _processor(column_type: Any, dialect: Dialect) -> Callable[[], Callable[[Any
         return convert
 
     return make
+
+
+def _json_memo(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`process` (JSON's encoder) remembered for flat dicts and scalars; nested values are encoded each time."""
+    done: dict[Any, Any] = {}
+
+    def convert(value: Any) -> Any:
+        kind = type(value)
+        if kind is dict:  # the items in order, each with its type: True == 1 == 1.0, but their JSON differs
+            key: Any = (dict, tuple((k, v.__class__, v) for k, v in value.items()))
+        elif kind is list:
+            return process(value)
+        else:
+            key = (kind, value)
+        try:
+            found = done.get(key)
+        except TypeError:  # a nested list or dict: not worth a key
+            return process(value)
+        if found is None:
+            found = done[key] = process(value)
+        return found
+
+    return convert
 
 
 def insert_rows(

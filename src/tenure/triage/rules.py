@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import getaddresses, parseaddr
 from fnmatch import fnmatchcase
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
@@ -53,7 +54,13 @@ def fingerprint(source: str, *parts: object) -> str:
         raise ValueError("a fingerprint needs a source")
     if len(parts) == 1 and isinstance(parts[0], str) and _NATIVE.fullmatch(parts[0]):
         return f"{source}:{parts[0]}"
-    text = _PARTS.encode([source, *("" if part is None else str(part) for part in parts)])
+    return _digest(source, tuple("" if part is None else str(part) for part in parts))
+
+
+@lru_cache(maxsize=65536)
+def _digest(source: str, parts: tuple[str, ...]) -> str:
+    # an alert that fires again brings the same parts: hashed once while it is remembered
+    text = _PARTS.encode([source, *parts])
     return f"{source}:{hashlib.sha256(text.encode('utf-8')).hexdigest()[:16]}"
 
 
