@@ -57,40 +57,38 @@ def _processor(column_type: Any, dialect: Dialect) -> Callable[[], Callable[[Any
     if isinstance(column_type, LargeBinary):
         return lambda: process
     if isinstance(column_type, JSON):
-        return lambda: _json_memo(process)
-
-    def make() -> Callable[[Any], Any]:
-        done: dict[Any, Any] = {}
-
-        def convert(value: Any) -> Any:
-            if value not in done:
-                done[value] = process(value)
-            return done[value]
-
-        return convert
-
-    return make
+        return lambda: _remembered(process, _json_key)
+    return lambda: _remembered(process, lambda value: value)
 
 
-def _json_memo(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """`process` (JSON's encoder) remembered for flat dicts and scalars; nested values are encoded each time."""
+_SKIP = object()  # a key function's answer for a value not worth remembering
+
+
+def _json_key(value: Any) -> Any:
+    """A JSON value's memo key: a flat dict by its items in order, each with its type (True == 1 == 1.0, but
+    their JSON differs), a scalar by itself and its type; lists and nested dicts are encoded each time."""
+    kind = type(value)
+    if kind is list:
+        return _SKIP
+    key = (dict, tuple((k, v.__class__, v) for k, v in value.items())) if kind is dict else (kind, value)
+    try:
+        hash(key)
+    except TypeError:
+        return _SKIP
+    return key
+
+
+def _remembered(process: Callable[[Any], Any], key_of: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`process`, run once per distinct key within one call of `insert_rows`."""
     done: dict[Any, Any] = {}
 
     def convert(value: Any) -> Any:
-        kind = type(value)
-        if kind is dict:  # the items in order, each with its type: True == 1 == 1.0, but their JSON differs
-            key: Any = (dict, tuple((k, v.__class__, v) for k, v in value.items()))
-        elif kind is list:
+        key = key_of(value)
+        if key is _SKIP:
             return process(value)
-        else:
-            key = (kind, value)
-        try:
-            found = done.get(key)
-        except TypeError:  # a nested list or dict: not worth a key
-            return process(value)
-        if found is None:
-            found = done[key] = process(value)
-        return found
+        if key not in done:
+            done[key] = process(value)
+        return done[key]
 
     return convert
 
