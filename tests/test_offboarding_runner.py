@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import contextvars
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from tenure import clock
 from tenure.book.service import import_book
@@ -280,6 +281,33 @@ def test_a_worker_that_keeps_calling_keeps_its_step_and_each_call_is_on_record_a
     with db.reader() as s:
         outcomes = s.scalars(select(StepAttempt.outcome).where(StepAttempt.step_id == ran[0])).all()
     assert outcomes == ["done"]  # finished by its worker, not lost to another
+
+
+def test_a_step_working_for_longer_than_its_lease_without_a_vendor_call_is_never_taken_over(db, fake):
+    """A restic copy of a large repository runs for up to an hour and calls no vendor API that would renew the
+    lease: the runner keeps it for as long as the step works, so no other worker runs the copy a second time.
+    Real time here, with a lease of 0.6 s and a step that works for 2 s."""
+    lean(db, fake)
+    clock.set_now(None)
+    with db.unit_of_work() as s:  # the run was planned for now, not for T0
+        s.execute(update(OffboardingStep).where(OffboardingStep.not_before.is_not(None)).values(not_before=clock.now()))
+    ran: list[int] = []
+    taken_by_others: set[int] = set()
+
+    def copies_for_a_while(ctx: StepContext) -> Outcome:
+        ran.append(ctx.step.id)
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline:  # meanwhile another worker looks for work every 0.1 s
+            taken_by_others.update(c.id for c in claim(db, "other", clock.now(), limit=20, lease_seconds=60))
+            time.sleep(0.1)
+        return Outcome.done()
+
+    assert Runner(db, copies_for_a_while, flow.advance, worker="w1", lease_seconds=0.6).run_once() == 1
+    assert taken_by_others and ran[0] not in taken_by_others  # the other worker was busy, never with this step
+    with db.reader() as s:
+        attempts = s.execute(select(StepAttempt.worker, StepAttempt.outcome).where(StepAttempt.step_id == ran[0]))
+        assert [tuple(a) for a in attempts] == [("w1", "done")]
+        assert s.get(OffboardingStep, ran[0]).state == "done"
 
 
 def test_the_steps_of_a_run_share_one_connection_to_the_rmm(db, fake):

@@ -26,7 +26,7 @@ from tenure.db.engine import Database
 from tenure.offboarding.flow import TERMINAL
 from tenure.offboarding.models import OffboardingStep, StepAttempt
 
-LEASE_SECONDS = 120  # renewed by vendor calls once half gone; a worker silent this long is taken for dead
+LEASE_SECONDS = 120  # renewed while the step runs (runner.lease); a worker silent this long is taken for dead
 
 Step = OffboardingStep
 

@@ -5,8 +5,8 @@ so a process can die at any moment and another (or the same command run again) c
 
 1. `claim` takes a due step under a lease and opens a `StepAttempt` (one transaction);
 2. the executor does the work outside any transaction, passing the step's idempotency key to every vendor
-   write; after each vendor call the calls so far are saved on the attempt, and the lease is renewed once
-   half of it has gone;
+   write; after each vendor call the calls so far are saved on the attempt; the lease is renewed for as
+   long as the step runs (`tenure.runner.lease`);
 3. one transaction then closes the attempt, moves the step on (only if this worker still holds the lease)
    and lets the flow promote the steps that became ready (`settle`).
 
@@ -37,6 +37,7 @@ from tenure.db.engine import Database
 from tenure.errors import TenureError
 from tenure.offboarding.models import OffboardingStep, StepAttempt
 from tenure.runner.claim import LEASE_SECONDS, Claimed, claim, worker_id
+from tenure.runner.lease import HELD, Lease
 
 Kind = Literal["done", "retry", "failed", "manual"]
 
@@ -91,21 +92,8 @@ class StepContext:
         return self.step.idempotency_key
 
 
-@dataclass
-class _Lease:
-    """Until when this worker holds the step it runs, as far as it last wrote."""
-
-    until: datetime
-
-
 # Run after every vendor call or step: built once (building a statement costs SQLAlchemy more than running
 # it costs SQLite). The parameter names differ from the columns' (SQLAlchemy keeps those for SET).
-_HELD = (  # the step, still running under this worker's lease
-    OffboardingStep.id == bindparam("step_id"),
-    OffboardingStep.lease_owner == bindparam("worker"),
-    OffboardingStep.state == "running",
-)
-_RENEW = update(OffboardingStep).where(*_HELD).values(lease_until=bindparam("until"))
 _SAVE_CALLS = update(StepAttempt).where(StepAttempt.id == bindparam("attempt_id")).values(calls=bindparam("made"))
 _CLOSE_ATTEMPT = (
     update(StepAttempt)
@@ -119,7 +107,7 @@ _CLOSE_ATTEMPT = (
 @cache
 def _move(columns: tuple[str, ...]) -> Update:
     """The step's move out of `running` setting these columns (each kind of outcome sets its own few)."""
-    return update(OffboardingStep).where(*_HELD).values({name: bindparam(f"new_{name}") for name in columns})
+    return update(OffboardingStep).where(*HELD).values({name: bindparam(f"new_{name}") for name in columns})
 
 
 Execute = Callable[[StepContext], Outcome]
@@ -166,14 +154,15 @@ class Runner:
         return total
 
     def run_step(self, step: Claimed) -> Outcome:
-        lease = _Lease(step.lease_until)
+        lease = Lease(self.db, step.id, self.worker, self.lease_seconds, step.lease_until)
         calls = CallLog(step=step.key, on_call=lambda made: self._heartbeat(step, made, lease))
         if step.attempts > self.policy.max_attempts:  # its workers kept dying on it
             outcome = Outcome.failed(f"gave up after {step.attempts - 1} attempts, the last without a result")
         else:
             context = StepContext(self.db, step, self.worker, clock.now(), calls, self.http)
             try:
-                outcome = self._execute(context)
+                with lease.kept():  # however long the step takes without a vendor call
+                    outcome = self._execute(context)
             except NotSupported as exc:
                 outcome = Outcome.manual(exc.instructions, {"detail": str(exc)})
             except ConnectorError as exc:
@@ -190,17 +179,13 @@ class Runner:
 
     # -------------------------------------------------------------------------------------- recording
 
-    def _heartbeat(self, step: Claimed, made: list[dict[str, Any]], lease: _Lease) -> None:
+    def _heartbeat(self, step: Claimed, made: list[dict[str, Any]], lease: Lease) -> None:
         """After each vendor call: put the calls made so far on record (committed before the next call), and
-        renew the lease once half of it has gone: a worker that keeps calling keeps its step, since the
-        connectors are heard from well within half a lease (every try of a call is recorded; a timeout or
-        a Retry-After is under a minute). Plain UPDATEs on a connection: nothing for the ORM to track."""
-        now = clock.now()
+        renew the lease once half of it has gone (tenure.runner.lease). Plain UPDATEs on a connection:
+        nothing for the ORM to track."""
         with self.db.engine.begin() as connection:
             connection.execute(_SAVE_CALLS, {"attempt_id": step.attempt_id, "made": list(made)})
-            if lease.until - now < timedelta(seconds=self.lease_seconds / 2):
-                lease.until = now + timedelta(seconds=self.lease_seconds)
-                connection.execute(_RENEW, {"step_id": step.id, "worker": self.worker, "until": lease.until})
+            lease.renew_if_half_gone(connection, clock.now())
 
     def _values(self, step: Claimed, outcome: Outcome, now: datetime) -> tuple[dict[str, Any], str, str | None]:
         """The step's new columns, the attempt's outcome and its error."""
