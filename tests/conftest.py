@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 
 from tenure import clock
 from tenure.db.engine import Database, reset_database_cache
@@ -35,11 +35,21 @@ def pytest_report_header() -> str:
     return f"tenure database: {'PostgreSQL ' + PG_URL if PG_URL else 'SQLite (embedded)'}"
 
 
+# a PostgreSQL run works in a schema of its own, so two runs against one server never see each other's rows
+PG_SCHEMA = f"tenure_test_{os.getpid()}"
+
+
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    if PG_URL:
-        return PG_URL
+    if PG_URL:  # every connection, the `tenure` subprocesses' too, finds the tables in the run's own schema
+        return make_url(PG_URL).update_query_dict({"options": f"-csearch_path={PG_SCHEMA}"}).render_as_string(False)
     return f"sqlite:///{tmp_path_factory.mktemp('db') / 'tenure.db'}"
+
+
+def _schema(database: Database, *statements: str) -> None:
+    with database.engine.begin() as connection:
+        for statement in statements:
+            connection.execute(text(statement))
 
 
 @pytest.fixture(scope="session")
@@ -47,13 +57,13 @@ def _migrated(database_url: str) -> Iterator[Database]:
     database = Database(database_url)
     if not database.is_sqlite:
         try:
-            with database.engine.begin() as connection:
-                connection.execute(text("DROP SCHEMA public CASCADE"))
-                connection.execute(text("CREATE SCHEMA public"))
+            _schema(database, f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE", f"CREATE SCHEMA {PG_SCHEMA}")
         except Exception as exc:  # never a skip: the run was asked to prove PostgreSQL
-            pytest.fail(f"PostgreSQL at {database_url} cannot be reached: {exc}", pytrace=False)
+            pytest.fail(f"PostgreSQL at {PG_URL} cannot be reached: {exc}", pytrace=False)
     database.migrate()
     yield database
+    if not database.is_sqlite:
+        _schema(database, f"DROP SCHEMA {PG_SCHEMA} CASCADE")
     database.engine.dispose()
 
 

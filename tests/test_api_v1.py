@@ -282,12 +282,14 @@ def test_metrics_count_requests_and_intake_and_each_request_logs_one_json_line(w
     requests = [line for line in lines if line.get("logger") == "tenure.http"]
     assert [r["route"] for r in requests] == ["/api/v1/clients/{key}", "/api/v1/intake/events"]
     assert requests[0]["actor"] == "user:readonly-user" and requests[0]["status"] == 200
-    assert isinstance(requests[0]["duration_ms"], float)
+    took = requests[0]["duration_ms"]  # logged with every request (its value is the bench's business)
+    assert isinstance(took, float)
     metrics = http.get("/metrics")
     assert metrics.status_code == 200 and metrics.headers["content-type"].startswith("text/plain")
     text = metrics.text
     assert 'tenure_http_requests_total{method="GET",route="/api/v1/clients/{key}",status="200"} 1.0' in text
-    assert 'tenure_http_request_duration_seconds_bucket{le="0.2",method="GET",route="/api/v1/clients/{key}"}' in text
+    histogram = 'tenure_http_request_duration_seconds_bucket{le="0.2",method="GET",route="/api/v1/clients/{key}"}'
+    assert histogram in text
     assert 'tenure_intake_payloads_stored_total{source="events"} 1.0' in text
     assert 'tenure_intake_payloads{state="stored"} 1.0' in text
     assert 'tenure_intake_payloads{state="quarantined"} 0.0' in text
