@@ -41,7 +41,7 @@ from tenure.clients.service import client_views
 from tenure.db.engine import Database
 from tenure.intake import missed
 from tenure.intake import service as intake
-from tenure.intake.models import Alert
+from tenure.intake.models import Alert, RawPayload
 
 SCALES = {
     "small": Scale(clients=500, devices=10_000, time_entries=100_000, alerts=100_000, backup_jobs=1_000),
@@ -229,9 +229,17 @@ def intake_batch(db: Database, scale: Scale) -> dict[str, Any]:
     }
 
 
+async def _answer(reader: asyncio.StreamReader) -> tuple[int, int]:
+    """An HTTP/1.1 answer's status and Content-Length, its head read."""
+    head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+    length = next((int(h.split(":", 1)[1]) for h in head if h.lower().startswith("content-length:")), 0)
+    return int(head[0].split()[1]), length
+
+
 @bench
 def intake_http(db: Database, scale: Scale) -> dict[str, Any]:
-    """`tenure serve` with one alert per request from 16 concurrent clients: requests/s and p99 latency."""
+    """`tenure serve` with one alert per request from 16 concurrent connections (plain HTTP/1.1, kept alive):
+    requests/s and p99 latency, and every acknowledged payload found stored afterwards."""
     target = _copy(db, "http")
     token, _ = create_token(target, "bench", "intake")
     with socket.socket() as probe:
@@ -252,16 +260,25 @@ def intake_http(db: Database, scale: Scale) -> dict[str, Any]:
                     break
             except httpx.HTTPError:
                 time.sleep(0.1)
-        bodies = _events(scale, 5_000, seed=11)
+        bodies = _events(scale, 20_000, seed=11)
         latencies: list[float] = []
 
         async def client(chunk: list[bytes]) -> None:
-            async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {token}"}) as http:
-                for body in chunk:
-                    t0 = time.perf_counter()
-                    answer = await http.post("/api/v1/intake/events", content=body)
-                    latencies.append(time.perf_counter() - t0)
-                    assert answer.status_code == 202
+            # one kept-alive connection sending plain HTTP/1.1, as a monitoring system does: a client library
+            # such as httpx spends more CPU per request than the server, on the same two cores
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            head = (
+                f"POST /api/v1/intake/events HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
+            )
+            for body in chunk:
+                t0 = time.perf_counter()
+                writer.write(f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
+                status, length = await _answer(reader)
+                latencies.append(time.perf_counter() - t0)
+                assert status == 202, f"intake answered {status}"
+                await reader.readexactly(length)
+            writer.close()
 
         async def all_clients() -> None:
             await asyncio.gather(*(client(bodies[i::16]) for i in range(16)))
@@ -272,18 +289,23 @@ def intake_http(db: Database, scale: Scale) -> dict[str, Any]:
     finally:
         server.terminate()
         server.wait(timeout=20)
-        target.engine.dispose()
+    with target.reader() as s:  # every answer meant "stored": each payload is there
+        stored = s.scalar(select(func.count()).select_from(RawPayload).where(RawPayload.source == "event"))
+    target.engine.dispose()
     latencies.sort()
     p99 = latencies[int(0.99 * len(latencies)) - 1]
     rps = len(latencies) / seconds
     return {
         "requests": len(latencies),
+        "payloads_stored": stored,
         "concurrency": 16,
         "requests_per_second": round(rps),
         "limit_requests_per_second": 1000,
         "p99_ms": round(p99 * 1000, 1),
         "limit_p99_ms": 50,
-        "within_limit": rps >= 1000 and p99 <= 0.05,
+        "p999_ms": round(latencies[int(0.999 * len(latencies)) - 1] * 1000, 1),
+        "max_ms": round(latencies[-1] * 1000, 1),
+        "within_limit": rps >= 1000 and p99 <= 0.05 and stored == len(latencies),
     }
 
 
