@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from tenure.agreements.models import Agreement, Block, LedgerEntry, RetainerDeposit, TimeEntry
 from tenure.billing.models import Invoice
+from tenure.bulk import collector_paused
 from tenure.clients.models import Client, Device
 from tenure.clients.rules import ClassFacts, FeeAgreement, client_class
 from tenure.db.engine import Database
@@ -136,6 +137,7 @@ def _first_activity_of(session: Session, client_ids: list[int]) -> dict[int, dat
     return found
 
 
+@collector_paused()  # tens of thousands of small rows and views, none of them in a cycle (tenure.bulk)
 def client_views(
     session: Session, day: date, keys: list[str] | None = None, with_devices: bool = True
 ) -> list[ClientView]:
