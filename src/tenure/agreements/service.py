@@ -24,6 +24,7 @@ from tenure.agreements import rules
 from tenure.agreements.models import Agreement, Block, FrozenAllocation, LedgerEntry, RetainerDeposit, TimeEntry
 from tenure.bulk import chunks as _chunks
 from tenure.clients.models import Client, Contact
+from tenure.db.bulkwrite import insert_rows
 from tenure.db.engine import Database
 from tenure.db.uow import current_actor
 from tenure.errors import NotFound, TenureError
@@ -321,7 +322,8 @@ def sync_ledger(session: Session, worlds: dict[int, World], allocations: dict[in
                 }
             )
     if entries:
-        session.execute(insert(LedgerEntry), entries)
+        session.flush()  # a block or deposit this transaction added is in the database before its entries
+        insert_rows(session.connection(), LedgerEntry.__table__, entries)
     return len(entries)
 
 

@@ -38,6 +38,7 @@ from tenure.billing import rules
 from tenure.billing.models import Invoice, InvoiceLine
 from tenure.bulk import collector_paused
 from tenure.clients.models import Client
+from tenure.db.bulkwrite import insert_rows, insert_with_ids
 from tenure.db.changelog import record_created
 from tenure.db.engine import Database
 from tenure.db.uow import current_actor
@@ -233,8 +234,7 @@ class _Freezer:
             else:
                 row.portions, row.monitoring = [*row.portions, *portions], [*row.monitoring, *months]
                 row.invoice_id = row.invoice_id or invoice_id
-        if rows:
-            self.session.connection().execute(FrozenAllocation.__table__.insert(), rows)
+        insert_rows(self.session.connection(), FrozenAllocation.__table__, rows)
 
 
 @dataclass
@@ -248,25 +248,14 @@ class _Draft:
 
 
 def _insert_drafts(s: Session, drafts: list[_Draft]) -> None:
-    """Invoices, their lines and their change-log rows in a few bulk statements (a run makes thousands).
-    Core executemany, with the ids read back by number: RETURNING in parameter order is slow on SQLite."""
+    """Invoices, their lines and their change-log rows in a few bulk statements (a run makes thousands), ids
+    reserved up front (tenure.db.bulkwrite)."""
     if not drafts:
         return
-    s.connection().execute(Invoice.__table__.insert(), [d.values for d in drafts])
-    ids: dict[str, int] = {}
-    numbers = [d.values["number"] for d in drafts]
-    for start in range(0, len(numbers), CHUNK):
-        ids.update(
-            {
-                n: i
-                for i, n in s.execute(
-                    select(Invoice.id, Invoice.number).where(Invoice.number.in_(numbers[start : start + CHUNK]))
-                )
-            }
-        )
+    ids = insert_with_ids(s.connection(), Invoice.__table__, [d.values for d in drafts])
     lines = []
-    for draft in drafts:
-        draft.id = ids[draft.values["number"]]
+    for draft, invoice_id in zip(drafts, ids, strict=True):
+        draft.id = invoice_id
         for position, line in enumerate(draft.lines, start=1):
             lines.append(
                 {
@@ -283,7 +272,7 @@ def _insert_drafts(s: Session, drafts: list[_Draft]) -> None:
                     "minutes": line.minutes,
                 }
             )
-    s.connection().execute(InvoiceLine.__table__.insert(), lines)
+    insert_rows(s.connection(), InvoiceLine.__table__, lines)
     record_created(
         s,
         "invoice",
