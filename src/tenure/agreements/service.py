@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import func, insert, select
@@ -85,17 +86,21 @@ def msp_settings(session: Session) -> MspSettings:
     return msp
 
 
+_iso_day = lru_cache(maxsize=4096)(date.isoformat)  # a run encodes a million portions over a few hundred dates
+
+
 def encode_portion(p: rules.Portion) -> list[Any]:
+    key, day, layer, minutes, block, agreement, rate, line_kind, amount = p
     return [
-        p.work_key,
-        p.date.isoformat(),
-        p.layer,
-        p.minutes,
-        p.block_key,
-        p.agreement_key,
-        None if p.rate is None else str(p.rate),
-        p.line_kind,
-        str(p.amount),
+        key,
+        _iso_day(day),
+        layer,
+        minutes,
+        block,
+        agreement,
+        None if rate is None else str(rate),
+        line_kind,
+        str(amount),
     ]
 
 
