@@ -275,9 +275,9 @@ def intake_http(db: Database, scale: Scale) -> dict[str, Any]:
                 t0 = time.perf_counter()
                 writer.write(f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
                 status, length = await _answer(reader)
+                await reader.readexactly(length)
                 latencies.append(time.perf_counter() - t0)
                 assert status == 202, f"intake answered {status}"
-                await reader.readexactly(length)
             writer.close()
 
         async def all_clients() -> None:

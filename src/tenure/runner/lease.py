@@ -39,6 +39,8 @@ _RENEW = update(OffboardingStep).where(*HELD).values(lease_until=bindparam("unti
 
 
 class Lease:
+    """The lease this worker holds on the step it runs."""
+
     def __init__(self, db: Database, step_id: int, worker: str, seconds: float, until: datetime):
         self.db = db
         self.step_id = step_id
