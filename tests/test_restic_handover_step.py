@@ -4,6 +4,7 @@ is verified and the answers allow deleting data; a person otherwise."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from datetime import timedelta
@@ -93,6 +94,24 @@ def test_the_copy_is_handed_over_verified_and_only_then_our_snapshots_forgotten(
     assert [s.hostname for s in restic.snapshots(ours)] == ["OTHER-SRV"]  # the other client's data stays
     assert len(restic.snapshots(theirs)) == 2
     assert status["state"] == "done"
+
+
+def test_each_restic_command_of_a_hand_over_is_on_the_attempts_record_without_a_password(db, rmm, repos, tmp_path):
+    start(db, rmm, repos, ANSWERS)
+    attempts = step(service.status(db, "acme", with_attempts=True), "p4.handover.acme-backup")["attempt_log"]
+    calls = attempts[-1]["calls"]
+    assert [c["path"].split()[0] for c in calls] == ["cat", "init", "copy", "check", "snapshots", "snapshots"]
+    assert all(c["method"] == "restic" and isinstance(c["ms"], int) for c in calls)
+    assert calls[0]["status"] == 1 and calls[0]["error"]  # no repository yet: the probe that led to `init`
+    assert [c["status"] for c in calls[1:]] == [0, 0, 0, 0, 0]
+    assert str(tmp_path / "acme-copy") in calls[1]["path"]
+    assert not any("secret" in json.dumps(c) for c in calls)
+
+
+def test_a_password_in_a_repository_url_is_never_recorded():
+    url = "rest:https://backup:hunter2@vault.example:8000/acme"
+    assert restic.shown(url) == "rest:https://backup:***@vault.example:8000/acme"
+    assert restic.shown("sftp:backup@vault.example:/srv/restic") == "sftp:backup@vault.example:/srv/restic"
 
 
 def test_without_permission_to_delete_our_snapshots_stay_and_a_person_closes_the_account(db, rmm, repos):

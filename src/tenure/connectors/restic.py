@@ -10,13 +10,19 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from tenure.connectors.base import CallLog
 from tenure.errors import TenureError
 
 TIMEOUT = 3600
@@ -48,13 +54,45 @@ def binary() -> str:
     return found
 
 
+_calls: ContextVar[CallLog | None] = ContextVar("restic_calls", default=None)
+
+
+@contextmanager
+def recorded(calls: CallLog) -> Iterator[None]:
+    """Every restic command run meanwhile lands in `calls` (a step's attempt), as a vendor's API calls do."""
+    token = _calls.set(calls)
+    try:
+        yield
+    finally:
+        _calls.reset(token)
+
+
+def shown(location: str) -> str:
+    """A repository's location fit for a record: a password in a URL (`rest:https://user:pw@host/`) hidden."""
+    return re.sub(r"(//[^/:@]+):[^@/]*@", r"\1:***@", location)
+
+
 def run(repo: Repository, *args: str, extra_env: dict[str, str] | None = None, timeout: int = TIMEOUT,
         ) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RESTIC_")}
     env |= {"RESTIC_REPOSITORY": repo.location, "RESTIC_PASSWORD": repo.password, **(extra_env or {})}
-    done = subprocess.run([binary(), "--no-cache", *args], env=env, capture_output=True, text=True, timeout=timeout)
-    if done.returncode not in (0, 3):  # 3: a backup that could not read some files (a warning)
-        message = (done.stderr or done.stdout).strip().splitlines()
+    calls, started = _calls.get(), time.monotonic()
+    try:
+        done = subprocess.run(
+            [binary(), "--no-cache", *args], env=env, capture_output=True, text=True, timeout=timeout
+        )
+    except subprocess.TimeoutExpired:
+        if calls is not None:
+            calls.record("restic", f"{args[0]} {shown(repo.location)}", None,
+                         ms=int((time.monotonic() - started) * 1000), error=f"no answer within {timeout} s")
+        raise ResticError(f"restic {args[0]} gave no answer within {timeout} s") from None
+    message = (done.stderr or done.stdout).strip().splitlines()
+    failed = done.returncode not in (0, 3)  # 3: a backup that could not read some files (a warning)
+    if calls is not None:
+        calls.record("restic", f"{args[0]} {shown(repo.location)}", done.returncode,
+                     ms=int((time.monotonic() - started) * 1000),
+                     error=(message[-1] if message else "no output") if failed else None)
+    if failed:
         raise ResticError(f"restic {args[0]} failed ({done.returncode}): {message[-1] if message else 'no output'}")
     return done
 

@@ -174,6 +174,11 @@ def _copy_state(plan: HandOverPlan) -> restic.HandOver:
 
 
 def restic_step(ctx: StepContext, verb: str, settings: ConnectorSettings) -> Outcome:
+    with restic.recorded(ctx.calls):  # each restic command lands in the step's attempt, as API calls do
+        return _restic_step(ctx, verb, settings)
+
+
+def _restic_step(ctx: StepContext, verb: str, settings: ConnectorSettings) -> Outcome:
     """Phase 4 on a restic backup account (connectors.registry.handover_of says where the copy goes):
     `export_copy` copies the client's snapshots into its own repository (restic.hand_over: copy, check,
     count); `verify_copy` checks and counts it again; `close_account` forgets the MSP's snapshots of the
