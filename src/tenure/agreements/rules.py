@@ -450,15 +450,16 @@ def _rate_among(work_type: str, active: Sequence[Terms], policy: Policy) -> tupl
 
 def _billable_portion(work: Work, minutes: int, ctx: _Context, active: list[Terms]) -> Portion:
     rate, kind, agreement_key = _rate_among(work.work_type, active, ctx.policy)
-    return Portion(work.key, work.date, "billable", minutes, agreement_key=agreement_key, rate=rate,
-                   line_kind=kind, amount=rate * minutes / MINUTES_PER_HOUR)
+    return Portion(work.key, work.date, "billable", minutes, None, agreement_key, rate, kind,
+                   rate * minutes / MINUTES_PER_HOUR)
 
 
 def _allocate_work(work: Work, ctx: _Context) -> list[Portion]:
     left = round_up(work.minutes, ctx.policy.rounding_minutes)
     active = ctx.active(work.date)  # once per entry: every layer asks the same question
     portions: list[Portion] = []
-    for layer in (_included_portions, _block_portions):
+    layers = (_included_portions, _block_portions) if ctx.blocks.oldest_first else (_included_portions,)
+    for layer in layers:  # most clients hold no block
         if left > 0:
             taken = layer(work, left, ctx, active)
             if taken:
@@ -617,11 +618,11 @@ def allocate(
 
     portions = list(frozen_portions)
     months = list(frozen_months.values())
-    for (day, *_), item in _events(live_works, ctx.agreements, through, frozen_months):
+    for order, item in _events(live_works, ctx.agreements, through, frozen_months):
         if isinstance(item, Work):
             portions += _allocate_work(item, ctx)
         else:
-            months.append(_monitoring_month(item, day, ctx))
+            months.append(_monitoring_month(item, order[0], ctx))
     expiries = _expiries(live_blocks, ctx, through)
     return _result(portions, months, expiries, live_blocks, ctx)
 
