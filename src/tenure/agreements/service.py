@@ -220,12 +220,15 @@ def load_worlds(
         if client_ids is None
         else [f"{sql} AND client_id IN ({','.join(str(int(i)) for i in chunk)})" for chunk in _chunks(ids)]
     )
+    days: dict[Any, date] = {}  # a million entries fall on a few hundred days: each parsed once
+    work = rules.Work
     for statement in batches:
         for cid, entry_id, key, day, minutes, work_type in driver.execute(statement).fetchall():  # type: ignore[union-attr]
+            parsed = days.get(day)
+            if parsed is None:
+                parsed = days[day] = day if isinstance(day, date) else date.fromisoformat(day)
             w = worlds[cid]
-            w.works.append(
-                rules.Work(key, day if isinstance(day, date) else date.fromisoformat(day), minutes, work_type)
-            )
+            w.works.append(work(key, parsed, minutes, work_type))
             w.work_ids[key] = entry_id
     f = FrozenAllocation
     frozen_rows = each(select(f.client_id, f.portions, f.monitoring), f.client_id) if with_frozen else []
