@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +19,9 @@ from tenure.db.checkpoint import Checkpointer
 from tenure.settings import get_settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+_compact_json = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -46,7 +50,7 @@ def _file_of(engine: Engine) -> str | None:
 def make_engine(url: str) -> tuple[Engine, Checkpointer | None]:
     """The engine, and for a SQLite file the thread that checkpoints it (tenure.db.checkpoint)."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False})
+        engine = create_engine(url, connect_args={"check_same_thread": False}, json_serializer=_compact_json)
         event.listen(engine, "connect", _sqlite_pragmas)
         path = _file_of(engine)
         if path is None:
@@ -55,7 +59,7 @@ def make_engine(url: str) -> tuple[Engine, Checkpointer | None]:
         event.listen(engine, "connect", _no_auto_checkpoint)
         event.listen(engine, "checkin", lambda *_: checkpointer.committed())
         return engine, checkpointer
-    return create_engine(url, pool_pre_ping=True), None
+    return create_engine(url, pool_pre_ping=True, json_serializer=_compact_json), None
 
 
 class Database:
