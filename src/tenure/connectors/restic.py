@@ -77,23 +77,25 @@ def run(repo: Repository, *args: str, extra_env: dict[str, str] | None = None, t
     env = {k: v for k, v in os.environ.items() if not k.startswith("RESTIC_")}
     env |= {"RESTIC_REPOSITORY": repo.location, "RESTIC_PASSWORD": repo.password, **(extra_env or {})}
     calls, started = _calls.get(), time.monotonic()
+
+    def record(status: int | None, error: str | None) -> None:  # on the step's attempt, when a step runs it
+        if calls is not None:
+            ms = int((time.monotonic() - started) * 1000)
+            calls.record("restic", f"{args[0]} {shown(repo.location)}", status, ms=ms, error=error)
+
     try:
         done = subprocess.run(
             [binary(), "--no-cache", *args], env=env, capture_output=True, text=True, timeout=timeout
         )
     except subprocess.TimeoutExpired:
-        if calls is not None:
-            calls.record("restic", f"{args[0]} {shown(repo.location)}", None,
-                         ms=int((time.monotonic() - started) * 1000), error=f"no answer within {timeout} s")
+        record(None, f"no answer within {timeout} s")
         raise ResticError(f"restic {args[0]} gave no answer within {timeout} s") from None
-    message = (done.stderr or done.stdout).strip().splitlines()
+    lines = (done.stderr or done.stdout).strip().splitlines()
+    last = lines[-1] if lines else "no output"
     failed = done.returncode not in (0, 3)  # 3: a backup that could not read some files (a warning)
-    if calls is not None:
-        calls.record("restic", f"{args[0]} {shown(repo.location)}", done.returncode,
-                     ms=int((time.monotonic() - started) * 1000),
-                     error=(message[-1] if message else "no output") if failed else None)
+    record(done.returncode, last if failed else None)
     if failed:
-        raise ResticError(f"restic {args[0]} failed ({done.returncode}): {message[-1] if message else 'no output'}")
+        raise ResticError(f"restic {args[0]} failed ({done.returncode}): {last}")
     return done
 
 
