@@ -31,15 +31,15 @@ from tenure.vocabulary import FEE_KINDS
 
 
 @lru_cache(maxsize=4096)
-def _service_list(text: str) -> tuple[str, ...]:
+def _parsed_list(text: str) -> tuple[str, ...]:
     return tuple(json.loads(text))
 
 
-def _services(value: Any) -> tuple[str, ...]:
-    """An agreement's covers or excludes as read raw: JSON text on SQLite, read once per distinct list (a
-    book of agreements repeats a handful of them), already a list on PostgreSQL."""
+def _strings(value: Any) -> tuple[str, ...]:
+    """A JSON list column read raw (an agreement's covers or excludes, a client's domains): text on SQLite,
+    parsed once per distinct list (a book repeats a handful of them), already a list on PostgreSQL."""
     if isinstance(value, str):
-        return _service_list(value)
+        return _parsed_list(value)
     return tuple(value or ())
 
 
@@ -182,7 +182,7 @@ class MatchIndex:
         if self._by_domain is None:
             self._by_domain = defaultdict(list)
             for key, domains in self._domains:
-                for domain in json.loads(domains) if isinstance(domains, str) else domains:
+                for domain in _strings(domains):
                     self._by_domain[domain.lower()].append(key)
         return self._by_domain
 
@@ -271,7 +271,7 @@ class MatchIndex:
                 ).where(Agreement.client_id.in_(chunk))
             ):
                 facts = self._facts[ids[cid]]
-                facts.agreements.append(_Agreement(key, kind, start, end, _services(covers), _services(excludes)))
+                facts.agreements.append(_Agreement(key, kind, start, end, _strings(covers), _strings(excludes)))
                 if kind in FEE_KINDS:
                     facts.fee_agreements.append(FeeAgreement(start, end, fee or Decimal(0)))
             forwarding = [cid for cid in chunk if self._clients[cid][2]]  # only a forward is sent to contacts
