@@ -6,6 +6,7 @@ import json
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from tenure import clock
 from tenure.book.demo import load_demo
@@ -46,11 +47,11 @@ def test_a_batch_is_stored_and_decided_in_one_go(db):
 def test_a_batch_that_cannot_be_recorded_is_kept_for_the_worker(db, monkeypatch):
     demo(db)
 
-    def broken(self):
-        raise RuntimeError("disk full")
+    def broken(self):  # the database's own failure, no payload's fault
+        raise OperationalError("INSERT …", {}, Exception("database or disk is full"))
 
     monkeypatch.setattr(recording.Recorder, "finish", broken)
-    with pytest.raises(RuntimeError, match="disk full"):
+    with pytest.raises(OperationalError, match="disk is full"):
         service.ingest_many(db, "event", [event("acme", "CPU high"), event("acme", "RAM high")])
     with db.reader() as s:
         waiting = s.scalars(select(RawPayload.body).where(RawPayload.state == "stored")).all()

@@ -45,6 +45,18 @@ def test_fingerprint_shape_and_native_fingerprints() -> None:
         fingerprint("")
 
 
+def test_fingerprints_are_the_same_in_every_process_and_release() -> None:
+    # pinned as literals: open alerts are deduplicated against fingerprints stored by earlier processes and
+    # releases, so a hash that changed per process (Python's own `hash`) or per release would reopen them
+    assert fingerprint("event", "uptime-kuma", "monitor-17") == "event:5a3c88981c324413"
+    assert fingerprint("email", "veeam", "DC01 nightly", "acme-dc01") == "email:10593efbc004802b"
+    assert fingerprint("event", "a", "bc") == "event:3c88f1f4ea5d81a2"
+    assert fingerprint("tactical", "agent-1", "check-9") == "tactical:bb11ab38bc669cfe"
+    assert fingerprint("event", None) == "event:3688fc8411829e01"
+    # a lone surrogate (raw 8-bit bytes in a mail header) hashes instead of failing
+    assert fingerprint("email", "a\udc80b") == "email:545515cc08a6f444"
+
+
 _part = st.one_of(st.none(), st.text(max_size=20), st.integers())
 
 

@@ -21,7 +21,7 @@ log = logging.getLogger("tenure.worker")
 # each job: (name, function, every N seconds); a job returns how much it did
 Job = tuple[str, Callable[[Database], Any], float]
 JOBS: list[Job] = [
-    ("intake", lambda db: len(intake.process(db)), 0.2),
+    ("intake", intake.process_waiting, 0.2),  # every waiting payload, a batch at a time
     ("missed_backups", lambda db: len(missed.sweep(db)), 60.0),
     ("offboarding", lambda db: offboarding.work(db), 5.0),  # due offboarding steps, under leases
     ("outbox", outbox.worker_job, 10.0),  # mail due now, over SMTP (waits without TENURE_SMTP_URL)

@@ -20,6 +20,7 @@ from email.utils import getaddresses, parseaddr
 from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from tenure import clock
@@ -32,6 +33,7 @@ from tenure.intake.models import RawPayload
 from tenure.intake.parsers.backup_email import parse_backup_email
 from tenure.intake.parsers.common import ParsedRun
 from tenure.intake.recording import Recorder
+from tenure.intake.sanitize import clean_fields, clean_text, clean_value, needs_cleaning
 from tenure.intake.sources import (
     IntakeError,
     Signal,
@@ -47,6 +49,8 @@ from tenure.triage import rules as triage
 SOURCES = ("alertmanager", "email", "event", "tactical", "restic", "ping")
 # payloads Tenure makes itself: the missed-backup sweep, and restic snapshots read by `tenure sync backups`
 INTERNAL_SOURCES = ("missed", "snapshot")
+# how many payloads one transaction of the worker takes: a backlog goes through in batches of this size
+BATCH = 5000
 
 
 # ------------------------------------------------------------------------------------------- receive
@@ -71,7 +75,7 @@ def store(
                 "received_at": now,
                 "content_type": content_type,
                 "body": body,
-                "meta": meta,
+                "meta": clean_value(meta) if meta else meta,  # query values may hold NUL (`%00`)
                 "state": "stored" if processed is None else "processed",
                 "processed_at": processed,
             }
@@ -115,8 +119,9 @@ def ingest_many(
     snapshots read by `tenure sync backups`, `?wait=true` on an endpoint): stored and processed in one
     transaction, one commit.
 
-    Nothing is lost either way: if processing fails, the payloads are stored unprocessed instead, for the
-    worker to take up, and the error is raised; a crash before the commit leaves the sender unanswered."""
+    Nothing is lost either way: a payload whose processing fails is quarantined with the error and the
+    others go through; if the database itself fails, the payloads are stored unprocessed for the worker
+    and the error is raised; a crash before the commit leaves the sender unanswered."""
     return ingest_batch(db, source, bodies, meta, content_type)[1]
 
 
@@ -127,7 +132,10 @@ def ingest_batch(
     meta: dict[str, Any] | None = None,
     content_type: str | None = None,
 ) -> tuple[list[int], list[Outcome]]:
-    """`ingest_many`, with the stored payloads' ids."""
+    """`ingest_many`, with the stored payloads' ids.
+
+    If processing the batch fails, the payloads are stored unprocessed and processed again as the worker
+    would, one at fault set aside in quarantine (`process`), so the sender still hears every decision."""
     payloads = [(source, body, content_type, meta or {}) for body in bodies]
     try:
         with collector_paused(), db.unit_of_work() as s, s.no_autoflush:
@@ -137,10 +145,14 @@ def ingest_batch(
             return ids, _process_rows(s, rows, now)
     except IntakeError:
         raise  # a source Tenure does not read: nothing was stored, the caller hears why
-    except Exception:
-        with db.unit_of_work() as s:
+    except OperationalError:
+        with db.unit_of_work() as s:  # the database is busy or gone: the worker takes them up later
             store(s, payloads)
         raise
+    except Exception:
+        with db.unit_of_work() as s:
+            ids = store(s, payloads)
+        return ids, process(db, ids)
 
 
 # ------------------------------------------------------------------------------------------- parsing
@@ -177,8 +189,21 @@ def _run_signal(run: ParsedRun, sender: str | None, recipients: list[str]) -> Si
     )
 
 
+# Python's e-mail parser nests one level per multipart part: a few thousand nested parts, which anyone
+# can send over SMTP, exhaust the stack. No notification needs more than a handful.
+MAX_MULTIPARTS = 50
+MAX_PARTS = 500
+_MULTIPART = re.compile(rb"content-type:\s*multipart/", re.I)
+_PART = re.compile(rb"^content-type:", re.I | re.M)
+
+
 def parse_email(body: bytes) -> list[Signal]:
     """A backup product's notice gives its runs; any other mail is one alert titled by its subject."""
+    if len(_MULTIPART.findall(body)) > MAX_MULTIPARTS or len(_PART.findall(body)) > MAX_PARTS:
+        raise IntakeError(
+            f"email: more than {MAX_MULTIPARTS} multipart sections or {MAX_PARTS} parts; "
+            "not a notification Tenure reads, refused"
+        )
     message = email.message_from_bytes(body, policy=email.policy.default)
     sender = parseaddr(str(message.get("From", "")))[1].lower() or None
     recipients = _addresses(message, "To", "Cc", "Delivered-To", "X-Original-To")
@@ -305,9 +330,12 @@ class Outcome:
         }
 
 
-def _claim(s: Session, payload_ids: list[int] | None, states: tuple[str, ...], now: datetime) -> list[Any]:
-    """Mark the payloads processed and read them, one statement per chunk. The transaction holds them from
-    here on: another worker's claim waits for it, then finds them taken; a failure rolls the mark back."""
+def _claim(
+    s: Session, payload_ids: list[int] | None, states: tuple[str, ...], now: datetime, limit: int = BATCH
+) -> list[Any]:
+    """Mark the payloads processed and read them, one statement per chunk (the `limit` oldest waiting ones
+    when `payload_ids` is None). The transaction holds them from here on: another worker's claim skips or
+    waits for them, then finds them taken; a failure rolls the mark back."""
     table = RawPayload.__table__
     claim = (
         table.update()
@@ -317,7 +345,10 @@ def _claim(s: Session, payload_ids: list[int] | None, states: tuple[str, ...], n
     )
     connection = s.connection()
     if payload_ids is None:
-        rows = list(connection.execute(claim))
+        oldest = select(table.c.id).where(table.c.state.in_(states)).order_by(table.c.id).limit(limit)
+        if connection.dialect.name == "postgresql":  # another worker's batch is skipped, not waited for
+            oldest = oldest.with_for_update(skip_locked=True)
+        rows = list(connection.execute(claim.where(table.c.id.in_(oldest.scalar_subquery()))))
     else:
         rows = []
         for chunk in _chunks(sorted(set(payload_ids))):
@@ -330,11 +361,67 @@ def process(
     db: Database,
     payload_ids: list[int] | None = None,
     states: tuple[str, ...] = ("stored",),
+    limit: int = BATCH,
 ) -> list[Outcome]:
-    """Parse, match, dedupe, decide and record stored payloads (all waiting ones when `payload_ids` is None)."""
-    with collector_paused(), db.unit_of_work() as s, s.no_autoflush:
-        now = clock.now()
-        return _process_rows(s, _claim(s, payload_ids, states, now), now)
+    """Parse, match, dedupe, decide and record stored payloads (the `limit` oldest waiting ones when
+    `payload_ids` is None).
+
+    One transaction per batch. If anything in it fails because of what a payload holds (a value the
+    database refuses, a parser's crash), the batch is rolled back and split in halves until the payload at
+    fault is alone; that one is quarantined with the error, and the rest go through. A database that cannot
+    be reached or is busy (`OperationalError`) is no payload's fault: the error is raised and the batch
+    stays waiting for the next round."""
+    claimed: list[int] = []
+    try:
+        with collector_paused(), db.unit_of_work() as s, s.no_autoflush:
+            now = clock.now()
+            rows = _claim(s, payload_ids, states, now, limit)
+            claimed += [row.id for row in rows]
+            return _process_rows(s, rows, now)
+    except OperationalError:
+        raise
+    except Exception as exc:
+        if not claimed:
+            raise  # nothing was claimed, so no payload is at fault
+        if len(claimed) == 1:
+            return _quarantine_failed(db, claimed[0], states, exc)
+        half = len(claimed) // 2
+        return process(db, claimed[:half], states) + process(db, claimed[half:], states)
+
+
+def process_waiting(db: Database, limit: int = BATCH) -> int:
+    """The worker's round: every payload waiting now, a batch at a time; how many were processed."""
+    done = 0
+    while True:
+        claimed = len({o.payload for o in process(db, limit=limit)})
+        done += claimed
+        if claimed < limit:
+            return done
+
+
+def _quarantine_failed(db: Database, payload: int, states: tuple[str, ...], exc: BaseException) -> list[Outcome]:
+    """A payload whose processing failed on its own: set aside with the error, for a person to look at and
+    to `tenure intake replay` once the cause is fixed."""
+    table = RawPayload.__table__
+    reason = _failure(exc)
+    with db.unit_of_work() as s:
+        source = s.connection().scalar(
+            table.update()
+            .where(table.c.id == payload, table.c.state.in_(states))
+            .values(state="quarantined", processed_at=clock.now(), error=reason[:1900])
+            .returning(table.c.source)
+        )
+    if source is None:
+        return []  # another worker took it meanwhile
+    return [_unread(payload, f"{source}: {reason}")]
+
+
+def _failure(exc: BaseException) -> str:
+    """One line for the quarantine list: the error's type and first line (a driver's, not SQLAlchemy's
+    wrapper with the whole statement), printable whatever the payload held."""
+    lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    first = clean_text(lines[0][:300]) if lines else "no message"
+    return f"processing failed ({type(exc).__name__}: {first})"
 
 
 def _process_rows(s: Session, rows: list[Any], now: datetime) -> list[Outcome]:
@@ -346,11 +433,16 @@ def _process_rows(s: Session, rows: list[Any], now: datetime) -> list[Outcome]:
     parsed: list[tuple[Any, Signal]] = []
     for row in rows:
         try:
-            parsed += [(row, signal) for signal in parse_payload(row)]
+            signals = parse_payload(row)
+            if needs_cleaning(row.source, row.body):
+                signals = [clean_fields(signal) for signal in signals]
+            parsed += [(row, signal) for signal in signals]
         except IntakeError as exc:
-            failed[row.id] = _unread(row.id, str(exc))
+            failed[row.id] = _unread(row.id, clean_text(str(exc)))
         except (ValueError, UnicodeError, LookupError, KeyError) as exc:
-            failed[row.id] = _unread(row.id, f"{row.source}: could not be read ({exc})")
+            failed[row.id] = _unread(row.id, clean_text(f"{row.source}: could not be read ({exc})"))
+        except Exception as exc:  # a parser's crash on strange input (parsers are pure: nothing to undo)
+            failed[row.id] = _unread(row.id, f"{row.source}: {_failure(exc)}")
     index = MatchIndex(s, [signal for _, signal in parsed])
     recorder = Recorder(s, index, now)
     prepared = [recorder.match(row, signal) for row, signal in parsed]

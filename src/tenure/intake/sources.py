@@ -143,6 +143,8 @@ def _load(payload: bytes | str | Mapping[str, Any] | Sequence[Any], where: str) 
             return json.loads(payload)
         except json.JSONDecodeError as exc:
             raise IntakeError(f"{where}: not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+        except RecursionError:  # the decoder stops itself at Python's recursion limit, cheaply
+            raise IntakeError(f"{where}: JSON nested too deeply to be a notification; refused") from None
     return payload
 
 
@@ -520,6 +522,8 @@ def parse_restic(
             continue
         try:
             item = json.loads(stripped)
+        except RecursionError:
+            raise IntakeError(f"{where}: line {number} is JSON nested too deeply; refused") from None
         except json.JSONDecodeError:
             text_lines.append(stripped)
             continue

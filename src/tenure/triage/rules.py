@@ -61,7 +61,9 @@ def fingerprint(source: str, *parts: object) -> str:
 def _digest(source: str, parts: tuple[str, ...]) -> str:
     # an alert that fires again brings the same parts: hashed once while it is remembered
     text = _PARTS.encode([source, *parts])
-    return f"{source}:{hashlib.sha256(text.encode('utf-8')).hexdigest()[:16]}"
+    # surrogatepass: a lone surrogate (JSON's "\ud800", raw bytes in a mail header) hashes like any text
+    # instead of failing; valid text encodes exactly as plain UTF-8
+    return f"{source}:{hashlib.sha256(text.encode('utf-8', 'surrogatepass')).hexdigest()[:16]}"
 
 
 # ---------------------------------------------------------------------------------------------- decide
