@@ -1,4 +1,7 @@
-"""API tokens: shown once, stored as a hash, revocable. An `intake` token may only post to intake endpoints."""
+"""API tokens: shown once, stored as a hash, revocable. An `intake` token may only post to intake endpoints.
+
+What a token may do on a request (its role bounded by its user's current role) and its `last_used_at` are
+accounts/users.py's (`token_principal`, `token_permissions`), beside the role table."""
 
 from __future__ import annotations
 
@@ -75,20 +78,6 @@ def authenticate(db: Database, token: str) -> TokenInfo | None:
         if row is None or row.revoked_at is not None:
             return None
         return _info(row)
-
-
-def token_roles(db: Database, tokens: set[str]) -> dict[str, str]:
-    """The role of each live token among `tokens` (unknown and revoked ones are absent): one query."""
-    hashes = {_hash(t): t for t in tokens if t.startswith(TOKEN_PREFIX)}
-    if not hashes:
-        return {}
-    with db.reader() as s:
-        rows = s.execute(
-            select(ApiToken.token_hash, ApiToken.role).where(
-                ApiToken.token_hash.in_(list(hashes)), ApiToken.revoked_at.is_(None)
-            )
-        )
-        return {hashes[h]: role for h, role in rows}
 
 
 def revoke_token(db: Database, name: str) -> TokenInfo:

@@ -19,6 +19,13 @@ permissions and is refused (403) to a role without it; `tests/test_api_v1.py` wa
 | `intake.post`        |   ✓   |     ✓      |            |          |   ✓    | post payloads to the intake endpoints
 | `reports`            |   ✓   |            |            |          |        | the owner's view: profitability (margins,
 |                      |       |            |            |          |        | labor cost) and the fit of catalog offers
+| `clients.edit`       |   ✓   |            |            |          |        | sign a new client, change a client's own
+|                      |       |            |            |          |        | fields, archive (or purge) and restore it
+| `agreements.edit`    |   ✓   |            |     ✓      |          |        | add, change (from a date, once billed),
+|                      |       |            |            |          |        | end or delete a client's agreements
+| `inventory.edit`     |   ✓   |     ✓      |            |          |        | a client's devices, contacts, sites,
+|                      |       |            |            |          |        | accounts, backup jobs (and answers)
+| `settings.edit`      |   ✓   |            |            |          |        | the MSP's settings and catalog of offers
 
 `readonly` only reads; `intake` is for machines (monitoring tools) and only posts payloads: it can neither
 read nor sign in. Users themselves are managed on the command line (`tenure user ...`), by whoever runs it.
@@ -30,9 +37,13 @@ session's CSRF token and its expiry (idle `IDLE`, at most `LIFETIME`). Log-in is
 user) within `WINDOW`; the count lives in the database, so every process of a deployment shares it.
 
 An API token may belong to a user (`tenure token create NAME --user USER`): it is refused once the user is
-deactivated, and it may not carry more rights than its user. Changes made through the web or the API run
-under `as_actor(principal.actor)`, so the change log names the user (`user:<name>`, or `token:<name>` for a
-token that belongs to nobody).
+deactivated, and it may not carry more rights than its user. Both are checked on every request against the
+user's CURRENT role (`granted`): a token may do what its own role and its user's role both may (the
+intersection, since a technician and a bookkeeper are not comparable), so `tenure user role ann readonly`
+takes effect on ann's tokens at once. A token's `last_used_at` is written at most every `TOUCH_EVERY`.
+
+Changes made through the web or the API run under `as_actor(principal.actor)`, so the change log names the
+user (`user:<name>`, or `token:<name>` for a token that belongs to nobody).
 """
 
 from __future__ import annotations
@@ -72,6 +83,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "offboarding.decide": frozenset({"owner"}),
     "intake.post": frozenset({"owner", "technician", "intake"}),
     "reports": frozenset({"owner"}),
+    "clients.edit": frozenset({"owner"}),
+    "agreements.edit": frozenset({"owner", "bookkeeper"}),
+    "inventory.edit": frozenset({"owner", "technician"}),
+    "settings.edit": frozenset({"owner"}),
 }
 
 IDLE = timedelta(hours=12)
@@ -101,6 +116,13 @@ def rights(role: str) -> frozenset[str]:
     return frozenset(p for p, roles in PERMISSIONS.items() if role in roles)
 
 
+def granted(role: str, user_role: str | None) -> frozenset[str]:
+    """What a principal of `role` may do; for a token of a user, no more than the user's current role may
+    (the intersection: technician and bookkeeper are not comparable, so neither is "the lesser")."""
+    own = rights(role)
+    return own if user_role is None else own & rights(user_role)
+
+
 class TooManyAttempts(TenureError):
     def __init__(self, retry_after: int):
         super().__init__(f"too many failed log-ins: try again in {max(1, retry_after // 60)} minute(s)")
@@ -120,6 +142,19 @@ class Principal:
     via: str  # session | token
     token_name: str | None = None
     user_id: int | None = None
+    user_role: str | None = None  # a token of a user: the user's current role, which bounds the token's
+
+    @property
+    def permissions(self) -> frozenset[str]:
+        return granted(self.role, self.user_role)
+
+    @property
+    def described(self) -> str:
+        """`a bookkeeper token`, `a owner token of a readonly user` (for refusals)."""
+        what = f"a {self.role} token" if self.via == "token" else f"a {self.role}"
+        if self.user_role is not None and self.user_role != self.role:
+            what += f" of a {self.user_role} user"
+        return what
 
     @property
     def actor(self) -> str:
@@ -130,7 +165,7 @@ class Principal:
         return self.username or f"token {self.token_name}"
 
     def may(self, permission: str) -> bool:
-        return may(self.role, permission)
+        return permission in self.permissions
 
     def act(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Call a service as this principal: the change log carries who did it."""
@@ -143,7 +178,7 @@ class Principal:
             "role": self.role,
             "via": self.via,
             "token": self.token_name,
-            "permissions": sorted(rights(self.role)),
+            "permissions": sorted(self.permissions),
         }
 
 
@@ -266,20 +301,84 @@ def create_user_token(db: Database, name: str, role: str | None, username: str) 
 
 
 def token_principal(db: Database, token: str) -> Principal | None:
-    """The principal behind a live API token (one indexed query), or None."""
+    """The principal behind a live API token, bounded by its user's current role: one indexed query (the
+    token joined to its user), and a write of `last_used_at` at most every TOUCH_EVERY."""
     if not token.startswith(TOKEN_PREFIX):
         return None
     with db.reader() as s:
         row = s.execute(
-            select(ApiToken.name, ApiToken.role, ApiToken.revoked_at, User.id, User.username, User.active)
+            select(
+                ApiToken.id.label("token_id"),
+                ApiToken.user_id.label("owner_id"),
+                ApiToken.name,
+                ApiToken.role,
+                ApiToken.revoked_at,
+                ApiToken.last_used_at,
+                User.id,
+                User.username,
+                User.role.label("user_role"),
+                User.active,
+            )
             .outerjoin(User, User.id == ApiToken.user_id)
             .where(ApiToken.token_hash == token_hash(token))
         ).first()
     if row is None or row.revoked_at is not None:
         return None
-    if row.id is not None and not row.active:
-        return None
-    return Principal(row.username, row.role, "token", row.name, row.id)
+    if row.owner_id is not None and (row.id is None or not row.active):
+        return None  # its user is deactivated (or gone)
+    _touch_tokens(db, [row.token_id] if _stale(row.last_used_at) else [])
+    return Principal(row.username, row.role, "token", row.name, row.id, row.user_role)
+
+
+def token_permissions(db: Database, tokens: set[str]) -> dict[str, frozenset[str]]:
+    """What each live token among `tokens` may do (`granted`: bounded by its user's current role; unknown,
+    revoked tokens and those of deactivated users are absent): one query for the batch, and one statement
+    that sets `last_used_at` of those not used for TOUCH_EVERY."""
+    hashes = {token_hash(t): t for t in tokens if t.startswith(TOKEN_PREFIX)}
+    if not hashes:
+        return {}
+    with db.reader() as s:
+        rows = s.execute(
+            select(
+                ApiToken.id,
+                ApiToken.token_hash,
+                ApiToken.role,
+                ApiToken.user_id,
+                ApiToken.last_used_at,
+                User.role.label("user_role"),
+                User.active,
+            )
+            .outerjoin(User, User.id == ApiToken.user_id)
+            .where(ApiToken.token_hash.in_(list(hashes)), ApiToken.revoked_at.is_(None))
+        ).all()
+    found: dict[str, frozenset[str]] = {}
+    stale: list[int] = []
+    for row in rows:
+        if row.user_id is not None and not row.active:  # a deactivated (or vanished) user: `active` is NULL
+            continue
+        found[hashes[row.token_hash]] = granted(row.role, row.user_role)
+        if _stale(row.last_used_at):
+            stale.append(row.id)
+    _touch_tokens(db, stale)
+    return found
+
+
+def _stale(last_used_at: datetime | None) -> bool:
+    return last_used_at is None or clock.now() - last_used_at >= TOUCH_EVERY
+
+
+def _touch_tokens(db: Database, ids: list[int]) -> None:
+    """Mark tokens used now, in one statement (not change-logged: a use is not a change of the token)."""
+    if not ids:
+        return
+    now = clock.now()
+    with db.unit_of_work() as s:
+        s.execute(
+            update(ApiToken)
+            .where(ApiToken.id.in_(ids))
+            .where((ApiToken.last_used_at.is_(None)) | (ApiToken.last_used_at <= now - TOUCH_EVERY))
+            .values(last_used_at=now)
+        )
 
 
 # ------------------------------------------------------------------------------ log-in and sessions

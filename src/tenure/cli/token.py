@@ -37,7 +37,7 @@ def list_(json_: JsonOpt = False) -> None:
         print_json({"tokens": [t.as_json() for t in tokens]})
         return
     table = Table(title="API tokens")
-    for column in ("name", "role", "prefix", "created", "revoked"):
+    for column in ("name", "role", "prefix", "created", "last used", "revoked"):
         table.add_column(column)
     for t in tokens:
         table.add_row(
@@ -45,6 +45,7 @@ def list_(json_: JsonOpt = False) -> None:
             t.role,
             t.prefix,
             f"{t.created_at:%Y-%m-%d %H:%M}",
+            f"{t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "never",
             f"{t.revoked_at:%Y-%m-%d %H:%M}" if t.revoked_at else "",
         )
     out.print(table)
