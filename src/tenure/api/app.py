@@ -1,38 +1,107 @@
-"""The FastAPI application. Intake answers 2xx only once the payload is stored; errors are problem details."""
+"""The FastAPI application. Intake answers 2xx only once the payload is stored; errors are problem details
+(`api/problems.py`), and `/openapi.json` says so: every error's body and content type, intake's request
+bodies and bearer token, `/healthz`'s 503.
+
+- `?wait=true` answers once the payload is processed: with the decisions for a token that may `read`
+  (they name clients, agreements and coverage), only the count of each decision for an `intake` token.
+- `/ping/<uuid>` stores a check-in only for a UUID a backup job has (404 and nothing stored otherwise;
+  `tenure_intake_pings_refused_total` counts them); a body beyond `PING_BODY` (the log a job posts) is cut
+  there, and the payload's meta says so (`truncated`, `body_bytes`): a check-in is never refused for its size.
+- `/healthz` answers 503 `stalled` when the oldest payload waiting for the worker is older than
+  `TENURE_INTAKE_STALL_SECONDS` (default 300).
+"""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from collections import Counter
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any, Literal
 
-from fastapi import FastAPI, Header, HTTPException, Query, Request
+from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
 from tenure import __version__, operations
-from tenure.api import v1
+from tenure.api import problems, v1
 from tenure.api.notices_routes import notices_router
+from tenure.api.problems import problem
 from tenure.db.engine import Database, get_database
-from tenure.errors import NotFound, TenureError
-from tenure.intake.writer import IntakeWriter, Refused, Submission, ingest_now
+from tenure.intake.writer import IntakeWriter, KnownPings, Refused, Submission, ingest_now
+from tenure.operations.http import intake_backlog
+from tenure.settings import get_settings
 from tenure.web import routes as web
 
-PROBLEM = "application/problem+json"
-# who may post payloads (the REST API's own table of roles is in accounts/users.py)
-INTAKE = {"owner", "technician", "intake"}
+# what a token needs to post payloads (accounts/users.py PERMISSIONS: its role's, bounded by its user's)
+INTAKE = "intake.post"
 
 
-Wait = Annotated[bool, Query(description="Process at once and return the decisions (default: the worker does).")]
-Bearer = Annotated[str | None, Header(alias="Authorization", description="Bearer <intake token>")]
+MAX_BODY = 10 * 1024 * 1024  # an intake payload
+PING_BODY = 10 * 1024  # what a check-in keeps of its body (the job's log), like Healthchecks
+READS_DECISIONS = "read"  # what a token needs to see `?wait=true`'s decisions (clients, agreements, coverage)
+
+Wait = Annotated[
+    bool,
+    Query(
+        description="Process at once, then answer: the decisions for a token that may read them (owner, "
+        "technician), the count of each decision for an intake token. Default: stored, the worker processes it."
+    ),
+]
+INTAKE_ERRORS = problems.responses(
+    401,
+    403,
+    413,
+    422,
+    descriptions={
+        403: "The token may not post payloads.",
+        413: f"The payload is larger than {MAX_BODY // (1024 * 1024)} MiB: nothing was stored.",
+        422: "An empty payload, or a parameter that does not validate (`invalid-params`): nothing was stored.",
+    },
+)
+BODIES = {  # what each intake endpoint reads: the request body of the OpenAPI document
+    "alertmanager": ("application/json", "An Alertmanager webhook (version 4), as Alertmanager sends it."),
+    "email": ("message/rfc822", "One raw RFC 822 message."),
+    "event": ("application/json", "The generic JSON event (or a list of them)."),
+    "tactical": ("application/json", "A Tactical RMM alert-action webhook body."),
+    "restic": ("application/json", "The output of `restic backup --json` (JSON lines)."),
+}
 
 
-def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
-    """RFC 9457 problem details."""
-    return JSONResponse(
-        {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra},
-        status_code=status,
-        media_type=PROBLEM,
-    )
+def _intake_doc(source: str) -> dict[str, Any]:
+    media_type, description = BODIES[source]
+    schema: dict[str, Any] = {"type": "string"} if media_type == "message/rfc822" else {}
+    return {
+        "requestBody": {"required": True, "description": description, "content": {media_type: {"schema": schema}}},
+        "security": [{problems.BEARER: []}],
+    }
+
+
+class Decision(BaseModel):
+    alert: int | None
+    client: str | None
+    device: str | None
+    fingerprint: str
+    decision: str = Field(description="ticket, quote, forward, suppress, orphaned, pending or quarantine")
+    ticket: int | None
+    reason: str
+    payload: int
+    status: str
+
+
+class Receipt(BaseModel):
+    """Intake's answer: the payload is stored (and, with `?wait=true`, processed)."""
+
+    payload: int = Field(description="The stored payload's id.")
+    state: Literal["stored", "processed"]
+    decisions: list[Decision] | None = Field(None, description="`?wait=true`, for a token that may read them.")
+    counts: dict[str, int] | None = Field(None, description="`?wait=true` for an intake token: decision -> count.")
+
+
+class Health(BaseModel):
+    status: Literal["ok", "stalled"]
+    unprocessed: int = Field(description="Payloads stored and not yet processed by the worker.")
+    oldest_unprocessed_seconds: int = Field(description="How long the oldest of them has waited (0 without one).")
 
 
 def create_app(database: Database | None = None) -> FastAPI:
@@ -50,19 +119,13 @@ def create_app(database: Database | None = None) -> FastAPI:
 
     @app.exception_handler(HTTPException)
     async def http_problem(request: Request, exc: HTTPException) -> JSONResponse:
-        titles = {401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 413: "Payload Too Large"}
-        response = problem(exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail))
+        response = problem(exc.status_code, str(exc.detail))
+        for name, value in (exc.headers or {}).items():
+            response.headers[name] = value
         if exc.status_code == 401:
             response.headers["WWW-Authenticate"] = "Bearer"
         return response
 
-    @app.exception_handler(NotFound)
-    async def not_found(request: Request, exc: NotFound) -> JSONResponse:
-        return problem(404, "Not Found", str(exc))
-
-    @app.exception_handler(TenureError)
-    async def bad_request(request: Request, exc: TenureError) -> JSONResponse:
-        return problem(422, "Unprocessable Content", str(exc))
 
     writers: list[IntakeWriter] = []
 
@@ -71,33 +134,41 @@ def create_app(database: Database | None = None) -> FastAPI:
             writers.append(IntakeWriter(db()))
         return writers[0]
 
-    async def accept(
-        request: Request,
-        source: str,
-        meta: dict[str, Any],
-        wait: bool,
-        open_: bool = False,
-    ) -> JSONResponse:
+    known: list[KnownPings] = []
+
+    def known_ping(uuid: str) -> bool:
+        if not known:  # per application, like the writer: its cache of the UUIDs found
+            known.append(KnownPings(db()))
+        return known[0](uuid)
+
+    async def accept(request: Request, source: str, meta: dict[str, Any], wait: bool) -> JSONResponse:
+        scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():  # refused before its body is read
+            raise HTTPException(401, "a valid API token is required (Authorization: Bearer …)")
         body = await _body(request)
-        if not body and source != "ping":
+        if not body:
             raise HTTPException(422, f"an empty {source} payload")
-        token = None
-        if not open_:
-            scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
-            if scheme.lower() != "bearer" or not token.strip():
-                raise HTTPException(401, "a valid API token is required (Authorization: Bearer …)")
-            token = token.strip()
-        submission = Submission(source, body, request.headers.get("content-type"), meta, token, frozenset(INTAKE))
+        submission = Submission(source, body, request.headers.get("content-type"), meta, token.strip(), INTAKE)
         try:
             if wait:  # stored and processed in one transaction, then answered
-                payload, outcomes = await run_in_threadpool(ingest_now, db(), submission)
-                answer = {"payload": payload, "state": "processed", "decisions": [o.as_json() for o in outcomes]}
+                done = await run_in_threadpool(ingest_now, db(), submission)
+                answer: dict[str, Any] = {"payload": done.payload, "state": "processed"}
+                if READS_DECISIONS in done.granted:
+                    answer["decisions"] = [o.as_json() for o in done.outcomes]
+                else:  # a machine's token: how it went, not whose alert it was
+                    answer["counts"] = dict(Counter(o.decision for o in done.outcomes))
             else:
                 payload = await asyncio.wrap_future(writer().submit(submission))  # stored and committed
                 answer = {"payload": payload, "state": "stored"}
         except Refused as refused:
             raise HTTPException(refused.status, str(refused)) from None
-        return JSONResponse(answer, status_code=200 if open_ else 202)
+        return JSONResponse(answer, status_code=202)
+
+    def intake_endpoint(source: str) -> Callable[..., Coroutine[Any, Any, JSONResponse]]:
+        async def endpoint(request: Request, wait: Wait = False) -> JSONResponse:
+            return await accept(request, source, {}, wait)
+
+        return endpoint
 
     for source, path in (
         ("alertmanager", "alertmanager"),
@@ -105,17 +176,27 @@ def create_app(database: Database | None = None) -> FastAPI:
         ("event", "events"),
         ("tactical", "tactical"),
     ):
+        app.post(
+            f"/api/v1/intake/{path}",
+            status_code=202,
+            summary=f"Receive a {source} payload",
+            tags=["intake"],
+            response_model=Receipt,
+            response_model_exclude_none=True,
+            responses=INTAKE_ERRORS,
+            openapi_extra=_intake_doc(source),
+        )(intake_endpoint(source))
 
-        async def endpoint(
-            request: Request, wait: Wait = False, authorization: Bearer = None, source: str = source
-        ) -> JSONResponse:
-            return await accept(request, source, {}, wait)
-
-        app.post(f"/api/v1/intake/{path}", status_code=202, summary=f"Receive a {source} payload", tags=["intake"])(
-            endpoint
-        )
-
-    @app.post("/api/v1/intake/restic", status_code=202, tags=["intake"], summary="Receive restic backup --json output")
+    @app.post(
+        "/api/v1/intake/restic",
+        status_code=202,
+        tags=["intake"],
+        summary="Receive restic backup --json output",
+        response_model=Receipt,
+        response_model_exclude_none=True,
+        responses=INTAKE_ERRORS,
+        openapi_extra=_intake_doc("restic"),
+    )
     async def restic(
         request: Request,
         wait: Wait = False,
@@ -123,7 +204,6 @@ def create_app(database: Database | None = None) -> FastAPI:
         host: str | None = None,
         client: str | None = None,
         exit_code: int | None = None,
-        authorization: Bearer = None,
     ) -> JSONResponse:
         meta = {
             k: v
@@ -133,9 +213,17 @@ def create_app(database: Database | None = None) -> FastAPI:
         return await accept(request, "restic", meta, wait)
 
     async def check_in(request: Request, uuid: str, signal: str | None) -> JSONResponse:
-        # open like Healthchecks' ping URLs: the job's UUID is the secret
-        path = f"/ping/{uuid}" + (f"/{signal}" if signal else "")
-        return await accept(request, "ping", {"path": path}, False, open_=True)
+        # open like Healthchecks' ping URLs: the job's UUID is the secret, and only a job's UUID stores anything
+        if not await run_in_threadpool(known_ping, uuid):
+            request.state.ping_refused = True
+            raise HTTPException(404, "no backup job checks in at this address")
+        meta: dict[str, Any] = {"path": f"/ping/{uuid}" + (f"/{signal}" if signal else "")}
+        body, size = await _ping_body(request)
+        if size > len(body):  # the start of the log is what a person reads: the check-in itself is kept
+            meta |= {"truncated": True, "body_bytes": size}
+        submission = Submission("ping", body, request.headers.get("content-type"), meta, None, INTAKE)
+        payload = await asyncio.wrap_future(writer().submit(submission))  # stored and committed
+        return JSONResponse({"payload": payload, "state": "stored"})
 
     async def ping(request: Request, uuid: str) -> JSONResponse:
         return await check_in(request, uuid, None)
@@ -143,7 +231,12 @@ def create_app(database: Database | None = None) -> FastAPI:
     async def ping_signal(request: Request, uuid: str, signal: str) -> JSONResponse:
         return await check_in(request, uuid, signal)
 
+    ping_errors = problems.responses(404, descriptions={404: "No backup job has this UUID: nothing was stored."})
     for method in ("GET", "POST"):
+        extra: dict[str, Any] = {}
+        if method == "POST":
+            log = f"The job's output (optional), kept up to {PING_BODY // 1024} KiB."
+            extra = {"requestBody": {"required": False, "description": log, "content": {"text/plain": {}}}}
         app.add_api_route(
             "/ping/{uuid}",
             ping,
@@ -151,6 +244,10 @@ def create_app(database: Database | None = None) -> FastAPI:
             tags=["intake"],
             summary="Backup job check-in",
             operation_id=f"ping_{method.lower()}",
+            response_model=Receipt,
+            response_model_exclude_none=True,
+            responses=ping_errors,
+            openapi_extra=extra,
         )
         app.add_api_route(
             "/ping/{uuid}/{signal}",
@@ -159,26 +256,67 @@ def create_app(database: Database | None = None) -> FastAPI:
             tags=["intake"],
             summary="Backup job start (/start), failure (/fail) or exit code (/<0-255>)",
             operation_id=f"ping_signal_{method.lower()}",
+            response_model=Receipt,
+            response_model_exclude_none=True,
+            responses=ping_errors,
+            openapi_extra=extra,
         )
 
-    @app.get("/healthz", tags=["operations"])
-    def healthz() -> dict[str, str]:
-        with db().reader() as s:
-            s.connection().exec_driver_sql("SELECT 1")
-        return {"status": "ok"}
+    @app.get(
+        "/healthz",
+        tags=["operations"],
+        response_model=Health,
+        responses={503: {"model": Health, "description": "Stalled: payloads wait longer than the threshold."}},
+        summary="Health (open): 503 when intake has stalled",
+    )
+    def healthz() -> JSONResponse:
+        backlog = intake_backlog(db())
+        stalled = backlog.oldest_seconds > get_settings().intake_stall_seconds
+        answer = {
+            "status": "stalled" if stalled else "ok",
+            "oldest_unprocessed_seconds": int(backlog.oldest_seconds),
+            "unprocessed": backlog.unprocessed,
+        }
+        return JSONResponse(answer, status_code=503 if stalled else 200)
 
     v1.install(app, db)  # REST API v1: clients, agreements, time, invoices, alerts, tickets, runs, reports
     web.install(app, db)  # pages, log-in, static assets
     operations.install(app, db)  # /metrics, JSON request logs, problem details for every error
     app.include_router(notices_router(db))  # signed-link pages and calendar feeds (no account)
+    problems.install(app)  # /openapi.json says what the server answers
     return app
 
 
-MAX_BODY = 10 * 1024 * 1024
+def _too_large(request: Request, limit: int) -> bool:
+    declared = request.headers.get("content-length", "")
+    return declared.isdigit() and int(declared) > limit
 
 
 async def _body(request: Request) -> bytes:
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        raise HTTPException(413, f"payloads are limited to {MAX_BODY // (1024 * 1024)} MiB")
-    return body
+    """The body, read up to MAX_BODY: a larger one is refused without being held in memory."""
+    refusal = HTTPException(413, f"payloads are limited to {MAX_BODY // (1024 * 1024)} MiB")
+    if _too_large(request, MAX_BODY):
+        raise refusal
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise refusal
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _ping_body(request: Request) -> tuple[bytes, int]:
+    """The first PING_BODY bytes of a check-in's body, and the body's size (read up to MAX_BODY, beyond
+    which the rest is left unread)."""
+    kept = bytearray()
+    size = 0
+    async for chunk in request.stream():
+        if len(kept) < PING_BODY:
+            kept += chunk[: PING_BODY - len(kept)]
+        size += len(chunk)
+        if size > MAX_BODY:
+            break
+    declared = request.headers.get("content-length", "")
+    return bytes(kept), max(size, int(declared) if declared.isdigit() else 0)

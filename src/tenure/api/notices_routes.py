@@ -7,11 +7,14 @@ inline styles and no external assets; they are never cached or indexed and send 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
+from tenure.api.problems import html_response
+from tenure.api.problems import responses as problem_responses
 from tenure.db.engine import Database
 from tenure.maintenance.ical import feed
 from tenure.notices.links import LinkInvalid
@@ -42,15 +45,37 @@ def _html(page: Page) -> HTMLResponse:
     return HTMLResponse(render_page(page), status_code=page.status, headers=HEADERS)
 
 
+# what a link's page answers besides 200: a page for the person who opened it (notices/pages.py)
+LINK_PAGES: dict[int | str, dict[str, Any]] = {
+    400: html_response("Not a valid link (cut in two by a mail program, or tampered with): an HTML page."),
+    404: html_response("What the link was for is no longer on the list: an HTML page."),
+    409: html_response("The link was answered already: an HTML page saying when and how."),
+    410: html_response("The link has expired: an HTML page."),
+}
+
+
 def notices_router(database: Callable[[], Database]) -> APIRouter:
     """The router, given how the app finds its database (`create_app`'s own `db()`)."""
     router = APIRouter(tags=["notices"])
 
-    @router.get("/n/{token}", response_class=HTMLResponse, summary="The page behind a signed link")
+    @router.get(
+        "/n/{token}", response_class=HTMLResponse, summary="The page behind a signed link", responses=LINK_PAGES
+    )
     def link_page(token: str) -> HTMLResponse:
         return _html(open_link(database(), token))
 
-    @router.post("/n/{token}", response_class=HTMLResponse, summary="Answer a signed link")
+    @router.post(
+        "/n/{token}",
+        response_class=HTMLResponse,
+        summary="Answer a signed link",
+        responses={**LINK_PAGES, **problem_responses(413, descriptions={413: "The form is larger than 16 KiB."})},
+        openapi_extra={
+            "requestBody": {
+                "required": False,
+                "content": {"application/x-www-form-urlencoded": {"schema": {"type": "object"}}},
+            }
+        },
+    )
     def link_answer(token: str, form: dict[str, str] = Depends(_form)) -> HTMLResponse:
         return _html(submit_link(database(), token, form))
 
@@ -58,7 +83,10 @@ def notices_router(database: Callable[[], Database]) -> APIRouter:
         "/calendar/{token}.ics",
         summary="Maintenance calendar (iCalendar) of a client or a technician",
         response_class=Response,
-        responses={200: {"content": {"text/calendar": {}}}},
+        responses={
+            200: {"content": {"text/calendar": {}}},
+            **problem_responses(404, descriptions={404: "No calendar at this address (an unknown or altered token)."}),
+        },
     )
     def calendar(token: str) -> Response:
         try:

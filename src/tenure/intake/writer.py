@@ -1,20 +1,28 @@
 """Group commit for HTTP intake: many requests, one transaction.
 
 Each request hands its payload (and its bearer token) to one writer thread and waits. The writer takes
-whatever has queued up, checks every token of the batch in one query, stores the accepted payloads in one
+whatever has queued up, checks every token of the batch in one query (each token bounded by its user's
+current role, accounts/users.py `granted`), stores the accepted payloads in one
 transaction, and only then answers each request. So "stored before acknowledged" holds for every
 payload, while a busy endpoint pays for one commit per batch instead of one per request.
+
+`KnownPings` says whether a backup job checks in at a UUID (`/ping/<uuid>` stores nothing for another).
 """
 
 from __future__ import annotations
 
 import queue
 import threading
+import time
+import uuid
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
-from tenure.accounts.service import token_roles
+from sqlalchemy import select
+
+from tenure.accounts.users import token_permissions
+from tenure.clients.models import BackupJob
 from tenure.db.engine import Database
 from tenure.intake.service import Outcome, ingest_batch, store
 
@@ -26,7 +34,7 @@ class Submission:
     content_type: str | None
     meta: dict[str, Any]
     token: str | None  # None: an open endpoint (pings)
-    roles: frozenset[str]
+    permission: str  # what the token must be granted (accounts/users.py PERMISSIONS), e.g. intake.post
     result: Future[int] = field(default_factory=Future)  # the payload id, or an exception
 
 
@@ -36,25 +44,65 @@ class Refused(Exception):
         self.status = status
 
 
-def refusal(item: Submission, roles: dict[str, str]) -> Refused | None:
-    """Why a submission is refused (`roles`: the role of each valid token), or None."""
+def refusal(item: Submission, granted: dict[str, frozenset[str]]) -> Refused | None:
+    """Why a submission is refused (`granted`: what each valid token may do), or None."""
     if item.token is None:
         return None
-    if item.token not in roles:
+    if item.token not in granted:
         return Refused(401, "a valid API token is required (Authorization: Bearer …)")
-    if roles[item.token] not in item.roles:
-        return Refused(403, f"a {roles[item.token]} token may not do this")
+    if item.permission not in granted[item.token]:
+        return Refused(403, f"this token may not do this (needs {item.permission})")
     return None
 
 
-def ingest_now(db: Database, item: Submission) -> tuple[int, list[Outcome]]:
+class Ingested(NamedTuple):
+    payload: int
+    outcomes: list[Outcome]
+    granted: frozenset[str]  # what the token may do: the answer shows the decisions only to one that may `read`
+
+
+def ingest_now(db: Database, item: Submission) -> Ingested:
     """A submission whose sender waits for the decisions: checked, then stored and processed in one
     transaction (not through the writer, whose payloads the worker may take first)."""
-    refused = refusal(item, token_roles(db, {item.token} if item.token else set()))
+    granted = token_permissions(db, {item.token} if item.token else set())
+    refused = refusal(item, granted)
     if refused is not None:
         raise refused
     (payload,), outcomes = ingest_batch(db, item.source, [item.body], item.meta, item.content_type)
-    return payload, outcomes
+    return Ingested(payload, outcomes, granted.get(item.token, frozenset()) if item.token else frozenset())
+
+
+class KnownPings:
+    """Whether a backup job has a ping UUID: one lookup on the unique index of `backup_job.ping_uuid`.
+    Hits are kept for `ttl` seconds (a job that checks in every minute costs one query a minute); misses
+    never are, so a job created a moment ago is found at once."""
+
+    def __init__(self, db: Database, ttl: float = 60.0, size: int = 10_000):
+        self.db = db
+        self.ttl = ttl
+        self.size = size
+        self._hits: dict[str, float] = {}  # canonical UUID -> when the hit expires (time.monotonic)
+
+    def __call__(self, text: str) -> bool:
+        try:
+            job = uuid.UUID(text)
+        except ValueError:
+            return False
+        key = str(job)
+        until = self._hits.get(key)
+        if until is not None and until > time.monotonic():
+            return True
+        # the forms a book may hold (it keeps what it was given): a lookup on the index, not lower() on a scan
+        forms = sorted({text, key, key.upper(), job.hex, job.hex.upper()})
+        with self.db.reader() as s:
+            found = s.scalar(select(BackupJob.id).where(BackupJob.ping_uuid.in_(forms)).limit(1))
+        if found is None:
+            self._hits.pop(key, None)
+            return False
+        if len(self._hits) >= self.size:
+            self._hits.clear()
+        self._hits[key] = time.monotonic() + self.ttl
+        return True
 
 
 class IntakeWriter:
@@ -85,10 +133,10 @@ class IntakeWriter:
                         item.result.set_exception(exc)
 
     def _store(self, batch: list[Submission]) -> None:
-        roles = token_roles(self.db, {item.token for item in batch if item.token})
+        granted = token_permissions(self.db, {item.token for item in batch if item.token})
         accepted = []
         for item in batch:
-            refused = refusal(item, roles)
+            refused = refusal(item, granted)
             if refused is None:
                 accepted.append(item)
             else:

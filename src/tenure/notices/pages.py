@@ -4,6 +4,10 @@ GET shows what the link is for and asks to confirm: it never changes anything (m
 previews open links on their own). POST records the answer, once: a link already answered is refused with
 a page saying when and how, an expired link (older than 45 days) or a tampered one is refused too.
 
+A refusal is a page too, with its status: 400 not a valid link, 404 what it was for is gone, 409 answered
+already, 410 expired (`/openapi.json` lists them, api/notices_routes.py). The token is a credential: the
+request log shows only its first characters (operations/http.py).
+
 Links carry `{"k": "m", "d": decision, "a": "approve"|"defer"}` (an item of a monthly call-before-service
 notice) or `{"k": "r", "n": notice}` (a low-balance or replenishment notice: ask for a new block, or to
 top up a retainer; the request is recorded as a `block_request` notice to staff).

@@ -2,54 +2,57 @@
 
 - `/metrics` (open, like `/healthz`): Prometheus text format. `tenure_http_requests_total{method,route,
   status}` and `tenure_http_request_duration_seconds{method,route}` (a histogram) per route template, so
-  `/api/v1/invoices/2026-00001` counts under `/api/v1/invoices/{number}`; `tenure_intake_payloads_stored_total
-  {source}` (payloads this process acknowledged: intake answers 2xx only once a payload is stored);
-  `tenure_intake_payloads{state}` (read from the database at scrape time, so every process agrees: `stored`
-  is the backlog the worker has yet to process, `quarantined` what could not be read or matched).
+  `/api/v1/invoices/2026-00001` counts under `/api/v1/invoices/{number}` (a path no route matches counts as
+  `unmatched`, a method other than the standard ones as `other`: the series stay bounded whatever is sent);
+  `tenure_intake_payloads_stored_total{source}` (payloads this process acknowledged: intake answers 2xx
+  only once a payload is stored); `tenure_intake_pings_refused_total` (check-ins at a UUID no backup job
+  has: nothing stored); `tenure_intake_payloads{state}` (read from the database at scrape time, so every
+  process agrees: `stored` is the backlog the worker has yet to process, `quarantined` what could not be
+  read or matched), and from the same reading `tenure_intake_unprocessed_payloads` and
+  `tenure_intake_oldest_unprocessed_seconds` (the age of the oldest stored payload, 0 without one: a
+  stalled worker shows as a growing age; `/healthz` answers 503 past `TENURE_INTAKE_STALL_SECONDS`).
 - One JSON line per request on stderr (logger `tenure.http`): time, method, path, route, status,
-  duration_ms, actor (who, once known), client address, request id (`X-Request-ID` when sent).
-- Every error is RFC 9457 problem details: a request that does not validate gets 422 with `invalid-params`
-  (`name`, `in`, `reason` per field); unknown paths and methods 404/405. Pages (not `/api/...`) get the web
-  app's HTML error page instead when it is installed.
+  duration_ms, actor (who, once known), client address, request id (`X-Request-ID` when sent). A path that
+  is a credential (`/n/<token>`, `/calendar/<token>.ics`, `/ping/<uuid>`) is logged as a short prefix and
+  `…`.
+- Every error is RFC 9457 problem details (`api/problems.py`): a request that does not validate gets 422
+  with `invalid-params` (`name`, `in`, `reason` per field); unknown paths and methods 404/405, a 405 with
+  `Allow` naming every method the path takes. Pages (not `/api/...`) get the web app's HTML error page
+  instead when it is installed.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import func, select
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tenure import __version__
+from tenure import __version__, clock
+from tenure.api.problems import API_PREFIXES, problem
 from tenure.db.engine import Database
 from tenure.intake.models import RawPayload
 
-PROBLEM = "application/problem+json"
-API_PREFIXES = ("/api/", "/ping/", "/healthz", "/metrics", "/openapi.json", "/docs", "/redoc")
 INTAKE_PREFIX = "/api/v1/intake/"
-TITLES = {
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    413: "Payload Too Large",
-    422: "Unprocessable Content",
-    429: "Too Many Requests",
-}
+# the methods counted under their own name: anything else a client sends is counted as `other`
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
+# paths that are credentials: the signed link, the calendar feed's token, the job's UUID (a ping's secret)
+SECRET_PATH = re.compile(r"(?P<head>/n/|/calendar/|/ping/)(?P<secret>[^/]+?)(?P<tail>\.ics)?(?P<rest>/.*)?")
 
 log = logging.getLogger("tenure.http")
 
@@ -81,6 +84,16 @@ def configure_logging() -> None:
     log.propagate = False
 
 
+def masked(path: str) -> str:
+    """The path as the log shows it: a credential in it cut to a short prefix and `…`."""
+    found = SECRET_PATH.fullmatch(path)
+    if found is None:
+        return path
+    secret = found["secret"]
+    shown = secret[: min(6, len(secret) // 2)]
+    return f"{found['head']}{shown}…{found['tail'] or ''}{found['rest'] or ''}"
+
+
 # ----------------------------------------------------------------------------------------- metrics
 
 
@@ -106,17 +119,43 @@ class Metrics:
             ["source"],
             registry=self.registry,
         )
+        self.pings_refused = Counter(
+            "tenure_intake_pings_refused",
+            "Check-ins refused because no backup job has their UUID (nothing was stored).",
+            registry=self.registry,
+        )
         self.registry.register(_Backlog(db))
 
 
+class Backlog(NamedTuple):
+    unprocessed: int  # payloads stored and not yet processed
+    oldest_seconds: float  # the age of the oldest of them (0 without one)
+
+
+def intake_backlog(db: Database) -> Backlog:
+    """The worker's backlog, read at once: a count over the `(state, id)` index's range of stored payloads,
+    and the first of them in that index. Ids are drawn when a payload is stored, in the order payloads
+    arrive, so the lowest stored id is the oldest payload waiting; its age is read from `clock.now()`."""
+    waiting = RawPayload.state == "stored"
+    with db.reader() as s:
+        count = s.scalar(select(func.count()).select_from(RawPayload).where(waiting)) or 0
+        first = s.scalar(select(RawPayload.received_at).where(waiting).order_by(RawPayload.id).limit(1))
+    age = max(0.0, (clock.now() - first).total_seconds()) if first is not None else 0.0
+    return Backlog(int(count), age)
+
+
 class _Backlog:
-    """Payloads by state, read from the database at scrape time (two index range counts)."""
+    """Payloads by state, read from the database at scrape time (index range counts, one index lookup)."""
 
     def __init__(self, db: Callable[[], Database]):
         self.db = db
 
     def describe(self) -> list[Any]:
-        return [GaugeMetricFamily("tenure_intake_payloads", "Intake payloads by state.", labels=["state"])]
+        return [
+            GaugeMetricFamily("tenure_intake_payloads", "Intake payloads by state.", labels=["state"]),
+            GaugeMetricFamily("tenure_intake_unprocessed_payloads", "Intake payloads not yet processed."),
+            GaugeMetricFamily("tenure_intake_oldest_unprocessed_seconds", "Age of the oldest unprocessed payload."),
+        ]
 
     def collect(self) -> Iterator[Any]:
         family = GaugeMetricFamily(
@@ -124,11 +163,38 @@ class _Backlog:
             "Intake payloads by state: stored (waiting for the worker) and quarantined (unreadable or unmatched).",
             labels=["state"],
         )
+        backlog = intake_backlog(self.db())
         with self.db().reader() as s:
-            for state in ("stored", "quarantined"):
-                n = s.scalar(select(func.count()).select_from(RawPayload).where(RawPayload.state == state))
-                family.add_metric([state], float(n or 0))
+            quarantined = s.scalar(
+                select(func.count()).select_from(RawPayload).where(RawPayload.state == "quarantined")
+            )
+        family.add_metric(["stored"], float(backlog.unprocessed))
+        family.add_metric(["quarantined"], float(quarantined or 0))
         yield family
+        yield GaugeMetricFamily(
+            "tenure_intake_unprocessed_payloads",
+            "Intake payloads stored and not yet processed by the worker.",
+            value=float(backlog.unprocessed),
+        )
+        yield GaugeMetricFamily(
+            "tenure_intake_oldest_unprocessed_seconds",
+            "Age of the oldest intake payload not yet processed (0 without one): it grows when the worker stalls.",
+            value=backlog.oldest_seconds,
+        )
+
+
+def _template(scope: Scope) -> str:
+    """The route template that answered (never the raw path: metric series stay bounded), or `unmatched`.
+    FastAPI names its own routes in the scope; a plain Starlette route of the app (`/openapi.json`) is
+    looked up again."""
+    path = getattr(scope.get("route"), "path", None)
+    if path is None and scope.get("endpoint") is not None:
+        for candidate in getattr(scope.get("router"), "routes", ()):
+            template = getattr(candidate, "path", None)
+            if template and candidate.matches(scope)[0] is not Match.NONE:
+                path = template
+                break
+    return path or "unmatched"
 
 
 class Observe:
@@ -155,25 +221,28 @@ class Observe:
             await self.app(scope, receive, watch)
         finally:
             elapsed = time.perf_counter() - began
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            route = _template(scope)
             method = scope.get("method", "")
-            self.metrics.requests.labels(method, route, str(status)).inc()
-            self.metrics.latency.labels(method, route).observe(elapsed)
-            path = scope.get("path", "")
-            if path.startswith(INTAKE_PREFIX) and 200 <= status < 300:
-                self.metrics.stored.labels(path.removeprefix(INTAKE_PREFIX)).inc()
+            label = method if method in METHODS else "other"
+            self.metrics.requests.labels(label, route, str(status)).inc()
+            self.metrics.latency.labels(label, route).observe(elapsed)
+            if route.startswith(INTAKE_PREFIX) and 200 <= status < 300:
+                self.metrics.stored.labels(route.removeprefix(INTAKE_PREFIX)).inc()
+            state = scope.get("state") or {}
+            if state.get("ping_refused"):
+                self.metrics.pings_refused.inc()
             headers = dict(scope.get("headers") or [])
             client = scope.get("client")
             log.info(
                 "request",
                 extra={
                     "fields": {
-                        "method": method,
-                        "path": path,
+                        "method": method[:20],
+                        "path": masked(scope.get("path", "")),
                         "route": route,
                         "status": status,
                         "duration_ms": round(elapsed * 1000, 2),
-                        "actor": (scope.get("state") or {}).get("actor"),
+                        "actor": state.get("actor"),
                         "client": client[0] if client else None,
                         "request_id": headers.get(b"x-request-id", b"").decode("latin-1")[:100] or uuid.uuid4().hex,
                     }
@@ -184,16 +253,23 @@ class Observe:
 # ---------------------------------------------------------------------------------------- problems
 
 
-def problem(status: int, detail: str, **extra: Any) -> JSONResponse:
-    body = {"type": "about:blank", "title": TITLES.get(status, "Error"), "status": status, "detail": detail, **extra}
-    return JSONResponse(body, status_code=status, media_type=PROBLEM)
-
-
 def _reason(error: dict[str, Any]) -> dict[str, str]:
     loc = [str(part) for part in error.get("loc", ())]
     where = loc[0] if loc else "request"
     name = ".".join(loc[1:]) or where
     return {"name": name, "in": where, "reason": str(error.get("msg", "is not valid"))}
+
+
+def _allowed(request: Request) -> str:
+    """Every method the request's path takes (Starlette names only those of the first route matching it): each
+    standard method asked of the app's routes, included routers too."""
+    routes = request.app.router.routes
+    allowed = [
+        method
+        for method in sorted(METHODS)
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    ]
+    return ", ".join(allowed)
 
 
 def _is_page(request: Request) -> bool:
@@ -223,10 +299,14 @@ def install(app: FastAPI, db: Callable[[], Database]) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_problem(request: Request, exc: StarletteHTTPException) -> Response:
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = _allowed(request) or headers.get("Allow", "")
         if _is_page(request):
-            return request.app.state.html_errors(request, exc.status_code, str(exc.detail))
-        response = problem(exc.status_code, str(exc.detail))
-        for name, value in (exc.headers or {}).items():
+            response: Response = request.app.state.html_errors(request, exc.status_code, str(exc.detail))
+        else:
+            response = problem(exc.status_code, str(exc.detail))
+        for name, value in headers.items():
             response.headers[name] = value
         return response
 
