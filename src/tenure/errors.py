@@ -17,3 +17,18 @@ class ValidationFailed(TenureError):
         first = problems[0] if problems else "invalid input"
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         super().__init__(first + more)
+
+
+class Busy(TenureError):
+    """Someone else holds what this needs (a billing run of the same period) for longer than we may wait;
+    trying again later is the answer. The API answers 409."""
+
+
+class Conflict(TenureError):
+    """What was asked cannot be done to the object as it stands (a billed agreement's fee changed without a
+    date, a purchase deleted); the message says what to do instead. The API answers 409."""
+
+
+class Stale(TenureError):
+    """A change made on data that changed since it was read (its version or `If-Match` is not current).
+    The API answers 412."""

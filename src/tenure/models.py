@@ -9,11 +9,11 @@ from tenure.agreements.models import (
     RetainerDeposit,
     TimeEntry,
 )
-from tenure.billing.models import Invoice, InvoiceLine
+from tenure.billing.models import Charge, Invoice, InvoiceLine
 from tenure.clients.models import BackupJob, Client, Contact, Device, Site, VendorAccount
 from tenure.db.changelog import ObjectChange
 from tenure.intake.models import Alert, AlertHistory, BackupRun, MappingRule, RawPayload
-from tenure.maintenance.models import MaintenanceDecision, MaintenanceTask
+from tenure.maintenance.models import CalendarFeed, MaintenanceDecision, MaintenanceTask
 from tenure.msp.models import Meta, MspSettings
 from tenure.notices.models import Notice
 from tenure.offboarding.models import OffboardingRun, OffboardingStep, StepAttempt
@@ -27,6 +27,8 @@ __all__ = [
     "BackupJob",
     "BackupRun",
     "Block",
+    "CalendarFeed",
+    "Charge",
     "Client",
     "Contact",
     "Device",

@@ -8,6 +8,9 @@ CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
 
 
+LIMIT = Decimal("1000000000000")  # a trillion
+
+
 def to_money(value: Decimal | int | str) -> Decimal:
     """Parse a money value that must already be whole cents ("1200.00", 1200, Decimal)."""
     if isinstance(value, float):  # pragma: no cover - guarded for callers who slip
@@ -18,6 +21,8 @@ def to_money(value: Decimal | int | str) -> Decimal:
         raise ValueError(f"{value!r} is not an amount of money") from exc
     if not amount.is_finite():
         raise ValueError(f"{value!r} is not an amount of money")
+    if abs(amount) >= LIMIT:  # cents are stored as 64-bit integers; no invoice of an MSP comes near
+        raise ValueError(f"{value!r} is too large an amount of money (the limit is {LIMIT:,})")
     if amount != amount.quantize(CENT):
         raise ValueError(f"{value!r} has fractions of a cent")
     return amount.quantize(CENT)

@@ -9,9 +9,8 @@ import typer
 from rich.table import Table
 
 from tenure.cli.common import JsonOpt, NowOpt, apply_now, db, err, out, print_json
-from tenure.errors import TenureError
 from tenure.maintenance import service as maintenance
-from tenure.notices import links, outbox
+from tenure.notices import outbox
 from tenure.notices import service as notices
 from tenure.notices.render import hours
 
@@ -240,20 +239,20 @@ def task_set(
 @maintenance_app.command("calendar-url")
 def calendar_url(
     client: ClientOpt = None,
-    technician: Annotated[str | None, typer.Option(help="A technician's name, as on time entries.")] = None,
+    technician: Annotated[
+        str | None, typer.Option(help="A technician: a user, or a name on time entries or maintenance tasks.")
+    ] = None,
+    rotate: Annotated[
+        bool, typer.Option("--rotate", help="Revoke every address of this feed handed out so far; print the new one.")
+    ] = False,
     json_: JsonOpt = False,
 ) -> None:
-    """The address of an iCalendar feed of maintenance, for a client or a technician (prints the path)."""
-    if client is not None:
-        with db().reader() as s:
-            from sqlalchemy import select
-
-            from tenure.clients.models import Client
-
-            if s.scalars(select(Client.id).where(Client.key == client)).first() is None:
-                raise TenureError(f"no client {client!r} (see `tenure client list`)")
-    path = links.calendar_path(client=client, technician=technician)
+    """The address of an iCalendar feed of maintenance, for a client or a technician (prints the path).
+    With --rotate, the addresses handed out before stop working (404) and a new one is printed."""
+    found = maintenance.calendar_feed(db(), client=client, technician=technician, rotate=rotate)
     if json_:
-        print_json({"path": path, "url": links.base_url() + path})
+        print_json({"path": found["path"], "url": found["url"], "rotated": found["rotated"]})
     else:
-        typer.echo(path)
+        typer.echo(found["path"])
+        if rotate:
+            err.print("every earlier address of this calendar is revoked")

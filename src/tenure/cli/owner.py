@@ -13,6 +13,7 @@ from rich.table import Table
 from tenure.cli.common import JsonOpt, db, err, out, print_json
 from tenure.errors import TenureError
 from tenure.reports import service
+from tenure.text import spreadsheet_safe
 
 FromOpt = Annotated[str | None, typer.Option("--from", help="First month, YYYY-MM.", show_default=False)]
 ToOpt = Annotated[str | None, typer.Option("--to", help="Last month, YYYY-MM (default: --from).", show_default=False)]
@@ -26,7 +27,8 @@ def _write_csv(path: Path, columns: Sequence[str], rows: Iterable[Mapping[str, A
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(columns))
         writer.writeheader()
-        writer.writerows(rows)
+        # a text cell a spreadsheet would run as a formula is escaped; numbers stay numbers
+        writer.writerows({k: spreadsheet_safe(v) if isinstance(v, str) else v for k, v in row.items()} for row in rows)
     err.print(f"wrote {len(rows)} rows to {path}")
 
 

@@ -134,16 +134,16 @@ def handover_of(account: Any) -> HandOverPlan | None:
 
     From the account: `external_id` (the MSP's repository) and its sealed password (`tenure account
     set-secret KEY`); `details.handover_repository`, the client's repository (a path or restic URL, created
-    when missing); `details.handover_secret`, its password sealed with tenure.vault (`seal(pw).decode()`),
-    else the copy is encrypted with the MSP repository's password, which the client then receives; and
-    `details.handover_tag`, the restic tag of this client's snapshots when the repository is shared."""
+    when missing); `handover_secret`, its password sealed with tenure.vault, else the copy is encrypted with
+    the MSP repository's password, which the client then receives; and `details.handover_tag`, the restic tag
+    of this client's snapshots when the repository is shared. The details are in the book; the secrets never."""
     details = account.details or {}
     location = details.get("handover_repository")
     if account.vendor != "restic" or not account.external_id or not account.secret or not location:
         return None
     password = unseal(account.secret)
-    sealed = details.get("handover_secret")
-    target_password = unseal(sealed.encode() if isinstance(sealed, str) else sealed) if sealed else password
+    sealed = getattr(account, "handover_secret", None)
+    target_password = unseal(sealed) if sealed else password
     tag = details.get("handover_tag")
     return HandOverPlan(
         restic.Repository(account.external_id, password),
@@ -153,11 +153,15 @@ def handover_of(account: Any) -> HandOverPlan | None:
 
 
 def set_handover(db: Any, account_key: str, location: str, password: str | None = None, tag: str | None = None) -> None:
-    """Record where a restic backup account's data is handed over (the book does not carry it): the client's
-    repository, its password (sealed; None: the MSP repository's own) and the tag of this client's snapshots.
-    `tenure account set-handover KEY --repository LOCATION [--tag T] < password`."""
+    """Record where a restic backup account's data is handed over: the client's repository and the tag of this
+    client's snapshots (in the account's details, which the book carries as `handover_repository` and
+    `handover_tag`), and the repository's password (sealed in a column of its own, never in the book; None:
+    the MSP repository's own). `tenure account set-handover KEY --repository LOCATION [--tag T] < password`."""
+    from pydantic import ValidationError
     from sqlalchemy import select
 
+    from tenure.book.schema import Account
+    from tenure.book.validate import place
     from tenure.clients.models import VendorAccount
     from tenure.vault import seal
 
@@ -165,10 +169,15 @@ def set_handover(db: Any, account_key: str, location: str, password: str | None 
         account = s.scalars(select(VendorAccount).where(VendorAccount.key == account_key)).first()
         if account is None or account.vendor != "restic" or account.kind != "backup":
             raise TenureError(f"no restic backup account {account_key!r}")
+        try:  # what the book would refuse (a password in the address, a line break), refused here too
+            Account(key=account.key, kind="backup", vendor="restic", handover_repository=location, handover_tag=tag)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            where = {"handover_repository": "--repository", "handover_tag": "--tag"}.get(place(error["loc"]), "")
+            raise TenureError(f"{where or 'hand-over'}: {error['msg'].removeprefix('Value error, ')}") from None
         details = {k: v for k, v in (account.details or {}).items() if not k.startswith("handover_")}
         details["handover_repository"] = location
-        if password:
-            details["handover_secret"] = seal(password.strip()).decode()
         if tag:
             details["handover_tag"] = tag
         account.details = details
+        account.handover_secret = seal(password.strip()) if password else None

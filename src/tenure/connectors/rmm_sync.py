@@ -19,6 +19,7 @@ from tenure.connectors.registry import ConnectorSettings, api_key
 from tenure.connectors.tacticalrmm import TacticalRMM
 from tenure.db.engine import Database
 from tenure.errors import TenureError
+from tenure.text import header_safe
 
 ROLES = {"server": "server", "workstation": "workstation"}
 
@@ -106,7 +107,9 @@ def _apply(
         taken = set(s.scalars(select(Device.key).where(Device.key.like(f"{client_key}-%"))))
         seen: set[int] = set()
         for agent, checks, tasks in agents:
-            agent_id, hostname = str(agent["agent_id"]), str(agent.get("hostname") or agent["agent_id"])
+            # a hostname is one line (mail subjects, calendars, the book): a control character becomes a space
+            agent_id = str(agent["agent_id"])
+            hostname = header_safe(str(agent.get("hostname") or agent_id)).strip() or agent_id
             device = by_agent.get(agent_id) or by_host.get(hostname.lower())
             features = set(device.features) if device else {"patching", "remote_control"}
             if tasks:
@@ -123,7 +126,7 @@ def _apply(
             if role:
                 values["role"] = role
             if agent.get("operating_system"):
-                values["os"] = str(agent["operating_system"])
+                values["os"] = header_safe(str(agent["operating_system"])).strip()
             if device is None:
                 key = f"{client_key}-{_slug(hostname)}"
                 n = 1

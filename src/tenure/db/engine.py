@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +21,7 @@ from tenure.db.checkpoint import Checkpointer
 from tenure.settings import get_settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+BUSY_TIMEOUT_MS = 10000  # how long a SQLite statement waits for another connection's write lock
 
 
 # JSON columns without the spaces json.dumps puts after `,` and `:` (a first billing run freezes ~100 MB of
@@ -31,7 +34,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA cache_size=-65536")
     cursor.execute("PRAGMA mmap_size=268435456")
     cursor.close()
@@ -49,6 +52,28 @@ def _file_of(engine: Engine) -> str | None:
     return name
 
 
+def _private(path: str) -> None:
+    """The database readable by its owner only (0600, as the key file): the file is made before SQLite opens
+    it, and SQLite gives its -wal and -shm files the database's mode. A file made world-readable by an older
+    version loses what it grants others (what it grants its group is left as someone may have set it)."""
+    if path.startswith("file:"):  # a URI filename: SQLite's business
+        return
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for name in (path, f"{path}-wal", f"{path}-shm"):
+            try:
+                mode = stat.S_IMODE(os.stat(name).st_mode)
+                if mode & 0o007:
+                    os.chmod(name, mode & ~0o007)
+            except OSError:  # not there, or not ours to change
+                pass
+    except OSError:  # a missing directory, say: SQLite says so when it opens the file
+        return
+    else:
+        os.close(descriptor)
+
+
 def make_engine(url: str) -> tuple[Engine, Checkpointer | None]:
     """The engine, and for a SQLite file the thread that checkpoints it (tenure.db.checkpoint)."""
     if url.startswith("sqlite"):
@@ -57,6 +82,7 @@ def make_engine(url: str) -> tuple[Engine, Checkpointer | None]:
         path = _file_of(engine)
         if path is None:
             return engine, None
+        _private(path)
         checkpointer = Checkpointer(path)
         event.listen(engine, "connect", _no_auto_checkpoint)
         event.listen(engine, "checkin", lambda *_: checkpointer.committed())

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from icalendar import Calendar, Event, vRecur
+from icalendar import Calendar, Event, Timezone, vRecur
 
 from tenure import clock
 from tenure.db.engine import Database
 from tenure.maintenance import rules
-from tenure.maintenance.service import calendar_events
+from tenure.maintenance.service import calendar_events, check_calendar_token
 from tenure.notices.links import read_calendar_token
 
 
@@ -42,11 +42,16 @@ def build_calendar(name: str, zone: str, msp: str, events: list[rules.CalendarEv
     if events:  # the zone's rules from the first event to ten years ahead, not since 1970
         first = min(e.start for e in events).date()
         calendar.add_missing_timezones(first_date=date(first.year, 1, 1), last_date=date(stamp.year + 10, 1, 1))
+    else:  # RFC 5545 wants at least one component: the MSP's zone, which the calendar's events would use
+        calendar.add_component(
+            Timezone.from_tzid(zone, first_date=date(stamp.year, 1, 1), last_date=date(stamp.year + 10, 1, 1))
+        )
     return calendar.to_ical()
 
 
 def feed(db: Database, token: str) -> bytes:
-    """The calendar a signed token names (LinkInvalid when it is not ours)."""
+    """The calendar a signed token names (LinkInvalid when it is not ours, or was revoked)."""
     who = read_calendar_token(token)
+    check_calendar_token(db, who)
     found = calendar_events(db, client=who.get("c"), technician=who.get("t"))
     return build_calendar(found["name"], found["zone"], found["msp"], found["events"])

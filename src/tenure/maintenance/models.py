@@ -63,3 +63,22 @@ class MaintenanceOccurrence(Base):
     due_at: Mapped[datetime] = mapped_column(UTCDateTime())
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CalendarFeed(ChangeLogged, Base):
+    """The generation of a client's or a technician's calendar feed: its URLs carry it (signed), and rotating
+    it (`tenure maintenance calendar-url --rotate`) makes every URL handed out before answer 404. No row:
+    generation 0, the URLs of before rotation existed. Keyed by name, not by id, so a client deleted and
+    made again under the same key does not bring old URLs back to life."""
+
+    __tablename__ = "calendar_feed"
+    __table_args__ = (UniqueConstraint("subject_kind", "subject"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject_kind: Mapped[str] = mapped_column(String(12))  # client | technician
+    subject: Mapped[str] = mapped_column(String(200))  # the client's key; the technician's name, casefolded
+    generation: Mapped[int] = mapped_column(default=0)
+    rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    def changelog_label(self) -> str:
+        return f"{self.subject_kind} {self.subject}"

@@ -10,6 +10,8 @@ calendar URL handed out.
   (an answered decision, a recorded request), not the token's.
 - **Calendar URLs** (`/calendar/<token>.ics`) name a client or a technician and do not expire: a calendar
   application subscribes once. They use another salt, so a calendar token is never a valid notice link.
+  They carry the subject's feed generation (`g`, left out while it is 0); rotating it
+  (`tenure maintenance calendar-url --rotate`, maintenance.service) revokes every URL handed out before.
 """
 
 from __future__ import annotations
@@ -104,25 +106,28 @@ def read_link(token: str) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------ calendar URLs
 
 
-def calendar_token(*, client: str | None = None, technician: str | None = None) -> str:
+def calendar_token(*, client: str | None = None, technician: str | None = None, generation: int = 0) -> str:
     if (client is None) == (technician is None):
         raise TenureError("name either a client (--client KEY) or a technician (--technician NAME)")
-    payload = {"c": client} if client is not None else {"t": technician}
+    payload: dict[str, Any] = {"c": client} if client is not None else {"t": technician}
+    if generation:
+        payload["g"] = generation
     return URLSafeSerializer(secret_key(), salt=_CALENDAR_SALT).dumps(payload)
 
 
-def calendar_path(*, client: str | None = None, technician: str | None = None) -> str:
-    return f"/calendar/{calendar_token(client=client, technician=technician)}.ics"
+def calendar_path(*, client: str | None = None, technician: str | None = None, generation: int = 0) -> str:
+    return f"/calendar/{calendar_token(client=client, technician=technician, generation=generation)}.ics"
 
 
 def read_calendar_token(token: str) -> dict[str, str]:
+    """`c` (a client's key) or `t` (a technician's name), and `g`, the feed's generation (0 when absent)."""
     try:
         payload = URLSafeSerializer(secret_key(), salt=_CALENDAR_SALT).loads(token)
     except BadSignature:
         raise LinkInvalid("this calendar address is not valid") from None
     if not isinstance(payload, dict) or not ({"c", "t"} & payload.keys()):
         raise LinkInvalid("this calendar address is not valid")
-    return {k: str(v) for k, v in payload.items()}
+    return {"g": "0"} | {k: str(v) for k, v in payload.items()}
 
 
 # ------------------------------------------------------------------------------------ message ids

@@ -20,6 +20,7 @@ from email.utils import format_datetime, formataddr, getaddresses, parseaddr
 from urllib.parse import unquote, urlsplit
 
 from tenure.errors import TenureError
+from tenure.text import header_safe
 
 TIMEOUT_SECONDS = 30.0
 _SCHEMES = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
@@ -114,14 +115,16 @@ class Outgoing:
 
 
 def build_message(item: Outgoing, config: MailConfig, now: datetime) -> EmailMessage:
+    """The message; a CR or LF stored in a name, an address or a subject before they were refused becomes a
+    space here, so it can neither add a header nor stop the notice from going out."""
     message = EmailMessage()
     message["Message-ID"] = item.message_id
     message["Date"] = format_datetime(now)
-    message["From"] = config.from_header(item.msp_name)
-    message["To"] = ", ".join(item.to)
+    message["From"] = config.from_header(header_safe(item.msp_name) if item.msp_name else item.msp_name)
+    message["To"] = header_safe(", ".join(item.to))
     if item.cc:
-        message["Cc"] = ", ".join(item.cc)
-    message["Subject"] = item.subject
+        message["Cc"] = header_safe(", ".join(item.cc))
+    message["Subject"] = header_safe(item.subject)
     message["Auto-Submitted"] = "auto-generated"
     message["X-Tenure-Notice"] = f"{item.notice_id} {item.kind}"
     message.set_content(item.text)
