@@ -303,3 +303,36 @@ def test_a_month_billed_in_parts_is_within_a_cent_per_part_of_the_fee(fee: Decim
     assert part.service_from is not None and part.service_to is not None
     [other] = fee_lines(rest, dt.date(2026, month, 1), [(part.service_from, part.service_to)])
     assert abs(part.amount + other.amount - fee) <= D("0.01")
+
+
+# --------------------------------------------------------------------------- corrections and intervals
+
+
+def test_a_correction_bills_the_difference_per_kind_and_rate_rounded_once():
+    from tenure.billing.rules import adjustment_lines
+
+    rate = D("127.25")
+    old = [Portion("t1", day("2026-10-05"), "billable", 15, rate=rate, line_kind="hourly", amount=rate * 15 / 60),
+           Portion("t2", day("2026-10-06"), "billable", 30, rate=rate, line_kind="hourly", amount=rate * 30 / 60)]
+    new = [Portion("t2", day("2026-10-06"), "billable", 60, rate=rate, line_kind="hourly", amount=rate * 60 / 60)]
+    (line,) = adjustment_lines(old, new)  # t1 voided (−15), t2 from 30 to 60 minutes (+30): 15 minutes more
+    # 127.25 × 15 / 60 = 31.8125 → 31.81, once for the line, not per entry
+    assert (line.kind, line.minutes, line.amount, line.unit_price) == ("adjustment", 15, D("31.81"), rate)
+    assert line.service_from == day("2026-10-05") and "t1, t2" in line.description
+    assert adjustment_lines(old, old) == []  # corrected back to what was billed: nothing to say
+    (credit,) = adjustment_lines(old, [])
+    assert (credit.minutes, credit.amount, credit.quantity) == (-45, D("-95.44"), D("-0.75"))  # −95.4375
+
+
+def test_a_quarterly_fee_is_billed_through_the_end_of_its_interval():
+    quarterly = Terms("q", "managed", day("2026-02-10"), monthly_fee=D("300.00"), billing_interval_months=3)
+    first = fee_lines(quarterly, day("2026-02-01"), [])
+    # the interval of February to April, from the start month: 19 of February's 28 days, then March and April
+    assert summary(first) == [("fee", "2026-02-10", "2026-02-28", D("203.57")),
+                              ("fee", "2026-03-01", "2026-03-31", D("300.00")),
+                              ("fee", "2026-04-01", "2026-04-30", D("300.00"))]  # fmt: skip
+    billed = net_billed(first, "q")
+    assert fee_lines(quarterly, day("2026-03-01"), billed) == []
+    assert [ln.service_from for ln in fee_lines(quarterly, day("2026-05-01"), billed)] == [
+        day("2026-05-01"), day("2026-06-01"), day("2026-07-01")
+    ]

@@ -565,3 +565,20 @@ def test_freezing_what_was_invoiced_changes_nothing_and_protects_it(
                 if p.layer == "included" and p.agreement_key == agreement.key:
                     used[month_of(p.date)] += p.minutes
             assert all(m <= (agreement.included_minutes or 0) for m in used.values())
+
+
+def test_terms_end_on_their_last_day_and_renew_or_end():
+    from tenure.agreements.rules import current_term_end, ends_by_term, term_end, term_notice_due
+
+    start = dt.date(2026, 3, 15)
+    assert term_end(start, 12) == dt.date(2027, 3, 14) and term_end(start, 12, 2) == dt.date(2028, 3, 14)
+    assert ends_by_term(start, None, 12, "ends") == dt.date(2027, 3, 14)
+    assert ends_by_term(start, dt.date(2026, 9, 30), 12, "ends") == dt.date(2026, 9, 30)  # ended early: stays
+    assert ends_by_term(start, None, 12, "auto") is None
+    yearly = Terms("y", "managed", start, term_months=12, renewal="auto")
+    assert current_term_end(yearly, dt.date(2027, 3, 14)) == dt.date(2027, 3, 14)
+    assert current_term_end(yearly, dt.date(2027, 3, 15)) == dt.date(2028, 3, 14)  # renewed
+    ending = Terms("y", "managed", start, dt.date(2027, 3, 14), term_months=12, renewal="ends")
+    assert current_term_end(ending, dt.date(2027, 3, 15)) is None  # ended with its term
+    assert term_notice_due(yearly, dt.date(2027, 1, 12), 60) is None  # 61 days before
+    assert term_notice_due(yearly, dt.date(2027, 1, 13), 60) == dt.date(2027, 3, 14)

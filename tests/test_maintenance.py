@@ -96,12 +96,14 @@ def notices(db, kind: str = "monthly_maintenance") -> list[Notice]:
 
 
 def test_the_default_plan_is_seed_001s_list_written_once(loaded):
-    assert maintenance.ensure_default_plan(loaded) == 2 * len(rules.DEFAULT_PLAN)
+    # seed 001's list for managed and call-before-service clients, the monthly patching for monitoring ones
+    assert maintenance.ensure_default_plan(loaded) == 2 * len(rules.DEFAULT_PLAN) + 1
     assert maintenance.ensure_default_plan(loaded) == 0
     with loaded.reader() as s:
-        assert s.scalar(select(func.count()).select_from(MaintenanceTask)) == 14
+        assert s.scalar(select(func.count()).select_from(MaintenanceTask)) == 15
     shown = maintenance.show_plan(loaded)["defaults"]
-    assert set(shown) == {"managed", "call_before_service"}
+    assert set(shown) == {"managed", "call_before_service", "monitoring"}
+    assert [t["key"] for t in shown["monitoring"]] == ["patches"]
     assert [t["key"] for t in shown["managed"]] == sorted(
         [
             "daily-review",
@@ -163,6 +165,37 @@ def test_managed_clients_get_a_ticket_per_occurrence_once(loaded):
         ticket = s.get(Ticket, due["patches"].ticket)
         ticket.status = "closed"
     assert "patches" not in {i.task for i in maintenance.run_due(loaded).items if i.client == "acme"}
+
+
+def test_a_monitoring_client_gets_its_monthly_patching_and_nothing_else(db, monkeypatch):
+    # seed 001: "a monitoring/patch service for as low as $100 per month": the fee pays the monthly patches
+    monkeypatch.setenv("TENURE_SECRET_KEY", "test-secret-key-for-signed-links-0123456789")
+    book = small()
+    book["clients"] = [
+        {
+            "key": "harbor",
+            "name": "Harbor Law",
+            "contacts": [{"name": "Hal", "email": "hal@harbor.example", "roles": ["primary"]}],
+            "agreements": [
+                {
+                    "key": "harbor-watch",
+                    "kind": "monitoring",
+                    "start": "2026-09-01",
+                    "monthly_fee": "100.00",
+                    "block_hours_per_month": 2,
+                    "covers": ["monitoring", "patching"],
+                }
+            ],
+        }
+    ]
+    clock.set_now("2026-11-20T15:00:00Z")
+    import_book(db, book)
+    clock.set_now("2026-12-02T15:00:00Z")
+    report = maintenance.run_due(db)
+    (ticket,) = tickets(db, "harbor")
+    assert ticket.title.startswith("Monthly patches") and ticket.billable is False  # covered: the fee pays it
+    assert [(i.task, i.action) for i in report.items] == [("patches", "ticket")]
+    assert maintenance.run_due(db).tickets_opened == 0  # once per occurrence
 
 
 def test_call_before_service_clients_get_one_monthly_notice_with_prices(loaded):

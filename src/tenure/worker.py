@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from tenure.agreements import terms
 from tenure.db.engine import Database
 from tenure.intake import missed
 from tenure.intake import service as intake
@@ -26,6 +27,7 @@ JOBS: list[Job] = [
     ("offboarding", lambda db: offboarding.work(db), 5.0),  # due offboarding steps, under leases
     ("outbox", outbox.worker_job, 10.0),  # mail due now, over SMTP (waits without TENURE_SMTP_URL)
     ("maintenance", maintenance.worker_job, 300.0),  # maintenance tickets and monthly notices
+    ("terms", terms.worker_job, 300.0),  # notices to the owner before agreement terms end
 ]
 
 

@@ -6,9 +6,10 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, event, inspect
 from sqlalchemy.orm import Mapped, mapped_column
 
+from tenure.agreements.rules import ends_by_term
 from tenure.db.base import Base, ChangeLogged
 from tenure.db.types import Money, UTCDateTime
 
@@ -30,6 +31,10 @@ class Agreement(ChangeLogged, Base):
     covers: Mapped[list[str]] = mapped_column(default=list)
     excludes: Mapped[list[str]] = mapped_column(default=list)
     term_months: Mapped[int | None]
+    # at the end of each term: `auto` renews for another term, `ends` ends the agreement (its end is computed)
+    renewal: Mapped[str] = mapped_column(String(10), default="auto")
+    # the fee is invoiced this many months in advance (1, 3 or 12); coverage and class stay monthly
+    billing_interval_months: Mapped[int] = mapped_column(default=1)
     # fees for service days up to here were billed by the system the agreement came from
     billed_through: Mapped[date | None]
 
@@ -81,6 +86,13 @@ class TimeEntry(ChangeLogged, Base):
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id", ondelete="SET NULL"))
     device_id: Mapped[int | None] = mapped_column(ForeignKey("device.id", ondelete="SET NULL"))
     on_hold: Mapped[bool] = mapped_column(default=False)  # logged while the retainer was at zero
+    # a voided entry stays on record and counts for nothing (agreements.changes)
+    voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    void_reason: Mapped[str | None] = mapped_column(String(500))
+    edit_reason: Mapped[str | None] = mapped_column(String(500))  # why the last edit was made
+    # bumped by every change of what pays the entry (client, date, minutes, work type, void): an invoice
+    # froze the revision it billed, so a later one is a correction (billing: an `adjustment` line)
+    revision: Mapped[int] = mapped_column(default=0)
 
 
 class LedgerEntry(Base):
@@ -131,4 +143,45 @@ class FrozenAllocation(Base):
     invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoice.id", ondelete="SET NULL"), index=True)
     portions: Mapped[list[Any]] = mapped_column(default=list)
     monitoring: Mapped[list[Any]] = mapped_column(default=list)
+    # work key -> the entry's revision this row settled, for entries of a revision other than 0 and for
+    # corrected entries this row credited without billing them again (no portions here): see load_worlds
+    revisions: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# ------------------------------------------------------------------------- values derived when written
+
+
+def _previous(target: Any, name: str) -> Any:
+    history = inspect(target).attrs[name].history
+    return history.deleted[0] if history.deleted else getattr(target, name)
+
+
+@event.listens_for(Agreement, "before_insert")
+@event.listens_for(Agreement, "before_update")
+def _end_by_term(mapper: Any, connection: Any, target: Agreement) -> None:
+    """`renewal: ends` ends the agreement on the last day of its term: the end is computed, not typed (an
+    earlier end given stays). An end equal to the one computed from the previous start, term and renewal
+    was computed, so it follows them when they change (and goes when the renewal becomes `auto`)."""
+    computed_before = None
+    if inspect(target).has_identity:  # an update
+        computed_before = ends_by_term(
+            _previous(target, "start"), None, _previous(target, "term_months"), _previous(target, "renewal")
+        )
+    typed = None if target.end is not None and target.end == computed_before else target.end
+    end = ends_by_term(target.start, typed, target.term_months, target.renewal)
+    if end != target.end:
+        target.end = end
+
+
+# what pays a time entry: a change of any of these after an invoice billed it is a correction
+_PAID_BY = ("client_id", "date", "minutes", "work_type", "voided_at")
+
+
+@event.listens_for(TimeEntry, "before_update")
+def _bump_revision(mapper: Any, connection: Any, target: TimeEntry) -> None:
+    """Every change of what pays an entry bumps its revision, whoever makes it (an edit, a void, a book
+    import): the revision an invoice froze then differs, and the next invoice carries the correction."""
+    attrs = inspect(target).attrs
+    if any(attrs[name].history.has_changes() for name in _PAID_BY):
+        target.revision = (target.revision or 0) + 1

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import operator
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -64,6 +65,9 @@ class Terms:
     covers: frozenset[str] = frozenset()
     excludes: frozenset[str] = frozenset()
     billed_through: dt.date | None = None
+    term_months: int | None = None
+    renewal: str = "auto"  # auto | ends: what happens at the end of each term
+    billing_interval_months: int = 1  # the fee invoiced this many months in advance (1, 3 or 12)
 
     def active_on(self, d: dt.date) -> bool:
         return self.start <= d and (self.end is None or d <= self.end)
@@ -273,6 +277,72 @@ def month_of(d: dt.date) -> str:
 
 def first_of_next_month(d: dt.date) -> dt.date:
     return dt.date(d.year + d.month // 12, d.month % 12 + 1, 1)
+
+
+def add_months(d: dt.date, months: int) -> dt.date:
+    """The same day `months` later (earlier when negative), the month's last day where it has fewer days."""
+    index = d.year * 12 + d.month - 1 + months
+    year, month = divmod(index, 12)
+    following = dt.date(year + (month + 1) // 12, (month + 1) % 12 + 1, 1)
+    return dt.date(year, month + 1, min(d.day, (following - dt.timedelta(days=1)).day))
+
+
+def term_end(start: dt.date, term_months: int, term: int = 1) -> dt.date:
+    """The last day of an agreement's `term`-th term (the first by default): the day before its start plus
+    `term` × `term_months` months (a yearly agreement signed 2026-03-15 ends its first term 2027-03-14)."""
+    return add_months(start, term * term_months) - dt.timedelta(days=1)
+
+
+def ends_by_term(start: dt.date, end: dt.date | None, term_months: int | None, renewal: str | None) -> dt.date | None:
+    """An agreement's end: with `renewal: ends` and a term, the last day of its first term (or the end given,
+    when earlier); otherwise the end given (`auto` renews for another term, the agreement goes on)."""
+    if renewal != "ends" or not term_months:
+        return end
+    last = term_end(start, term_months)
+    return last if end is None else min(end, last)
+
+
+def current_term_end(terms: Terms, day: dt.date) -> dt.date | None:
+    """The last day of the term `day` falls in (or of the first term, before the start), or None: no term, or
+    the agreement ends on `day` or before that term's end anyway (then nothing is renewed or ended by it)."""
+    if not terms.term_months:
+        return None
+    term = 1
+    if day > terms.start:
+        # months from the start, then the term that holds `day` (a step back where the day of month is short)
+        elapsed = (day.year - terms.start.year) * 12 + day.month - terms.start.month
+        term = max(1, elapsed // terms.term_months)
+        while term > 1 and term_end(terms.start, terms.term_months, term - 1) >= day:
+            term -= 1
+        while term_end(terms.start, terms.term_months, term) < day:
+            term += 1
+    last = term_end(terms.start, terms.term_months, term)
+    if terms.renewal == "ends" and term > 1:
+        return None  # the agreement ended with its first term
+    if terms.end is not None and terms.end < last:
+        return None
+    return last
+
+
+def term_notice_due(terms: Terms, day: dt.date, notice_days: int) -> dt.date | None:
+    """The end of the term the owner is to be told about on `day`: the current term's last day when `day`
+    is at most `notice_days` before it (and not after it), else None."""
+    last = current_term_end(terms, day)
+    if last is None or day > last or (last - day).days > notice_days:
+        return None
+    return last
+
+
+def interval_last_month(terms: Terms, month_start: dt.date) -> dt.date:
+    """The 1st of the last month of the billing interval that holds the month of `month_start`, counted in
+    intervals of `billing_interval_months` from the agreement's start month (the month itself when monthly,
+    or before the start)."""
+    every = max(1, terms.billing_interval_months or 1)
+    elapsed = (month_start.year - terms.start.year) * 12 + month_start.month - terms.start.month
+    first = month_start.replace(day=1)
+    if every == 1 or elapsed < 0:
+        return first
+    return add_months(first, every - 1 - elapsed % every)
 
 
 def _first_on_or_after(d: dt.date) -> dt.date:
@@ -627,10 +697,13 @@ def allocate(
     return _result(portions, months, expiries, live_blocks, ctx)
 
 
+_BY_DATE_AND_WORK = operator.itemgetter(1, 0)  # a Portion's (date, work_key), in C: a run sorts a million
+
+
 def _result(portions: list[Portion], months: list[MonitoringMonth], expiries: list[Expiry],
             blocks: Sequence[PrepaidBlock], ctx: _Context) -> Allocation:
     # a work's portions stay in layer order; works by (date, key); frozen portions keep their given order
-    portions.sort(key=lambda p: (p.date, p.work_key))
+    portions.sort(key=_BY_DATE_AND_WORK)
     block_moves = tuple(sorted(ctx.block_moves, key=_move_order))
     retainer_moves = tuple(sorted(ctx.retainer_moves, key=_move_order))
     balances = {b.key: 0 for b in blocks}

@@ -32,6 +32,7 @@ from tenure.errors import NotFound, TenureError
 from tenure.money import ZERO, fmt
 from tenure.msp.models import MspSettings
 from tenure.notices.models import Notice
+from tenure.text import one_line
 from tenure.vocabulary import SERVICES
 
 CHUNK = 900
@@ -54,6 +55,10 @@ class World:
     works: list[rules.Work] = field(default_factory=list)
     frozen: dict[str, tuple[rules.Portion, ...]] = field(default_factory=dict)
     frozen_monitoring: dict[tuple[str, str], rules.MonitoringMonth] = field(default_factory=dict)
+    # corrected since an invoice billed them (edited, voided, moved to another client): what that invoice
+    # counted, for the next one to credit (billing: `adjustment` lines); the entry itself is allocated afresh
+    billed: dict[str, tuple[rules.Portion, ...]] = field(default_factory=dict)
+    revisions: dict[str, int] = field(default_factory=dict)  # live entries whose revision is not 0
     agreement_ids: dict[str, int] = field(default_factory=dict)
     block_ids: dict[str, int] = field(default_factory=dict)
     work_ids: dict[str, int] = field(default_factory=dict)
@@ -119,6 +124,17 @@ def decode_portion(row: list[Any]) -> rules.Portion:
     )
 
 
+def decode_portions(rows: list[list[Any]]) -> list[rules.Portion]:
+    """`decode_portion` of many rows at once: each date and each money string parsed once (a client's
+    thousands of frozen portions fall on a few hundred days and a few dozen amounts), no call per row."""
+    days = {day: date.fromisoformat(day) for day in {r[1] for r in rows}}
+    numbers: dict[str | None, Decimal | None] = {text: Decimal(text) for text in {r[8] for r in rows}}
+    numbers |= {text: Decimal(text) for text in {r[6] for r in rows} if text is not None}
+    numbers[None] = None
+    portion = rules.Portion
+    return [portion(r[0], days[r[1]], r[2], r[3], r[4], r[5], numbers[r[6]], r[7], numbers[r[8]]) for r in rows]  # type: ignore[arg-type]
+
+
 def encode_month(m: rules.MonitoringMonth) -> list[Any]:
     return [m.agreement_key, m.month, m.date.isoformat(), m.paid_from_block, [list(d) for d in m.draws]]
 
@@ -139,6 +155,11 @@ def load_worlds(
 
     `works_in` (first day, day after the last) loads only the time entries of that window, and
     `with_frozen=False` skips what invoices froze: for replays that need neither (the unpaid report's fit).
+
+    Voided time entries count for nothing and are not loaded. What invoices froze is read row by row, the
+    latest row of an entry winning; an entry whose revision differs from the one frozen, or that is no
+    longer the client's live entry (voided, moved), was corrected after it was billed: its frozen portions
+    go to `billed` (to be credited) and the entry, when live, is allocated afresh (`_corrections`).
     """
     query = select(Client.id, Client.key, Client.name, Client.low_balance_minutes)
     rows = []
@@ -174,6 +195,9 @@ def load_worlds(
             a.covers,
             a.excludes,
             a.billed_through,
+            a.term_months,
+            a.renewal,
+            a.billing_interval_months,
         ).order_by(a.start, a.key),
         a.client_id,
     ):
@@ -183,7 +207,7 @@ def load_worlds(
                 row.key,
                 row.kind,
                 row.start,
-                row.end,
+                rules.ends_by_term(row.start, row.end, row.term_months, row.renewal),
                 row.monthly_fee,
                 row.included_minutes,
                 row.overage_rate,
@@ -192,6 +216,9 @@ def load_worlds(
                 frozenset(row.covers),
                 frozenset(row.excludes),
                 row.billed_through,
+                row.term_months,
+                row.renewal or "auto",
+                row.billing_interval_months or 1,
             )
         )
         w.agreement_ids[row.key] = row.id
@@ -212,7 +239,7 @@ def load_worlds(
         worlds[row.client_id].deposits.append(rules.Deposit(row.key, row.date, row.amount))
     # the hot path (a million entries in a billing run): the driver's own cursor, dates parsed once in C
     driver = session.connection().connection.driver_connection
-    sql = "SELECT client_id, id, key, date, minutes, work_type FROM time_entry WHERE 1 = 1"
+    sql = "SELECT client_id, id, key, date, minutes, work_type, revision FROM time_entry WHERE voided_at IS NULL"
     if works_in is not None:  # ISO dates made here, not user text: safe as literals, and no paramstyle to pick
         sql += f" AND date >= '{works_in[0].isoformat()}' AND date < '{works_in[1].isoformat()}'"
     batches = (
@@ -223,26 +250,58 @@ def load_worlds(
     days: dict[Any, date] = {}  # a million entries fall on a few hundred days: each parsed once
     work = rules.Work
     for statement in batches:
-        for cid, entry_id, key, day, minutes, work_type in driver.execute(statement).fetchall():  # type: ignore[union-attr]
+        for cid, entry_id, key, day, minutes, work_type, revision in driver.execute(statement).fetchall():  # type: ignore[union-attr]
             parsed = days.get(day)
             if parsed is None:
                 parsed = days[day] = day if isinstance(day, date) else date.fromisoformat(day)
             w = worlds[cid]
             w.works.append(work(key, parsed, minutes, work_type))
             w.work_ids[key] = entry_id
+            if revision:
+                w.revisions[key] = revision
     f = FrozenAllocation
-    frozen_rows = each(select(f.client_id, f.portions, f.monitoring), f.client_id) if with_frozen else []
+    frozen_rows = (
+        each(select(f.client_id, f.portions, f.monitoring, f.revisions).order_by(f.id), f.client_id)
+        if with_frozen
+        else []
+    )
+    settled: dict[int, dict[str, int]] = defaultdict(dict)  # per client: work key -> revision frozen, when not 0
     for row in frozen_rows:
         w = worlds[row.client_id]
         grouped: dict[str, list[rules.Portion]] = defaultdict(list)
-        for encoded in row.portions:
-            portion = decode_portion(encoded)
+        for portion in decode_portions(row.portions):
             grouped[portion.work_key].append(portion)
         w.frozen.update({k: tuple(v) for k, v in grouped.items()})
+        revisions = settled[row.client_id]
+        if revisions:  # a later row froze these at revision 0
+            for key in grouped.keys() & revisions.keys():
+                if key not in (row.revisions or {}):
+                    del revisions[key]
+        for key, revision in (row.revisions or {}).items():
+            revisions[key] = revision
+            if key not in grouped:  # credited by this row, not billed again (yet): nothing of it is frozen
+                w.frozen.pop(key, None)
         for encoded in row.monitoring:
             month = decode_month(encoded)
             w.frozen_monitoring[(month.agreement_key, month.month)] = month
+    if with_frozen:
+        for cid, w in worlds.items():
+            _corrections(w, settled.get(cid, {}), whole=works_in is None)
     return worlds
+
+
+def _corrections(world: World, settled: dict[str, int], whole: bool) -> None:
+    """Move the frozen portions of entries corrected since they were billed to `world.billed`.
+
+    Corrected: frozen at a revision other than the entry's own (edited since), or no longer a live entry of
+    this client (voided, moved to another client); `whole` is False when only some entries were loaded, and
+    then an entry not loaded is not taken for gone."""
+    stale = set(world.frozen.keys() - world.work_ids.keys()) if whole else set()
+    for key in (settled.keys() | world.revisions.keys()) & world.frozen.keys():
+        if settled.get(key, 0) != world.revisions.get(key, 0) and key in world.work_ids:
+            stale.add(key)
+    for key in stale:
+        world.billed[key] = world.frozen.pop(key)
 
 
 # ---------------------------------------------------------------------------------------- the ledger
@@ -498,9 +557,11 @@ class Logged:
     work_type: str
     on_hold: bool
     portions: list[dict[str, Any]]
+    id: int | None = None  # what `tenure time edit|void ID` and /time-entries/{id} name it by
 
     def as_json(self) -> dict[str, Any]:
         return {
+            "id": self.id,
             "client": self.client,
             "key": self.key,
             "date": self.date.isoformat(),
@@ -538,6 +599,8 @@ def log_time(
         raise TenureError(f"work type {work_type!r} is not one of {', '.join(SERVICES)}")
     if not 0 < minutes <= 24 * 60:
         raise TenureError(f"minutes must be between 1 and 1440, not {minutes}")
+    if technician is not None:  # a name the book, the calendar feeds and mail carry on one line
+        one_line(technician, "technician")
     day = day or clock.today()
     with db.unit_of_work() as s:
         cid = client_id_of(s, client_key)
@@ -560,7 +623,7 @@ def log_time(
         _, after = allocate_clients(s, [cid], max(day, clock.today()))
         portions = [portion_json(p) for p in after[cid].portions_for(entry.key)]
         rounded = rules.round_up(minutes, msp_settings(s).time_rounding_minutes)
-        return Logged(client_key, entry.key, day, minutes, rounded, work_type, on_hold, portions)
+        return Logged(client_key, entry.key, day, minutes, rounded, work_type, on_hold, portions, entry.id)
 
 
 def reallocate_all(db: Database, through: date | None = None) -> None:

@@ -48,7 +48,8 @@ class InvoiceLine(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     invoice_id: Mapped[int] = mapped_column(ForeignKey("invoice.id", ondelete="CASCADE"), index=True)
     position: Mapped[int]
-    # fee|catch_up|credit|monitoring_block|overage|hourly|retainer|block_purchase|deposit|refund|forfeit
+    # fee|catch_up|credit|monitoring_block|overage|hourly|retainer|charge|adjustment|block_purchase|deposit|
+    # refund|forfeit
     kind: Mapped[str] = mapped_column(String(20))
     description: Mapped[str] = mapped_column(String(500))
     quantity: Mapped[Decimal] = mapped_column(DecimalText())
@@ -60,3 +61,27 @@ class InvoiceLine(Base):
     minutes: Mapped[int | None]
 
     invoice: Mapped[Invoice] = relationship(back_populates="lines")
+
+
+class Charge(ChangeLogged, Base):
+    """Parts, materials or any one-off charge: billed in arrears on the next monthly invoice, exactly once.
+
+    `invoice_id` is the invoice that billed it (cleared when that invoice is voided, so the next run bills it
+    again); a charge voided after it was billed is credited on the next invoice, `credit_invoice_id`.
+    """
+
+    __tablename__ = "charge"
+    __table_args__ = (UniqueConstraint("client_id", "key"), Index("ix_charge_client_date", "client_id", "date"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("client.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(100))
+    date: Mapped[date]
+    description: Mapped[str] = mapped_column(String(500))
+    quantity: Mapped[Decimal | None] = mapped_column(DecimalText())
+    amount: Mapped[Decimal] = mapped_column(Money())  # what the client pays, in all
+    cost: Mapped[Decimal | None] = mapped_column(Money())  # what it cost the MSP (the owner's view)
+    voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    void_reason: Mapped[str | None] = mapped_column(String(500))
+    invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoice.id", ondelete="SET NULL"), index=True)
+    credit_invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoice.id", ondelete="SET NULL"))

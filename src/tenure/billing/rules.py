@@ -21,6 +21,7 @@ from tenure.agreements.rules import (
     Portion,
     PrepaidBlock,
     Terms,
+    interval_last_month,
     month_of,
 )
 from tenure.money import ZERO, round_cents
@@ -151,6 +152,10 @@ def fee_lines(agreement: Terms, period_start: dt.date, billed: Sequence[DateRang
     prorated; months before the invoice's month are catch-up lines. Days billed before and now outside the
     agreement (an end date set later) are credited, per month, prorated the same way. A monitoring month
     paid from a block shows as a zero line instead of its fee.
+
+    With a `billing_interval_months` of 3 or 12, "the end of the invoice's month" is the end of the last
+    month of the interval that holds it (intervals counted from the start month): the interval's first
+    invoice bills all of its months, and the others find them billed.
     """
     fee = agreement.monthly_fee
     if fee is None or fee <= 0:
@@ -159,7 +164,8 @@ def fee_lines(agreement: Terms, period_start: dt.date, billed: Sequence[DateRang
     first = agreement.start
     if agreement.billed_through is not None:
         first = max(first, agreement.billed_through + dt.timedelta(days=1))
-    last = month_end(period_start) if agreement.end is None else min(month_end(period_start), agreement.end)
+    horizon = month_end(interval_last_month(agreement, period_start))
+    last = horizon if agreement.end is None else min(horizon, agreement.end)
     months = monitoring or {}
     lines = [_charge_line(agreement, fee, piece, period_start, months.get(month_of(piece[0])))
              for piece in _by_month(_subtract([(first, last)], billed))]
@@ -243,6 +249,92 @@ def _usage_line(kind: str, rate: Decimal, group: list[Portion]) -> Line:
                 rate, amount, agreement_key=agreements.pop() if len(agreements) == 1 else None,
                 service_from=min(p.date for p in group), service_to=max(p.date for p in group),
                 minutes=minutes)
+
+
+# ---------------------------------------------------------------------------------- corrections, charges
+
+
+def adjustment_lines(credited: Iterable[Portion], rebilled: Iterable[Portion]) -> list[Line]:
+    """Corrections of work an earlier invoice billed (an entry edited, voided or moved to another client),
+    never an edit of that invoice: per (line kind, rate), what is billable now (`rebilled`, the corrected
+    entries' new portions) less what was billed (`credited`, the portions the invoice counted), as one line
+    of kind `adjustment`, a charge when more is owed and a credit when less. Minutes are signed; the amount is
+    the exact difference (minutes × rate ÷ 60, or the retainer shortfall's money) rounded half-up once. A
+    kind and rate with nothing left to change makes no line."""
+    minutes: dict[tuple[str, Decimal], int] = defaultdict(int)
+    exact: dict[tuple[str, Decimal], Decimal] = defaultdict(lambda: ZERO)
+    keys: dict[tuple[str, Decimal], set[str]] = defaultdict(set)
+    days: dict[tuple[str, Decimal], set[dt.date]] = defaultdict(set)
+    agreements: dict[tuple[str, Decimal], set[str | None]] = defaultdict(set)
+    for factor, portions in ((-1, credited), (1, rebilled)):
+        for p in portions:
+            if p.layer != "billable" or p.line_kind is None or p.rate is None:
+                continue
+            group: tuple[str, Decimal] = (p.line_kind, p.rate)
+            minutes[group] += factor * p.minutes
+            exact[group] += factor * (p.amount if p.line_kind == "retainer" else p.rate * p.minutes)
+            keys[group].add(p.work_key)
+            days[group].add(p.date)
+            agreements[group].add(p.agreement_key)
+    lines = []
+    for group in sorted(minutes, key=lambda g: (USAGE_ORDER.get(g[0], 9), g[0], g[1])):
+        kind, rate = group
+        amount = round_cents(exact[group] if kind == "retainer" else exact[group] / MINUTES_PER_HOUR)
+        if minutes[group] == 0 and amount == 0:
+            continue
+        title = {"overage": "overage", "hourly": "hourly work", "retainer": "work beyond the retainer balance"}.get(
+            kind, kind
+        )
+        shown = sorted(keys[group])
+        entries = ", ".join(shown[:5]) + (f" and {len(shown) - 5} more" if len(shown) > 5 else "")
+        sign = "-" if minutes[group] < 0 else "+"
+        owners = agreements[group]
+        lines.append(
+            Line(
+                "adjustment",
+                f"Adjustment to invoiced {title}: {sign}{_hours_text(abs(minutes[group]))} at "
+                f"{_money_text(rate)}/hour (corrected time: {entries})",
+                hours(minutes[group]) if minutes[group] >= 0 else -hours(-minutes[group]),
+                rate,
+                amount,
+                agreement_key=owners.pop() if len(owners) == 1 else None,
+                service_from=min(days[group]),
+                service_to=max(days[group]),
+                minutes=minutes[group],
+            )
+        )
+    return lines
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """Parts, materials or a one-off charge: `amount` in all (`quantity` only describes it)."""
+
+    key: str
+    date: dt.date
+    description: str
+    amount: Decimal
+    quantity: Decimal | None = None
+    cost: Decimal | None = None
+
+
+def charge_lines(due: Iterable[Charge], withdrawn: Iterable[Charge] = ()) -> list[Line]:
+    """Charges billed in arrears, one line of kind `charge` each, in date order, at their amount (with a
+    unit price when the quantity divides the amount to the cent, else quantity 1); and charges voided after
+    an invoice billed them, each credited by an `adjustment` line."""
+    lines = []
+    for c in sorted(due, key=lambda c: (c.date, c.key)):
+        quantity, unit = ONE, c.amount
+        if c.quantity is not None and c.quantity > 0:
+            per = c.amount / c.quantity
+            if per == round_cents(per):
+                quantity, unit = c.quantity, round_cents(per)
+        lines.append(Line("charge", f"{c.description} ({c.date.isoformat()})", quantity, unit, c.amount,
+                          service_from=c.date, service_to=c.date))
+    for c in sorted(withdrawn, key=lambda c: (c.date, c.key)):
+        lines.append(Line("adjustment", f"Credit: charge {c.key} withdrawn ({c.description}, {c.date.isoformat()})",
+                          ONE, -c.amount, -c.amount, service_from=c.date, service_to=c.date))
+    return lines
 
 
 # ------------------------------------------------------------------------------------------ settlement

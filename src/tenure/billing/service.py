@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from tenure import clock
@@ -35,15 +35,17 @@ from tenure.agreements.service import (
     sync_ledger,
 )
 from tenure.billing import rules
-from tenure.billing.models import Invoice, InvoiceLine
+from tenure.billing.models import Charge, Invoice, InvoiceLine
 from tenure.bulk import collector_paused
 from tenure.clients.models import Client
 from tenure.db.bulkwrite import insert_rows, insert_with_ids
 from tenure.db.changelog import record_created
 from tenure.db.engine import Database
+from tenure.db.locks import hold
 from tenure.db.uow import current_actor
 from tenure.errors import NotFound, TenureError
 from tenure.money import ZERO, fmt, to_money
+from tenure.text import spreadsheet_safe
 from tenure.vocabulary import FEE_KINDS
 
 PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
@@ -109,7 +111,8 @@ class RunResult:
 
 
 class _Numbers:
-    """Invoice numbers YYYY-NNNNN, in sequence per year of the invoice date."""
+    """Invoice numbers YYYY-NNNNN, in sequence per year of the invoice date. The year's numbers are locked
+    until the transaction ends, so two writers (a run and a block bought meanwhile) never take the same one."""
 
     def __init__(self, session: Session):
         self.session = session
@@ -118,6 +121,7 @@ class _Numbers:
     def next(self, day: date) -> str:
         year = day.year
         if year not in self.last:
+            hold(self.session, "invoice-number", year, f"invoice numbering for {year}")
             numbers = self.session.scalars(
                 select(Invoice.number).where(Invoice.number.like(f"{year}-%"), Invoice.imported.is_(False))
             )
@@ -190,7 +194,7 @@ class _Freezer:
 
     session: Session
     period: str
-    pending: list[tuple[int, int | None, list[Any], list[Any]]] = field(default_factory=list)
+    pending: list[tuple[int, int | None, list[Any], list[Any], dict[str, int]]] = field(default_factory=list)
 
     def add(
         self,
@@ -198,10 +202,18 @@ class _Freezer:
         invoice_id: int | None,
         portions: list[coverage.Portion],
         months: list[coverage.MonitoringMonth],
+        revisions: dict[str, int] | None = None,
     ) -> None:
-        if portions or months:
+        """`revisions`: the entry revisions this run settled (`_work_lines`), kept beside the portions."""
+        if portions or months or revisions:
             self.pending.append(
-                (client_id, invoice_id, [encode_portion(p) for p in portions], [encode_month(m) for m in months])
+                (
+                    client_id,
+                    invoice_id,
+                    [encode_portion(p) for p in portions],
+                    [encode_month(m) for m in months],
+                    revisions or {},
+                )
             )
 
     def write(self) -> None:
@@ -218,7 +230,7 @@ class _Freezer:
             ):
                 existing[row.client_id] = row
         rows, now = [], clock.now()
-        for cid, invoice_id, portions, months in self.pending:
+        for cid, invoice_id, portions, months, revisions in self.pending:
             row = existing.get(cid)
             if row is None:
                 rows.append(
@@ -228,11 +240,15 @@ class _Freezer:
                         "invoice_id": invoice_id,
                         "portions": portions,
                         "monitoring": months,
+                        "revisions": revisions,
                         "created_at": now,
                     }
                 )
-            else:
-                row.portions, row.monitoring = [*row.portions, *portions], [*row.monitoring, *months]
+            else:  # what this run settled again (a corrected entry) replaces what the row held of it
+                again = {p[0] for p in portions} | revisions.keys()
+                kept = [p for p in row.portions if p[0] not in again] if again else row.portions
+                row.portions, row.monitoring = [*kept, *portions], [*row.monitoring, *months]
+                row.revisions = {k: v for k, v in (row.revisions or {}).items() if k not in again} | revisions
                 row.invoice_id = row.invoice_id or invoice_id
         insert_rows(self.session.connection(), FrozenAllocation.__table__, rows)
 
@@ -245,6 +261,9 @@ class _Draft:
     portions: list[coverage.Portion]
     months: list[coverage.MonitoringMonth]
     id: int | None = None
+    revisions: dict[str, int] = field(default_factory=dict)
+    charges: list[int] = field(default_factory=list)  # charges this invoice bills
+    credits: list[int] = field(default_factory=list)  # charges voided after they were billed, credited here
 
 
 def _insert_drafts(s: Session, drafts: list[_Draft]) -> None:
@@ -316,14 +335,91 @@ def _unfrozen(
     return portions, months
 
 
+def _work_lines(world: World, portions: list[coverage.Portion]) -> tuple[list[rules.Line], dict[str, int]]:
+    """The lines of work not billed before (`portions`): usage lines for entries billed the first time, and
+    for entries corrected since an invoice billed them (`world.billed`) `adjustment` lines of what is owed
+    now less what was billed (an entry moved to a date not yet billed is credited now, billed in its month).
+    Returns the lines and the revisions the frozen row keeps: the corrected entries' (settled now) and those
+    of entries billed at a revision other than 0."""
+    stale = world.billed
+    if not stale and not world.revisions:  # the common case, a million times in a run: nothing to look up
+        return rules.usage_lines(portions), {}
+    fresh = [p for p in portions if p.work_key not in stale]
+    lines = rules.usage_lines(fresh)
+    revisions = {key: world.revisions.get(key, 0) for key in stale}
+    if stale:
+        rebilled = [p for p in portions if p.work_key in stale]
+        lines += rules.adjustment_lines([p for ps in stale.values() for p in ps], rebilled)
+    for p in portions:
+        if p.work_key in world.revisions:
+            revisions[p.work_key] = world.revisions[p.work_key]
+    return lines, revisions
+
+
+@dataclass
+class _OpenCharges:
+    """Charges not billed yet (`due`) and charges voided after an invoice billed them (`withdrawn`), per
+    client, each with its id."""
+
+    due: dict[int, list[tuple[int, rules.Charge]]] = field(default_factory=lambda: defaultdict(list))
+    withdrawn: dict[int, list[tuple[int, rules.Charge]]] = field(default_factory=lambda: defaultdict(list))
+
+    def lines(self, client_id: int) -> tuple[list[rules.Line], list[int], list[int]]:
+        due, withdrawn = self.due.get(client_id, []), self.withdrawn.get(client_id, [])
+        if not due and not withdrawn:
+            return [], [], []
+        lines = rules.charge_lines([c for _, c in due], [c for _, c in withdrawn])
+        return lines, [i for i, _ in due], [i for i, _ in withdrawn]
+
+
+def _open_charges(session: Session, client_ids: list[int] | None, before: date | None) -> _OpenCharges:
+    """Charges dated before `before` (all, when None) that no standing invoice billed, and voided charges
+    an invoice billed and none credited yet: in one query (chunked when clients are named)."""
+    c = Charge
+    query = select(
+        c.id, c.client_id, c.key, c.date, c.description, c.amount, c.quantity, c.cost, c.voided_at, c.invoice_id
+    ).where(
+        ((c.voided_at.is_(None)) & (c.invoice_id.is_(None)) & (c.date < (before or date.max)))
+        | ((c.voided_at.is_not(None)) & (c.invoice_id.is_not(None)) & (c.credit_invoice_id.is_(None)))
+    )
+    scopes: Iterable[Any] = (
+        [query]
+        if client_ids is None
+        else (query.where(c.client_id.in_(client_ids[i : i + CHUNK])) for i in range(0, len(client_ids), CHUNK))
+    )
+    found = _OpenCharges()
+    for scoped in scopes:
+        for row in session.execute(scoped.order_by(c.date, c.key)):
+            charge = rules.Charge(row.key, row.date, row.description, row.amount, row.quantity, row.cost)
+            (found.due if row.voided_at is None else found.withdrawn)[row.client_id].append((row.id, charge))
+    return found
+
+
+def _mark_charges(session: Session, invoice_id: int, billed: list[int], credited: list[int]) -> None:
+    """The invoice that billed these charges, and the one that credited these voided ones (once each: a
+    charge another writer marked meanwhile is left as it is)."""
+    if billed:
+        session.execute(
+            update(Charge).where(Charge.id.in_(billed), Charge.invoice_id.is_(None)).values(invoice_id=invoice_id)
+        )
+    if credited:
+        session.execute(
+            update(Charge)
+            .where(Charge.id.in_(credited), Charge.credit_invoice_id.is_(None))
+            .values(credit_invoice_id=invoice_id)
+        )
+
+
 # ------------------------------------------------------------------------------------ the monthly run
 
 
 def run_billing(db: Database, period: str) -> RunResult:
     """DOMAIN.md's monthly run: fees in advance (prorated, catch-up, credits), usage of earlier months in
-    arrears, one invoice per client dated the 1st. Idempotent per period."""
+    arrears, one invoice per client dated the 1st. Idempotent per period: a second run of the period at the
+    same time waits for the first (tenure.db.locks), then finds its invoices and changes nothing."""
     start = period_start(period)
     with collector_paused(), db.unit_of_work() as s:
+        hold(s, "billing-run", start.year * 100 + start.month, f"the billing run of {period}")
         msp = msp_settings(s)
         policy = policy_of(msp)
         worlds = load_worlds(s, None)
@@ -339,9 +435,10 @@ def run_billing(db: Database, period: str) -> RunResult:
             )
         )
         prior = _prior_fee_lines(s, None)
+        charges = _open_charges(s, None, start)
         numbers = _Numbers(s)
         drafts: list[_Draft] = []
-        frozen_only: list[tuple[int, list[coverage.Portion], list[coverage.MonitoringMonth]]] = []
+        frozen_only: list[tuple[int, list[coverage.Portion], list[coverage.MonitoringMonth], dict[str, int]]] = []
         for cid, world in sorted(worlds.items(), key=lambda item: item[1].key):
             if cid in invoiced:
                 continue
@@ -351,7 +448,9 @@ def run_billing(db: Database, period: str) -> RunResult:
                 months = {m.month: m for m in allocation.monitoring if m.agreement_key == terms.key}
                 lines += rules.fee_lines(terms, start, rules.net_billed(prior[cid], terms.key), months)
             portions, months_done = _unfrozen(world, allocation, before=start, months_through=start)
-            lines += rules.usage_lines(portions)
+            work, revisions = _work_lines(world, portions)
+            charged, billed, credited = charges.lines(cid)
+            lines += work + charged
             if lines:
                 values = {
                     "number": numbers.next(start),
@@ -365,15 +464,19 @@ def run_billing(db: Database, period: str) -> RunResult:
                     "imported": False,
                     "recurring": False,
                 }
-                drafts.append(_Draft(world, values, lines, portions, months_done))
+                drafts.append(
+                    _Draft(world, values, lines, portions, months_done, None, revisions, billed, credited)
+                )
             else:  # nothing to bill, but what paid this work is settled all the same
-                frozen_only.append((cid, portions, months_done))
+                frozen_only.append((cid, portions, months_done, revisions))
         _insert_drafts(s, drafts)
         freezer = _Freezer(s, period)
         for draft in drafts:
-            freezer.add(draft.world.client_id, draft.id, draft.portions, draft.months)
-        for cid, portions, months_done in frozen_only:
-            freezer.add(cid, None, portions, months_done)
+            assert draft.id is not None
+            freezer.add(draft.world.client_id, draft.id, draft.portions, draft.months, draft.revisions)
+            _mark_charges(s, draft.id, draft.charges, draft.credits)
+        for cid, portions, months_done, revisions in frozen_only:
+            freezer.add(cid, None, portions, months_done, revisions)
         freezer.write()
         return RunResult(period, [_draft_json(d) for d in drafts], len(invoiced))
 
@@ -461,7 +564,9 @@ def buy_block(
         return invoice_json(invoice, client_key)
 
 
-def deposit(db: Database, client_key: str, amount: Decimal, day: date | None = None) -> dict[str, Any]:
+def deposit(
+    db: Database, client_key: str, amount: Decimal, day: date | None = None, key: str | None = None
+) -> dict[str, Any]:
     """Money paid into the retainer: a ledger deposit and its own prepayment invoice."""
     day = day or clock.today()
     amount = to_money(amount)
@@ -471,7 +576,7 @@ def deposit(db: Database, client_key: str, amount: Decimal, day: date | None = N
         cid = client_id_of(s, client_key)
         world = load_worlds(s, [cid])[cid]
         count = s.scalar(select(func.count()).select_from(RetainerDeposit).where(RetainerDeposit.client_id == cid))
-        row = RetainerDeposit(client_id=cid, key=f"dep-{day}-{(count or 0) + 1}", date=day, amount=amount)
+        row = RetainerDeposit(client_id=cid, key=key or f"dep-{day}-{(count or 0) + 1}", date=day, amount=amount)
         s.add(row)
         s.flush()
         s.add(
@@ -529,7 +634,9 @@ def final_invoice(db: Database, client_key: str, end: date) -> dict[str, Any]:
             months = {m.month: m for m in allocation.monitoring if m.agreement_key == terms.key}
             lines += rules.fee_lines(terms, month, rules.net_billed(prior[cid], terms.key), months)
         portions, months_done = _unfrozen(world, allocation, before=None, months_through=None)
-        lines += rules.usage_lines(portions)
+        work, revisions = _work_lines(world, portions)
+        charged, billed, credited = _open_charges(s, [cid], None).lines(cid)
+        lines += work + charged
         balances = {b.key: allocation.block_balance_on(b.key, through) for b in world.blocks}
         retainer = allocation.retainer_balance_on(through)
         lines += rules.settlement_lines(balances, world.blocks, retainer, msp.unused_prepaid)  # type: ignore[arg-type]
@@ -572,8 +679,9 @@ def final_invoice(db: Database, client_key: str, end: date) -> dict[str, Any]:
             )
         s.add_all(settle)
         freezer = _Freezer(s, "final")
-        freezer.add(cid, invoice.id, portions, months_done)
+        freezer.add(cid, invoice.id, portions, months_done, revisions)
         freezer.write()
+        _mark_charges(s, invoice.id, billed, credited)
         s.flush()
         return invoice_json(invoice, client_key)
 
@@ -606,6 +714,9 @@ def change_status(db: Database, number: str, action: str) -> dict[str, Any]:
             invoice.paid_at = clock.now()
         else:
             s.execute(delete(FrozenAllocation).where(FrozenAllocation.invoice_id == invoice.id))
+            # its charges are billed again, and its credits of voided charges given again, by the next invoice
+            s.execute(update(Charge).where(Charge.invoice_id == invoice.id).values(invoice_id=None))
+            s.execute(update(Charge).where(Charge.credit_invoice_id == invoice.id).values(credit_invoice_id=None))
             reversals = [
                 {
                     "client_id": e.client_id,
@@ -694,7 +805,9 @@ CSV_COLUMNS = (
 
 
 def csv_rows(invoices: list[dict[str, Any]]) -> list[dict[str, str]]:
-    """One row per line, for accounting tools (an invoice without lines gets one row of its total)."""
+    """One row per line, for accounting tools (an invoice without lines gets one row of its total). A cell a
+    spreadsheet would run as a formula (`=…`, `+…`, `@…`) is escaped with a leading `'`; amounts such as
+    `-12.50` stay numbers (tenure.text.spreadsheet_safe)."""
     rows = []
     for inv in invoices:
         base = {k: inv[k] for k in ("number", "client", "kind", "date", "due_date", "status")}
@@ -711,4 +824,4 @@ def csv_rows(invoices: list[dict[str, Any]]) -> list[dict[str, str]]:
                     "invoice_total": inv["total"],
                 }
             )
-    return rows
+    return [{column: spreadsheet_safe(value) for column, value in row.items()} for row in rows]

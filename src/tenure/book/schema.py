@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -18,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from tenure import text
 from tenure.money import fmt, to_money
 from tenure.vocabulary import (
     AccountKind,
@@ -73,6 +75,30 @@ Hours = Annotated[
 Key = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$")]
 
 
+def _one_line(value: Any) -> Any:
+    """Names, addresses, hostnames reach mail headers and calendar lines: no CR, LF or other control character."""
+    if isinstance(value, str):
+        found = text.problem(value)
+        if found is not None:
+            raise ValueError(found)
+    return value
+
+
+Line = Annotated[str, BeforeValidator(_one_line)]  # one line of text (tenure.text)
+
+
+def _no_password(value: str) -> str:
+    if _PASSWORD_IN_URL.search(value):
+        raise ValueError(
+            "the address holds a password (user:password@): a book never holds secrets; give the password on "
+            "standard input to `tenure account set-handover` instead"
+        )
+    return value
+
+
+_PASSWORD_IN_URL = re.compile(r"://[^/@]*:[^/@]*@")
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -86,7 +112,7 @@ class CatalogOffer(Strict):
     """An offer `report fit` replays: agreement terms of any kind, or a block size and price."""
 
     key: Key
-    name: str | None = None
+    name: Line | None = None
     kind: AgreementKind | None = None
     monthly_fee: Money | None = None
     included_hours: Hours | None = None
@@ -117,7 +143,7 @@ class UnpaidWork(Strict):
 
 
 class Msp(Strict):
-    name: str = Field(min_length=1)
+    name: Line = Field(min_length=1)
     currency: str = Field("USD", pattern=r"^[A-Z]{3}$")
     timezone: str = "UTC"
     hourly_rate: Money
@@ -130,8 +156,9 @@ class Msp(Strict):
     target_effective_rate: Money | None = None
     minimum_block_hours: Hours | None = None
     catalog: list[CatalogOffer] = []
-    intake_address: str | None = Field(None, pattern=r"^[^@\s+]+@[^@\s]+$")
+    intake_address: Line | None = Field(None, pattern=r"^[^@\s+]+@[^@\s]+$")
     unpaid_work_minutes: UnpaidWork | None = None
+    term_notice_days: int = Field(60, ge=0, le=366)  # the owner is told this many days before a term ends
 
     @field_validator("timezone")
     @classmethod
@@ -144,15 +171,15 @@ class Msp(Strict):
 
 
 class Contact(Strict):
-    name: str = Field(min_length=1)
-    email: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+$")
-    phone: str | None = None
+    name: Line = Field(min_length=1)
+    email: Line | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+$")
+    phone: Line | None = None
     roles: list[ContactRole] = []
 
 
 class Site(Strict):
     key: Key
-    name: str
+    name: Line
     address: str | None = None
 
 
@@ -169,6 +196,8 @@ class Agreement(Strict):
     covers: list[Service] = []
     excludes: list[Service] = []
     term_months: int | None = Field(None, ge=1)
+    renewal: Literal["auto", "ends"] = "auto"  # at each term's end: renewed, or ended (its end computed)
+    billing_interval_months: Literal[1, 3, 12] = 1  # the fee invoiced this many months in advance
     billed_through: date | None = None
 
     @model_validator(mode="after")
@@ -185,6 +214,13 @@ class Agreement(Strict):
             raise ValueError(f"a {self.kind} agreement needs {', '.join(missing)}")
         if self.end is not None and self.end < self.start:
             raise ValueError(f"end {self.end} is before start {self.start}")
+        if self.renewal == "ends" and self.term_months is None:
+            raise ValueError("renewal: ends needs term_months (the agreement ends with its term)")
+        if self.billing_interval_months != 1 and self.kind == "monitoring" and self.block_hours_per_month:
+            raise ValueError(
+                "a monitoring agreement whose months may be paid from a block (block_hours_per_month) is invoiced "
+                "monthly: billing_interval_months must be 1"
+            )
         return self
 
 
@@ -210,16 +246,16 @@ class RetainerDeposit(Strict):
 
 
 class RmmLink(Strict):
-    vendor: str
-    id: str
+    vendor: Line
+    id: Line
 
 
 class Device(Strict):
     key: Key
-    hostname: str = Field(min_length=1)
+    hostname: Line = Field(min_length=1)
     site: str | None = None
     role: DeviceRole = "workstation"
-    os: str | None = None
+    os: Line | None = None
     features: list[str] = []
     checks: list[str] = []
     rmm: RmmLink | None = None
@@ -229,25 +265,42 @@ class Device(Strict):
 class Account(Strict):
     key: Key
     kind: AccountKind
-    vendor: str
-    external_id: str | None = None
-    url: str | None = None
-    edition: str | None = None
-    service: str | None = None
+    vendor: Line
+    external_id: Line | None = None
+    url: Line | None = None
+    edition: Line | None = None
+    service: Line | None = None
     sensors: int | None = Field(None, ge=0)
     cloud_connectors: int | None = Field(None, ge=0)
     agent_devices: int | None = Field(None, ge=0)
     scheduled_reports: int | None = Field(None, ge=0)
     users: int | None = Field(None, ge=0)
+    # where offboarding copies a restic backup account's data (`tenure account set-handover`): the client's
+    # repository and the tag of its snapshots; the repository's password is never in the book
+    handover_repository: Line | None = Field(None, min_length=1)
+    handover_tag: Line | None = Field(None, min_length=1)
+
+    @field_validator("handover_repository")
+    @classmethod
+    def _repository_without_password(cls, value: str | None) -> str | None:
+        return None if value is None else _no_password(value)
+
+    @model_validator(mode="after")
+    def _handover_of_restic_backup(self) -> Account:
+        if self.handover_tag is not None and self.handover_repository is None:
+            raise ValueError("a handover_tag needs a handover_repository")
+        if self.handover_repository is not None and (self.kind, self.vendor) != ("backup", "restic"):
+            raise ValueError("only a restic backup account (kind backup, vendor restic) has a handover_repository")
+        return self
 
 
 class BackupJob(Strict):
     key: Key
     device: str | None = None
-    product: str
-    name: str
-    schedule: str | None = None
-    timezone: str | None = None
+    product: Line
+    name: Line
+    schedule: Line | None = None
+    timezone: Line | None = None
     grace_minutes: int = Field(60, ge=0)
     ping_uuid: str | None = Field(None, pattern=r"^[0-9a-fA-F-]{32,36}$")
     status: JobStatus = "active"
@@ -258,13 +311,24 @@ class TimeEntry(Strict):
     date: date
     minutes: int = Field(gt=0, le=24 * 60)
     work_type: Service
-    technician: str | None = None
+    technician: Line | None = None
     note: str | None = None
     device: str | None = None
 
 
+class Charge(Strict):
+    """Parts, materials or a one-off charge: billed in arrears on the next monthly invoice."""
+
+    key: Key
+    date: date
+    description: Line = Field(min_length=1, max_length=500)
+    quantity: Decimal | None = Field(None, gt=0)
+    amount: Money  # what the client pays, in all
+    cost: Money | None = None  # what it cost the MSP
+
+
 class HistoricInvoice(Strict):
-    number: str | None = None  # default: derived from the client and date
+    number: Line | None = None  # default: derived from the client and date
     date: date
     total: Money
     recurring: bool = False
@@ -278,8 +342,8 @@ class MappingRule(Strict):
 
 class Client(Strict):
     key: Key
-    name: str = Field(min_length=1)
-    domains: list[str] = []
+    name: Line = Field(min_length=1)
+    domains: list[Line] = []
     billable_alerts: bool = False
     forward_alerts: bool = False
     low_balance_hours: Hours | None = None
@@ -293,6 +357,7 @@ class Client(Strict):
     accounts: list[Account] = []
     backup_jobs: list[BackupJob] = []
     time_entries: list[TimeEntry] = []
+    charges: list[Charge] = []
     invoices: list[HistoricInvoice] = []
     mapping_rules: list[MappingRule] = []
 

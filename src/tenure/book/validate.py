@@ -85,7 +85,7 @@ def references(book: Book, known: Known | None = None) -> list[str]:
         for name in ("agreements", "blocks", "devices", "accounts", "backup_jobs"):
             for i, item in enumerate(getattr(client, name)):
                 global_keys[name].append((f"{at}.{name}[{i}].key", item.key))
-        for name in ("sites", "time_entries"):
+        for name in ("sites", "time_entries", "charges"):
             problems += _duplicates(
                 [(f"{at}.{name}[{i}].key", item.key) for i, item in enumerate(getattr(client, name))]
             )

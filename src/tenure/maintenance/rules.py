@@ -95,7 +95,14 @@ DEFAULT_PLAN: tuple[TaskSpec, ...] = (
         120,
     ),
 )
-DEFAULT_PLAN_KINDS: tuple[str, ...] = ("managed", "call_before_service")
+# the default plan of each agreement kind: managed and call-before-service clients follow seed 001's whole list;
+# a monitoring agreement is seed 001's "monitoring/patch service" ($100 a month): its plan is the monthly patching
+DEFAULT_PLANS: dict[str, tuple[TaskSpec, ...]] = {
+    "managed": DEFAULT_PLAN,
+    "call_before_service": DEFAULT_PLAN,
+    "monitoring": tuple(t for t in DEFAULT_PLAN if t.service == "patching"),
+}
+DEFAULT_PLAN_KINDS: tuple[str, ...] = tuple(DEFAULT_PLANS)
 # the agreement kind that puts a client on a plan, first match wins; others (adhoc, retainer) get none
 PLAN_KINDS: tuple[str, ...] = ("managed", "call_before_service", "monitoring")
 

@@ -1,9 +1,11 @@
 """Proactive maintenance: plans, what is due, tickets for managed clients, the monthly call-before-service
 notice and the client's answers to it.
 
-- The **default plan** (seed 001's list, `rules.DEFAULT_PLAN`) is written for each kind of
-  `rules.DEFAULT_PLAN_KINDS` the first time maintenance is used; a marker row in `meta` makes that happen
-  once, even with two processes starting together. A default task the MSP does not want is switched off
+- The **default plan** of each kind of `rules.DEFAULT_PLAN_KINDS` (`rules.DEFAULT_PLANS`: seed 001's list,
+  the monthly patching for monitoring) is written the first time maintenance is used; a marker row in `meta`
+  makes that happen once per kind, even with two processes starting together (`maintenance.default_plan`
+  marks the first two kinds, `maintenance.default_plan.<kind>` each kind added since, so an installation
+  made before a kind had a plan gets it once too). A default task the MSP does not want is switched off
   (`active = false`), not deleted (the marker keeps a deleted one from coming back anyway).
 - A client's **own task** (client_id set) replaces the default task of the same key for that client.
 - **What is due** (`run_due`, the worker job and `tenure maintenance due`): for each client of class
@@ -39,7 +41,7 @@ from tenure.db.engine import Database
 from tenure.errors import NotFound, TenureError
 from tenure.intake.schedule import zone_of
 from tenure.maintenance import rules
-from tenure.maintenance.models import MaintenanceDecision, MaintenanceOccurrence, MaintenanceTask
+from tenure.maintenance.models import CalendarFeed, MaintenanceDecision, MaintenanceOccurrence, MaintenanceTask
 from tenure.msp.models import Meta, MspSettings
 from tenure.notices import links
 from tenure.notices.models import Notice
@@ -56,25 +58,38 @@ ANSWERS = ("approved", "deferred")
 # ------------------------------------------------------------------------------------ default plan
 
 
+FIRST_PLAN_KINDS = ("managed", "call_before_service")  # the kinds PLAN_MARKER marks
+
+
+def _plan_marker(kind: str) -> str:
+    return PLAN_MARKER if kind in FIRST_PLAN_KINDS else f"{PLAN_MARKER}.{kind}"
+
+
 def ensure_default_plan(db: Database) -> int:
     """Write the default plan of each default kind on first use; returns the number of tasks written."""
+    markers: dict[str, list[str]] = defaultdict(list)
+    for kind in rules.DEFAULT_PLAN_KINDS:
+        markers[_plan_marker(kind)].append(kind)
     with db.reader() as s:
-        if s.get(Meta, PLAN_MARKER) is not None:
-            return 0
+        done = set(s.scalars(select(Meta.key).where(Meta.key.in_(list(markers)))))
+    return sum(_seed_plan(db, marker, kinds) for marker, kinds in markers.items() if marker not in done)
+
+
+def _seed_plan(db: Database, marker: str, plan_kinds: list[str]) -> int:
     try:
         with db.unit_of_work() as s:
-            if s.get(Meta, PLAN_MARKER) is not None:
+            if s.get(Meta, marker) is not None:
                 return 0
-            s.add(Meta(key=PLAN_MARKER, value=clock.now().isoformat()))
+            s.add(Meta(key=marker, value=clock.now().isoformat()))
             s.flush()  # the marker first: a process seeding at the same moment fails here and rolls back
             kinds = set(
                 s.scalars(select(MaintenanceTask.agreement_kind).where(MaintenanceTask.client_id.is_(None)).distinct())
             )
             written = 0
-            for kind in rules.DEFAULT_PLAN_KINDS:
+            for kind in plan_kinds:
                 if kind in kinds:
                     continue
-                for spec in rules.DEFAULT_PLAN:
+                for spec in rules.DEFAULT_PLANS[kind]:
                     s.add(
                         MaintenanceTask(
                             client_id=None,
@@ -804,7 +819,12 @@ def usual_technicians(session: Session, client_ids: list[int], day: date) -> dic
     for chunk in _chunks(client_ids):
         for cid, tech, minutes in session.execute(
             select(TimeEntry.client_id, TimeEntry.technician, func.sum(TimeEntry.minutes))
-            .where(TimeEntry.client_id.in_(chunk), TimeEntry.technician.is_not(None), TimeEntry.date > since)
+            .where(
+                TimeEntry.client_id.in_(chunk),
+                TimeEntry.technician.is_not(None),
+                TimeEntry.date > since,
+                TimeEntry.voided_at.is_(None),
+            )
             .group_by(TimeEntry.client_id, TimeEntry.technician)
         ):
             totals[cid].append((int(minutes or 0), str(tech)))
@@ -851,6 +871,71 @@ def calendar_events(db: Database, client: str | None = None, technician: str | N
             f"maintenance of {plans[0].name}" if client and plans else f"maintenance, {technician or client}"
         )
         return {"name": name, "zone": msp.timezone or "UTC", "events": events, "msp": msp.name}
+
+
+def _feed_subject(client: str | None, technician: str | None) -> tuple[str, str]:
+    if (client is None) == (technician is None):
+        raise TenureError("name either a client (--client KEY) or a technician (--technician NAME)")
+    return ("client", client) if client is not None else ("technician", (technician or "").casefold())
+
+
+def _generation(s: Session, kind: str, subject: str) -> CalendarFeed | None:
+    return s.scalars(
+        select(CalendarFeed).where(CalendarFeed.subject_kind == kind, CalendarFeed.subject == subject)
+    ).first()
+
+
+def is_technician(s: Session, name: str) -> bool:
+    """A user, or a name on time entries or maintenance tasks (the names a technician's feed is matched by),
+    compared without case as the feed compares them."""
+    from tenure.accounts.models import User  # accounts is a feature of its own; only its table is read here
+
+    wanted = name.strip().casefold()
+    if not wanted:
+        return False
+    for column in (User.username, TimeEntry.technician, MaintenanceTask.technician):
+        names = s.scalars(select(column).where(column.is_not(None)).distinct())
+        if any(found.casefold() == wanted for found in names):
+            return True
+    return False
+
+
+def calendar_feed(
+    db: Database, *, client: str | None = None, technician: str | None = None, rotate: bool = False
+) -> dict[str, Any]:
+    """The path of a client's or a technician's calendar feed. `rotate` starts a new generation first: every
+    path handed out before then answers 404. An unknown client or technician is refused."""
+    kind, subject = _feed_subject(client, technician)
+    with db.unit_of_work() as s:
+        if client is not None and s.scalars(select(Client.id).where(Client.key == client)).first() is None:
+            raise NotFound(f"no client {client!r} (see `tenure client list`)")
+        if technician is not None and not is_technician(s, technician):
+            raise NotFound(
+                f"no technician {technician!r}: not a user, and no time entry or maintenance task names them "
+                "(see `tenure user list`)"
+            )
+        row = _generation(s, kind, subject)
+        if rotate:
+            if row is None:
+                row = CalendarFeed(subject_kind=kind, subject=subject, generation=0)
+                s.add(row)
+            row.generation += 1
+            row.rotated_at = clock.now()
+        generation = row.generation if row is not None else 0
+    path = links.calendar_path(client=client, technician=technician, generation=generation)
+    return {"path": path, "url": links.base_url() + path, "generation": generation, "rotated": rotate}
+
+
+def check_calendar_token(db: Database, who: dict[str, str]) -> None:
+    """LinkInvalid unless a calendar token (links.read_calendar_token) is of the feed's current generation and
+    its client still exists."""
+    kind, subject = _feed_subject(who.get("c"), who.get("t"))
+    with db.reader() as s:
+        row = _generation(s, kind, subject)
+        current = row.generation if row is not None else 0
+        gone = kind == "client" and s.scalars(select(Client.id).where(Client.key == subject)).first() is None
+    if gone or who.get("g", "0") != str(current):
+        raise links.LinkInvalid("this calendar address was revoked")
 
 
 def worker_job(db: Database) -> int:

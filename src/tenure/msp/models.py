@@ -34,6 +34,8 @@ class MspSettings(ChangeLogged, Base):
     catalog: Mapped[list[Any]] = mapped_column(default=list)
     # minutes an uncovered alert costs when it reaches a person (seed 004's 10 + 15 + 20)
     unpaid_work_minutes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # days before an agreement's term ends that the owner is told (agreements.terms)
+    term_notice_days: Mapped[int] = mapped_column(default=60)
 
     def changelog_label(self) -> str:
         return self.name

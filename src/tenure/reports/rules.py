@@ -19,6 +19,11 @@ The exact sum is rounded half-up to the cent once per client and month (and once
 month for the per-agreement figures). A window's figure is the sum of its months' figures, so a total row
 always equals the sum of its month rows.
 
+**Charges** (parts, materials, one-off) are revenue in the month of their date, at their amount, and their
+cost to the MSP adds to the month's cost. They are passed through, not paid time: the effective rate is
+what is left of revenue once their cost is paid, per hour of time. (The fit compares arrangements for time,
+so it leaves charges out on both sides.)
+
 **Time** of a month: the rounded minutes of its time entries (as the layers paid them) plus the
 unpaid-work minutes of triage (alerts that reached a person × the MSP's model). **Cost** = time × the
 labor cost per hour, half-up to the cent per month; **margin** = revenue − cost; **effective rate** =
@@ -148,9 +153,12 @@ def effective_rate(revenue: Decimal, minutes: int) -> Decimal | None:
     return round_cents(revenue * MINUTES_PER_HOUR / minutes)
 
 
-def figures(revenue: Decimal, minutes: int, cost: Decimal | None, economics: Economics) -> Figures:
-    """A row's figures from its (rounded) revenue, its minutes and its (rounded) cost."""
-    rate = effective_rate(revenue, minutes)
+def figures(
+    revenue: Decimal, minutes: int, cost: Decimal | None, economics: Economics, passed_through: Decimal = ZERO
+) -> Figures:
+    """A row's figures from its (rounded) revenue, its minutes and its (rounded) cost (with `passed_through`,
+    the cost of charges in it, which the effective rate leaves out of revenue)."""
+    rate = effective_rate(revenue - passed_through, minutes)
     target = economics.target_effective_rate
     flagged = rate is not None and target is not None and rate < target
     return Figures(revenue, minutes, cost, None if cost is None else revenue - cost, rate, flagged)
@@ -179,10 +187,12 @@ class MonthFigures:
     work_minutes: int
     unpaid_minutes: int
     alerts: int
+    charges: Decimal = ZERO  # parts, materials, one-off charges dated in the month
+    charge_cost: Decimal = ZERO  # what they cost the MSP (in `figures.cost`)
 
     @property
     def exact_revenue(self) -> Decimal:
-        return self.fees + self.usage + self.prepaid
+        return self.fees + self.usage + self.prepaid + self.charges
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +225,15 @@ class ClientFigures:
         return self.figures.revenue != 0 or self.figures.minutes != 0
 
 
+@dataclass(frozen=True, slots=True)
+class ChargeFact:
+    """A charge as the owner's view counts it: revenue in its month, its cost added to cost."""
+
+    date: dt.date
+    amount: Decimal
+    cost: Decimal | None = None
+
+
 # ---------------------------------------------------------------------------------------- fee lines
 
 
@@ -227,7 +246,7 @@ def window_fee_lines(terms: Terms, win: Window, monitoring: Mapping[str, Monitor
         return []
     if terms.start > win.last or (terms.end is not None and terms.end < win.first):
         return []
-    unbilled = replace(terms, billed_through=None)
+    unbilled = replace(terms, billed_through=None, billing_interval_months=1)  # earned by month, whenever invoiced
     billed: list[tuple[dt.date, dt.date]] = []
     if terms.start < win.first:
         before = win.first - dt.timedelta(days=1)
@@ -259,6 +278,8 @@ class _Tally:
         self.usage = [ZERO] * months
         self.prepaid = [ZERO] * months
         self.minutes = [0] * months
+        self.charges = [ZERO] * months
+        self.charge_cost = [ZERO] * months
         self.agreement_revenue: dict[str | None, list[Decimal]] = {}
         self.agreement_minutes: dict[str | None, list[int]] = {}
 
@@ -279,11 +300,13 @@ def profitability(
     win: Window,
     alerts: Mapping[str, int],
     economics: Economics,
+    charges: Sequence[ChargeFact] = (),
 ) -> ClientFigures:
     """One client's figures per month and per agreement over the window.
 
     `allocation` is the client's allocation through at least the window's last day (frozen work included:
-    what its invoices counted); `alerts` the number of its alerts per month (YYYY-MM) that reached a person.
+    what its invoices counted); `alerts` the number of its alerts per month (YYYY-MM) that reached a person;
+    `charges` its charges (not voided): revenue in their month, their cost added to cost (no agreement's).
     """
     labels = win.labels
     index = {label: i for i, label in enumerate(labels)}
@@ -305,6 +328,12 @@ def profitability(
             value = monitoring_value(mm, by_key)
             tally.prepaid[j] += value
             tally.to_agreement(mm.agreement_key, j, value, 0)
+    for charge in charges:
+        j = index.get(month_of(charge.date))
+        if j is not None:
+            tally.charges[j] += charge.amount
+            tally.charge_cost[j] += charge.cost or ZERO
+            tally.to_agreement(NO_AGREEMENT, j, charge.amount, 0)
 
     # the hot loop (a million portions for a whole MSP): month by arithmetic, agreement sums inlined
     first, last = win.first, win.last
@@ -339,18 +368,22 @@ def profitability(
         unpaid = count * economics.minutes_per_alert
         if unpaid:
             tally.to_agreement(NO_AGREEMENT, i, ZERO, unpaid)
-        revenue = round_cents(tally.fees[i] + tally.usage[i] + tally.prepaid[i])
+        revenue = round_cents(tally.fees[i] + tally.usage[i] + tally.prepaid[i] + tally.charges[i])
         minutes = tally.minutes[i] + unpaid
+        labor = cost_of(minutes, economics)
+        spent = tally.charge_cost[i]
         months.append(
             MonthFigures(
                 label,
-                figures(revenue, minutes, cost_of(minutes, economics), economics),
+                figures(revenue, minutes, None if labor is None else labor + spent, economics, spent),
                 tally.fees[i],
                 tally.usage[i],
                 tally.prepaid[i],
                 tally.minutes[i],
                 unpaid,
                 count,
+                tally.charges[i],
+                spent,
             )
         )
     return ClientFigures(client, _total(months, economics), tuple(months), _agreements(tally, labels, kinds, economics))
@@ -359,7 +392,8 @@ def profitability(
 def _total(months: Sequence[MonthFigures], economics: Economics) -> Figures:
     revenue = sum((m.figures.revenue for m in months), ZERO)
     minutes = sum(m.figures.minutes for m in months)
-    return figures(revenue, minutes, _sum_costs(m.figures.cost for m in months), economics)
+    spent = sum((m.charge_cost for m in months), ZERO)
+    return figures(revenue, minutes, _sum_costs(m.figures.cost for m in months), economics, spent)
 
 
 def _agreements(
@@ -377,8 +411,12 @@ def _agreements(
         if revenue == 0 and minutes == 0:
             continue
         cost = _sum_costs(cost_of(m.minutes, economics) for m in months)
+        spent = sum(tally.charge_cost, ZERO) if key is NO_AGREEMENT else ZERO  # charges are no agreement's
+        cost = None if cost is None else cost + spent
         rows.append(
-            AgreementFigures(key, kinds.get(key) if key else None, figures(revenue, minutes, cost, economics), months)
+            AgreementFigures(
+                key, kinds.get(key) if key else None, figures(revenue, minutes, cost, economics, spent), months
+            )
         )
     return tuple(rows)
 
@@ -469,11 +507,14 @@ def explain(
     month: dt.date,
     alerts: Sequence[AlertFact],
     economics: Economics,
+    charges: Sequence[ChargeFact] = (),
 ) -> Trail:
     """The trail of one client's month: the same figures `profitability` gives, item by item."""
     win = window(month, month)
     label = win.labels[0]
-    figures_ = profitability(client, terms, blocks, allocation, win, {label: len(alerts)}, economics).months[0]
+    figures_ = profitability(
+        client, terms, blocks, allocation, win, {label: len(alerts)}, economics, charges
+    ).months[0]
     by_key = {b.key: b for b in blocks}
     types = {w.key: w.work_type for w in works}
     monitoring = _monitoring_by_agreement(allocation)

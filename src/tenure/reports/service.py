@@ -21,7 +21,7 @@ from tenure import clock
 from tenure.agreements.models import LedgerEntry
 from tenure.agreements.rules import Allocation, Policy, first_of_next_month
 from tenure.agreements.service import World, client_id_of, load_worlds, msp_settings, policy_of
-from tenure.billing.models import Invoice, InvoiceLine
+from tenure.billing.models import Charge, Invoice, InvoiceLine
 from tenure.billing.rules import FEE_KINDS
 from tenure.billing.service import period_start
 from tenure.bulk import collector_paused
@@ -100,6 +100,25 @@ def alert_counts(session: Session, win: rules.Window, client_ids: list[int] | No
     return found
 
 
+def charge_facts(
+    session: Session, win: rules.Window, client_ids: list[int] | None
+) -> dict[int, list[rules.ChargeFact]]:
+    """The charges (not voided) dated in the window, per client, in one query (chunked when clients are named)."""
+    query = select(Charge.client_id, Charge.date, Charge.amount, Charge.cost).where(
+        Charge.voided_at.is_(None), Charge.date >= win.first, Charge.date <= win.last
+    )
+    scopes = (
+        [query]
+        if client_ids is None
+        else [query.where(Charge.client_id.in_(client_ids[i : i + CHUNK])) for i in range(0, len(client_ids), CHUNK)]
+    )
+    found: dict[int, list[rules.ChargeFact]] = defaultdict(list)
+    for scoped in scopes:
+        for cid, day, amount, cost in session.execute(scoped):
+            found[cid].append(rules.ChargeFact(day, amount, cost))
+    return found
+
+
 def _through(win: rules.Window) -> date:
     """Allocate as the ledger does (through today), and at least through the window. The layers pay work in
     date order, so what comes later never changes an earlier month."""
@@ -144,6 +163,8 @@ def _month_json(m: rules.MonthFigures) -> dict[str, Any]:
         "work_minutes": m.work_minutes,
         "unpaid_minutes": m.unpaid_minutes,
         "alerts_reached_a_person": m.alerts,
+        "charges": fmt(m.charges),
+        "charge_cost": fmt(m.charge_cost),
     }
 
 
@@ -175,6 +196,7 @@ CSV_COLUMNS = (
     "fees",
     "usage",
     "prepaid",
+    "charges",
     "minutes",
     "work_minutes",
     "unpaid_minutes",
@@ -203,13 +225,15 @@ def _compute(
     policy: Policy,
     alerts: Mapping[int, Mapping[str, int]],
     economics: rules.Economics,
+    charges: Mapping[int, Sequence[rules.ChargeFact]] | None = None,
 ) -> list[tuple[World, rules.ClientFigures, Allocation]]:
     through = _through(win)
     found = []
     for cid, world in sorted(worlds.items(), key=lambda item: item[1].key):
         allocation = world.allocate(policy, through)
         figures = rules.profitability(
-            world.key, world.terms, world.blocks, allocation, win, alerts.get(cid, {}), economics
+            world.key, world.terms, world.blocks, allocation, win, alerts.get(cid, {}), economics,
+            (charges or {}).get(cid, ()),
         )
         found.append((world, figures, allocation))
     return found
@@ -227,9 +251,10 @@ def profitability_report(db: Database, first: str, last: str, client: str | None
             ids = [client_id_of(s, client)] if client else None
             worlds = load_worlds(s, ids)
             alerts = alert_counts(s, win, ids)
+            charges = charge_facts(s, win, ids)
         rows = [
             client_json(figures, world.name)
-            for world, figures, _ in _compute(worlds, win, policy, alerts, economics)
+            for world, figures, _ in _compute(worlds, win, policy, alerts, economics, charges)
             if client or figures.active
         ]
         del worlds
@@ -314,8 +339,11 @@ def explain(db: Database, client: str, month: str) -> dict[str, Any]:
         alerts = _alerts(s, cid, win)
         ledger = _ledger(s, cid, win)
         invoices = _fee_invoices(s, list(world.agreement_ids.values()), win)
+        charges = charge_facts(s, win, [cid]).get(cid, [])
     allocation = world.allocate(policy, _through(win))
-    trail = rules.explain(world.key, world.terms, world.blocks, world.works, allocation, win.first, alerts, economics)
+    trail = rules.explain(
+        world.key, world.terms, world.blocks, world.works, allocation, win.first, alerts, economics, charges
+    )
     return trail_json(trail, world, ledger, invoices)
 
 

@@ -61,7 +61,7 @@ def unpaid_report(db: Database, period: str) -> dict[str, Any]:
         rounding = msp.time_rounding_minutes
         for cid, key, minutes in s.execute(
             select(TimeEntry.client_id, TimeEntry.key, TimeEntry.minutes).where(
-                TimeEntry.date >= start, TimeEntry.date < end
+                TimeEntry.date >= start, TimeEntry.date < end, TimeEntry.voided_at.is_(None)
             )
         ):
             if cid in closed and key not in billed[cid]:
