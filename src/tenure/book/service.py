@@ -15,8 +15,28 @@ from sqlalchemy.orm import Session
 from tenure import clock
 from tenure.agreements.models import Agreement, Block, LedgerEntry, RetainerDeposit, TimeEntry
 from tenure.agreements.service import allocate_clients
-from tenure.billing.models import Invoice
+from tenure.billing.models import Charge, Invoice
 from tenure.book import schema
+from tenure.book.shapes import (
+    ACCOUNTS,
+    AGREEMENTS,
+    BACKUP_JOBS,
+    BLOCKS,
+    CHARGES,
+    CONTACTS,
+    DEPOSITS,
+    DEVICES,
+    MAPPING_RULES,
+    SITES,
+    TIME_ENTRIES,
+    Kind,
+    Refs,
+    hours,
+    minutes,
+    msp_values,
+    msp_view,
+)
+from tenure.book.shapes import clean as _clean
 from tenure.book.validate import Known, parse, references
 from tenure.bulk import chunks as _chunks
 from tenure.clients.models import BackupJob, Client, Contact, Device, Site, VendorAccount
@@ -26,22 +46,12 @@ from tenure.errors import ValidationFailed
 from tenure.intake.models import MappingRule
 from tenure.msp.models import MspSettings
 
-ACCOUNT_DETAILS = ("edition", "service", "sensors", "cloud_connectors", "agent_devices", "scheduled_reports", "users")
 T = TypeVar("T")
 
 
-def minutes(hours: Decimal | None) -> int | None:
-    return None if hours is None else int(hours * 60)
-
-
-def hours(minutes_: int | None) -> Decimal | None:
-    return None if minutes_ is None else Decimal(minutes_) / 60
-
-
-def bonus_hours(block_hours: Decimal, tiers: Sequence[schema.BonusTier]) -> Decimal:
-    """The bonus of the largest tier whose min_hours ≤ the block's hours (DOMAIN.md)."""
-    eligible = [t for t in tiers if t.min_hours <= block_hours]
-    return max(eligible, key=lambda t: t.min_hours).bonus_hours if eligible else Decimal(0)
+def _get(item: Any, name: str) -> Any:
+    """A field of a row or of a row's values."""
+    return item.get(name) if isinstance(item, dict) else getattr(item, name)
 
 
 @dataclass
@@ -125,6 +135,24 @@ class _Importer:
                 holder = owner.get(row.client_id) or self.s.get(Client, row.client_id).key  # type: ignore[union-attr]
                 if holder != client_key:
                     problems.append(f"clients[{c}].{name}[{i}].key: {key!r} already belongs to client {holder!r}")
+        return problems + self.billed_charges(owner)
+
+    def billed_charges(self, owner: dict[int, str]) -> list[str]:
+        """A charge an invoice billed keeps its amount and date: the invoice never changes (void the charge and
+        add a new one, credited and billed on the next invoice)."""
+        problems = []
+        ids = {key: cid for cid, key in owner.items()}
+        for chunk in _chunks(list(owner)):
+            query = select(Charge).where(Charge.client_id.in_(chunk), Charge.invoice_id.is_not(None))
+            billed = {(row.client_id, row.key): row for row in self.s.scalars(query)}
+            for c, client in enumerate(self.book.clients):
+                for i, item in enumerate(client.charges):
+                    row = billed.get((ids.get(client.key, -1), item.key))
+                    if row is not None and (row.amount, row.date) != (item.amount, item.date):
+                        problems.append(
+                            f"clients[{c}].charges[{i}]: charge {item.key!r} was billed already; its amount and date "
+                            "stay (void it and add a new charge)"
+                        )
         return problems
 
     def run(self) -> ImportSummary:
@@ -160,6 +188,7 @@ class _Importer:
                 VendorAccount,
                 BackupJob,
                 TimeEntry,
+                Charge,
                 Invoice,
                 MappingRule,
             )
@@ -178,168 +207,36 @@ class _Importer:
     def settings(self) -> None:
         msp = self.book.msp
         current = self.s.scalars(select(MspSettings).limit(1)).first()
-        self.upsert(
-            "msp",
-            current,
-            MspSettings,
-            {
-                "name": msp.name,
-                "currency": msp.currency,
-                "timezone": msp.timezone,
-                "hourly_rate": msp.hourly_rate,
-                "payment_terms_days": msp.payment_terms_days,
-                "time_rounding_minutes": msp.time_rounding_minutes,
-                "low_balance_minutes": minutes(msp.low_balance_hours),
-                "unused_prepaid": msp.unused_prepaid,
-                "labor_cost_per_hour": msp.labor_cost_per_hour,
-                "target_effective_rate": msp.target_effective_rate,
-                "intake_address": msp.intake_address,
-                "minimum_block_hours": msp.minimum_block_hours and int(msp.minimum_block_hours),
-                "block_bonus": [t.model_dump(mode="json") for t in sorted(msp.block_bonus, key=lambda t: t.min_hours)],
-                "catalog": [o.model_dump(mode="json", exclude_none=True, exclude_defaults=True) for o in msp.catalog],
-                "unpaid_work_minutes": msp.unpaid_work_minutes.model_dump() if msp.unpaid_work_minutes else {},
-            },
-        )
+        self.upsert("msp", current, MspSettings, msp_values(msp))
 
     def client_children(self, client: Client, data: schema.Client, have: dict[Any, list[Any]]) -> None:
-        cid = client.id
-        contacts = {(c.email or c.name).lower(): c for c in have[Contact]}
-        for c in data.contacts:
-            self.upsert(
-                "contacts",
-                contacts.get((c.email or c.name).lower()),
-                Contact,
-                {"client_id": cid, "name": c.name, "email": c.email, "phone": c.phone, "roles": c.roles},
-            )
-        sites = {s.key: s for s in have[Site]}
-        for s in data.sites:
-            sites[s.key] = self.upsert(
-                "sites", sites.get(s.key), Site, {"client_id": cid, "key": s.key, "name": s.name, "address": s.address}
-            )
-        agreements = {a.key: a for a in have[Agreement]}
-        for a in data.agreements:
-            self.upsert(
-                "agreements",
-                agreements.get(a.key),
-                Agreement,
-                {
-                    "client_id": cid,
-                    "key": a.key,
-                    "kind": a.kind,
-                    "start": a.start,
-                    "end": a.end,
-                    "monthly_fee": a.monthly_fee,
-                    "included_minutes": minutes(a.included_hours),
-                    "overage_rate": a.overage_rate,
-                    "hourly_rate": a.hourly_rate,
-                    "block_minutes_per_month": minutes(a.block_hours_per_month),
-                    "covers": a.covers,
-                    "excludes": a.excludes,
-                    "term_months": a.term_months,
-                    "billed_through": a.billed_through,
-                },
-            )
-        blocks = {b.key: b for b in have[Block]}
-        for b in data.blocks:
-            bonus = b.bonus_hours if b.bonus_hours is not None else bonus_hours(b.hours, self.book.msp.block_bonus)
-            self.upsert(
-                "blocks",
-                blocks.get(b.key),
-                Block,
-                {
-                    "client_id": cid,
-                    "key": b.key,
-                    "purchased": b.purchased,
-                    "minutes": minutes(b.hours),
-                    "bonus_minutes": minutes(bonus),
-                    "price": b.price,
-                    "expires": b.expires,
-                    "imported": True,
-                },
-            )
-        deposits = {d.key: d for d in have[RetainerDeposit]}
-        for key, d in _derived_keys(data.retainer_deposits, lambda d: d.key, lambda d: f"dep-{d.date}"):
-            self.upsert(
-                "retainer_deposits",
-                deposits.get(key),
-                RetainerDeposit,
-                {"client_id": cid, "key": key, "date": d.date, "amount": d.amount, "imported": True},
-            )
+        refs = Refs(client.id, bonus_tiers=self.book.msp.block_bonus)
+
+        def upsert_all(kind: Kind, items: Sequence[Any], ident: Any, extra: dict[str, Any] | None = None) -> None:
+            existing = {ident(row): row for row in have[kind.model]}
+            for item in items:
+                values = kind.values(item, refs) | (extra or {})
+                row = self.upsert(kind.name, existing.get(ident(values)), kind.model, values)
+                existing[ident(values)] = row
+
+        upsert_all(CONTACTS, data.contacts, lambda x: (_get(x, "email") or _get(x, "name")).lower())
+        upsert_all(SITES, data.sites, lambda x: _get(x, "key"))
+        upsert_all(AGREEMENTS, data.agreements, lambda x: _get(x, "key"))
+        upsert_all(BLOCKS, data.blocks, lambda x: _get(x, "key"), {"imported": True})
+        deposits = [d.model_copy(update={"key": key}) for key, d in _derived_keys(
+            data.retainer_deposits, lambda d: d.key, lambda d: f"dep-{d.date}"
+        )]  # fmt: skip
+        upsert_all(DEPOSITS, deposits, lambda x: _get(x, "key"), {"imported": True})
         self.s.flush()  # site ids for devices
-        devices = {d.key: d for d in have[Device]}
-        for d in data.devices:
-            devices[d.key] = self.upsert(
-                "devices",
-                devices.get(d.key),
-                Device,
-                {
-                    "client_id": cid,
-                    "key": d.key,
-                    "hostname": d.hostname,
-                    "site_id": sites[d.site].id if d.site else None,
-                    "role": d.role,
-                    "os": d.os,
-                    "features": d.features,
-                    "checks": d.checks,
-                    "rmm_vendor": d.rmm.vendor if d.rmm else None,
-                    "rmm_id": d.rmm.id if d.rmm else None,
-                    "active": d.active,
-                },
-            )
-        accounts = {a.key: a for a in have[VendorAccount]}
-        for a in data.accounts:
-            details = {k: getattr(a, k) for k in ACCOUNT_DETAILS if getattr(a, k) is not None}
-            self.upsert(
-                "accounts",
-                accounts.get(a.key),
-                VendorAccount,
-                {
-                    "client_id": cid,
-                    "key": a.key,
-                    "kind": a.kind,
-                    "vendor": a.vendor,
-                    "external_id": a.external_id,
-                    "url": a.url,
-                    "details": details,
-                },
-            )
+        refs.site_ids = {row.key: row.id for row in self.s.scalars(select(Site).where(Site.client_id == client.id))}
+        upsert_all(DEVICES, data.devices, lambda x: _get(x, "key"))
+        upsert_all(ACCOUNTS, data.accounts, lambda x: _get(x, "key"))
         self.s.flush()  # device ids for jobs and time
-        jobs = {j.key: j for j in have[BackupJob]}
-        for j in data.backup_jobs:
-            self.upsert(
-                "backup_jobs",
-                jobs.get(j.key),
-                BackupJob,
-                {
-                    "client_id": cid,
-                    "key": j.key,
-                    "device_id": devices[j.device].id if j.device else None,
-                    "product": j.product,
-                    "name": j.name,
-                    "schedule": j.schedule,
-                    "timezone": j.timezone,
-                    "grace_minutes": j.grace_minutes,
-                    "ping_uuid": j.ping_uuid,
-                    "status": j.status,
-                },
-            )
-        entries = {t.key: t for t in have[TimeEntry]}
-        for t in data.time_entries:
-            self.upsert(
-                "time_entries",
-                entries.get(t.key),
-                TimeEntry,
-                {
-                    "client_id": cid,
-                    "key": t.key,
-                    "date": t.date,
-                    "minutes": t.minutes,
-                    "work_type": t.work_type,
-                    "technician": t.technician,
-                    "note": t.note,
-                    "device_id": devices[t.device].id if t.device else None,
-                },
-            )
+        devices = select(Device.key, Device.id).where(Device.client_id == client.id)
+        refs.device_ids = {key: id_ for key, id_ in self.s.execute(devices)}
+        upsert_all(BACKUP_JOBS, data.backup_jobs, lambda x: _get(x, "key"))
+        upsert_all(TIME_ENTRIES, data.time_entries, lambda x: _get(x, "key"))
+        upsert_all(CHARGES, data.charges, lambda x: _get(x, "key"))
         invoices = {v.number: v for v in have[Invoice]}
         terms = timedelta(days=self.book.msp.payment_terms_days)
         for number, v in _derived_keys(data.invoices, lambda v: v.number, lambda v: f"{data.key}-{v.date}"):
@@ -348,7 +245,7 @@ class _Importer:
                 invoices.get(number),
                 Invoice,
                 {
-                    "client_id": cid,
+                    "client_id": client.id,
                     "number": number,
                     "kind": "monthly",
                     "period": None,
@@ -360,74 +257,71 @@ class _Importer:
                     "recurring": v.recurring,
                 },
             )
-        rules = {(r.field, r.pattern): r for r in have[MappingRule]}
-        for r in data.mapping_rules:
-            self.upsert(
-                "mapping_rules",
-                rules.get((r.field, r.pattern)),
-                MappingRule,
-                {"client_id": cid, "field": r.field, "pattern": r.pattern},
-            )
+        upsert_all(MAPPING_RULES, data.mapping_rules, lambda x: (_get(x, "field"), _get(x, "pattern")))
 
     def post_prepaid_ledger(self, client_ids: list[int]) -> None:
-        """Purchases, bonuses and deposits as ledger entries; a changed figure gets an adjustment entry."""
-        posted_minutes: dict[tuple[int, str], int] = defaultdict(int)
-        posted_amount: dict[int, Decimal] = defaultdict(Decimal)
-        for chunk in _chunks(client_ids):
-            for block_id, kind, total in self.s.execute(
-                select(LedgerEntry.block_id, LedgerEntry.kind, func.sum(LedgerEntry.minutes))
-                .where(LedgerEntry.client_id.in_(chunk), LedgerEntry.cause_type == "block")
-                .group_by(LedgerEntry.block_id, LedgerEntry.kind)
-            ):
-                posted_minutes[(block_id, "bonus" if kind == "bonus" else "purchase")] += int(total)
-            for deposit_id, total in self.s.execute(
-                select(LedgerEntry.cause_id, func.sum(LedgerEntry.amount))
-                .where(LedgerEntry.client_id.in_(chunk), LedgerEntry.cause_type == "retainer_deposit")
-                .group_by(LedgerEntry.cause_id)
-            ):
-                posted_amount[deposit_id] += total  # SUM keeps the column's Money type
-        entries: list[LedgerEntry] = []
-        now, actor = clock.now(), current_actor()
-        for chunk in _chunks(client_ids):
-            for block in self.s.scalars(select(Block).where(Block.client_id.in_(chunk))):
-                for part, want in (("purchase", block.minutes), ("bonus", block.bonus_minutes)):
-                    have = posted_minutes.get((block.id, part))
-                    if have == want or (have is None and want == 0):
-                        continue
-                    kind = part if have is None else "adjustment"
-                    entries.append(
-                        LedgerEntry(
-                            client_id=block.client_id,
-                            account="block",
-                            block_id=block.id,
-                            kind=kind,
-                            date=block.purchased,
-                            minutes=want - (have or 0),
-                            cause_type="block",
-                            cause_id=block.id,
-                            note=None if have is None else f"{part} changed by book import",
-                            recorded_at=now,
-                            actor=actor,
-                        )
-                    )
-            for deposit in self.s.scalars(select(RetainerDeposit).where(RetainerDeposit.client_id.in_(chunk))):
-                have_amount = posted_amount.get(deposit.id)
-                if have_amount == deposit.amount:
+        post_prepaid_ledger(self.s, client_ids)
+
+
+def post_prepaid_ledger(session: Session, client_ids: list[int]) -> None:
+    """Purchases, bonuses and deposits as ledger entries; a changed figure gets an adjustment entry."""
+    posted_minutes: dict[tuple[int, str], int] = defaultdict(int)
+    posted_amount: dict[int, Decimal] = defaultdict(Decimal)
+    for chunk in _chunks(client_ids):
+        for block_id, kind, total in session.execute(
+            select(LedgerEntry.block_id, LedgerEntry.kind, func.sum(LedgerEntry.minutes))
+            .where(LedgerEntry.client_id.in_(chunk), LedgerEntry.cause_type == "block")
+            .group_by(LedgerEntry.block_id, LedgerEntry.kind)
+        ):
+            posted_minutes[(block_id, "bonus" if kind == "bonus" else "purchase")] += int(total)
+        for deposit_id, total in session.execute(
+            select(LedgerEntry.cause_id, func.sum(LedgerEntry.amount))
+            .where(LedgerEntry.client_id.in_(chunk), LedgerEntry.cause_type == "retainer_deposit")
+            .group_by(LedgerEntry.cause_id)
+        ):
+            posted_amount[deposit_id] += total  # SUM keeps the column's Money type
+    entries: list[LedgerEntry] = []
+    now, actor = clock.now(), current_actor()
+    for chunk in _chunks(client_ids):
+        for block in session.scalars(select(Block).where(Block.client_id.in_(chunk))):
+            for part, want in (("purchase", block.minutes), ("bonus", block.bonus_minutes)):
+                have = posted_minutes.get((block.id, part))
+                if have == want or (have is None and want == 0):
                     continue
+                kind = part if have is None else "adjustment"
                 entries.append(
                     LedgerEntry(
-                        client_id=deposit.client_id,
-                        account="retainer",
-                        kind="deposit" if have_amount is None else "adjustment",
-                        date=deposit.date,
-                        amount=deposit.amount - (have_amount or 0),
-                        cause_type="retainer_deposit",
-                        cause_id=deposit.id,
+                        client_id=block.client_id,
+                        account="block",
+                        block_id=block.id,
+                        kind=kind,
+                        date=block.purchased,
+                        minutes=want - (have or 0),
+                        cause_type="block",
+                        cause_id=block.id,
+                        note=None if have is None else f"{part} changed",
                         recorded_at=now,
                         actor=actor,
                     )
                 )
-        self.s.add_all(entries)
+        for deposit in session.scalars(select(RetainerDeposit).where(RetainerDeposit.client_id.in_(chunk))):
+            have_amount = posted_amount.get(deposit.id)
+            if have_amount == deposit.amount:
+                continue
+            entries.append(
+                LedgerEntry(
+                    client_id=deposit.client_id,
+                    account="retainer",
+                    kind="deposit" if have_amount is None else "adjustment",
+                    date=deposit.date,
+                    amount=deposit.amount - (have_amount or 0),
+                    cause_type="retainer_deposit",
+                    cause_id=deposit.id,
+                    recorded_at=now,
+                    actor=actor,
+                )
+            )
+    session.add_all(entries)
 
 
 def _derived_keys(items: Sequence[T], given: Any, derive: Any) -> list[tuple[str, T]]:
@@ -454,8 +348,18 @@ def import_book(db: Database, data: Any) -> ImportSummary:
         return importer.run()
 
 
-def _clean(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in values.items() if v is not None and v != [] and v != {}}
+def import_client(db: Database, data: Any) -> ImportSummary:
+    """One client, with whatever it has, imported as a one-client book under the MSP's current settings:
+    accepted and refused exactly as in a whole book; problems are named from the client down."""
+    with db.reader() as s:
+        msp = s.scalars(select(MspSettings).limit(1)).first()
+        if msp is None:
+            raise ValidationFailed(["(msp): Tenure has no MSP settings yet: import a book or run `tenure demo`"])
+        document = {"version": 1, "msp": msp_view(msp), "clients": [data]}
+    try:
+        return import_book(db, document)
+    except ValidationFailed as exc:
+        raise ValidationFailed([p.removeprefix("clients[0].") for p in exc.problems]) from None
 
 
 def export_book(db: Database) -> dict[str, Any]:
@@ -478,17 +382,27 @@ def export_book(db: Database) -> dict[str, Any]:
                 VendorAccount,
                 BackupJob,
                 TimeEntry,
+                Charge,
                 Invoice,
                 MappingRule,
             )
         }
-        site_keys = {site.id: site.key for rows in children[Site].values() for site in rows}
-        device_keys = {d.id: d.key for rows in children[Device].values() for d in rows}
         book_clients = []
         for c in clients:
 
             def rows(model: Any, order: Any, cid: int = c.id) -> list[Any]:
-                return sorted(children[model].get(cid, []), key=order)
+                # voided time entries and charges stay on record and out of the book
+                live = (r for r in children[model].get(cid, []) if getattr(r, "voided_at", None) is None)
+                return sorted(live, key=order)
+
+            refs = Refs(
+                c.id,
+                {x.key: x.id for x in children[Site].get(c.id, [])},
+                {x.key: x.id for x in children[Device].get(c.id, [])},
+            )
+
+            def views(kind: Kind, order: Any, refs: Refs = refs, rows: Any = rows) -> list[dict[str, Any]]:
+                return [kind.view(row, refs) for row in rows(kind.model, order)]
 
             book_clients.append(
                 _clean(
@@ -500,112 +414,16 @@ def export_book(db: Database) -> dict[str, Any]:
                         "forward_alerts": c.forward_alerts or None,
                         "low_balance_hours": hours(c.low_balance_minutes),
                         "notes": c.notes,
-                        "contacts": [
-                            _clean({"name": x.name, "email": x.email, "phone": x.phone, "roles": x.roles})
-                            for x in rows(Contact, lambda x: x.id)
-                        ],
-                        "sites": [
-                            _clean({"key": x.key, "name": x.name, "address": x.address})
-                            for x in rows(Site, lambda x: x.id)
-                        ],
-                        "agreements": [
-                            _clean(
-                                {
-                                    "key": a.key,
-                                    "kind": a.kind,
-                                    "start": a.start,
-                                    "end": a.end,
-                                    "monthly_fee": a.monthly_fee,
-                                    "included_hours": hours(a.included_minutes),
-                                    "overage_rate": a.overage_rate,
-                                    "hourly_rate": a.hourly_rate,
-                                    "block_hours_per_month": hours(a.block_minutes_per_month),
-                                    "covers": a.covers,
-                                    "excludes": a.excludes,
-                                    "term_months": a.term_months,
-                                    "billed_through": a.billed_through,
-                                }
-                            )
-                            for a in rows(Agreement, lambda x: (x.start, x.key))
-                        ],
-                        "blocks": [
-                            _clean(
-                                {
-                                    "key": b.key,
-                                    "purchased": b.purchased,
-                                    "hours": hours(b.minutes),
-                                    "price": b.price,
-                                    "expires": b.expires,
-                                    "bonus_hours": hours(b.bonus_minutes),
-                                }
-                            )
-                            for b in rows(Block, lambda x: (x.purchased, x.key))
-                        ],
-                        "retainer_deposits": [
-                            {"key": d.key, "date": d.date, "amount": d.amount}
-                            for d in rows(RetainerDeposit, lambda x: (x.date, x.key))
-                        ],
-                        "devices": [
-                            _clean(
-                                {
-                                    "key": d.key,
-                                    "hostname": d.hostname,
-                                    "site": site_keys.get(d.site_id) if d.site_id else None,
-                                    "role": d.role,
-                                    "os": d.os,
-                                    "features": d.features,
-                                    "checks": d.checks,
-                                    "rmm": {"vendor": d.rmm_vendor, "id": d.rmm_id}
-                                    if d.rmm_vendor and d.rmm_id
-                                    else None,
-                                    "active": None if d.active else False,
-                                }
-                            )
-                            for d in rows(Device, lambda x: x.key)
-                        ],
-                        "accounts": [
-                            _clean(
-                                {
-                                    "key": a.key,
-                                    "kind": a.kind,
-                                    "vendor": a.vendor,
-                                    "external_id": a.external_id,
-                                    "url": a.url,
-                                    **a.details,
-                                }
-                            )
-                            for a in rows(VendorAccount, lambda x: x.key)
-                        ],
-                        "backup_jobs": [
-                            _clean(
-                                {
-                                    "key": j.key,
-                                    "device": device_keys.get(j.device_id) if j.device_id else None,
-                                    "product": j.product,
-                                    "name": j.name,
-                                    "schedule": j.schedule,
-                                    "timezone": j.timezone,
-                                    "grace_minutes": j.grace_minutes,
-                                    "ping_uuid": j.ping_uuid,
-                                    "status": j.status,
-                                }
-                            )
-                            for j in rows(BackupJob, lambda x: x.key)
-                        ],
-                        "time_entries": [
-                            _clean(
-                                {
-                                    "key": t.key,
-                                    "date": t.date,
-                                    "minutes": t.minutes,
-                                    "work_type": t.work_type,
-                                    "technician": t.technician,
-                                    "note": t.note,
-                                    "device": device_keys.get(t.device_id) if t.device_id else None,
-                                }
-                            )
-                            for t in rows(TimeEntry, lambda x: (x.date, x.key))
-                        ],
+                        "contacts": views(CONTACTS, lambda x: x.id),
+                        "sites": views(SITES, lambda x: x.id),
+                        "agreements": views(AGREEMENTS, lambda x: (x.start, x.key)),
+                        "blocks": views(BLOCKS, lambda x: (x.purchased, x.key)),
+                        "retainer_deposits": views(DEPOSITS, lambda x: (x.date, x.key)),
+                        "devices": views(DEVICES, lambda x: x.key),
+                        "accounts": views(ACCOUNTS, lambda x: x.key),
+                        "backup_jobs": views(BACKUP_JOBS, lambda x: x.key),
+                        "time_entries": views(TIME_ENTRIES, lambda x: (x.date, x.key)),
+                        "charges": views(CHARGES, lambda x: (x.date, x.key)),
                         "invoices": [
                             {
                                 "number": v.number,
@@ -617,34 +435,21 @@ def export_book(db: Database) -> dict[str, Any]:
                             for v in rows(Invoice, lambda x: (x.date, x.number))
                             if v.imported
                         ],
-                        "mapping_rules": [
-                            {"field": r.field, "pattern": r.pattern} for r in rows(MappingRule, lambda x: x.id)
-                        ],
+                        "mapping_rules": views(MAPPING_RULES, lambda x: x.id),
                     }
                 )
             )
         document = {
             "version": 1,
-            "msp": _clean(
-                {
-                    "name": msp.name,
-                    "currency": msp.currency,
-                    "timezone": msp.timezone,
-                    "hourly_rate": msp.hourly_rate,
-                    "payment_terms_days": msp.payment_terms_days,
-                    "time_rounding_minutes": msp.time_rounding_minutes,
-                    "block_bonus": msp.block_bonus,
-                    "low_balance_hours": hours(msp.low_balance_minutes),
-                    "unused_prepaid": msp.unused_prepaid,
-                    "labor_cost_per_hour": msp.labor_cost_per_hour,
-                    "target_effective_rate": msp.target_effective_rate,
-                    "minimum_block_hours": msp.minimum_block_hours,
-                    "catalog": msp.catalog,
-                    "intake_address": msp.intake_address,
-                    "unpaid_work_minutes": msp.unpaid_work_minutes,
-                }
-            ),
+            "msp": msp_view(msp),
             "clients": book_clients,
         }
-    # through the schema once more, so the export is exactly what import accepts (money as strings)
-    return schema.Book.model_validate(document).model_dump(mode="json", exclude_none=True, exclude_defaults=True)
+    # through the schema once more, so the export is exactly what import accepts (money as strings); a value
+    # the database holds and a book refuses (a name with a line break, from before it was refused) is named
+    try:
+        book = parse(document)
+    except ValidationFailed as failed:
+        raise ValidationFailed(
+            [f"cannot export {problem} (correct it, then export again)" for problem in failed.problems]
+        ) from None
+    return book.model_dump(mode="json", exclude_none=True, exclude_defaults=True)

@@ -1,4 +1,4 @@
-"""`tenure client list|show`."""
+"""`tenure client list|show|add|edit|archive|restore`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from tenure.cli.common import JsonOpt, NowOpt, db, out, print_json, today
+from tenure.cli.common import JsonOpt, NowOpt, SetOpt, db, fields, out, print_json, show_object, today
+from tenure.clients import changes
 from tenure.clients.service import list_clients, show_client
 from tenure.money import fmt
 from tenure.vocabulary import CLIENT_CLASSES
@@ -22,14 +23,15 @@ def _hours(minutes: int) -> str:
 @app.command("list")
 def list_(
     klass: Annotated[str | None, typer.Option("--class", help=f"Only this class: {', '.join(CLIENT_CLASSES)}.")] = None,
+    archived: Annotated[bool, typer.Option("--archived", help="Archived clients too.")] = False,
     now: NowOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Every client with its class as of today (or --now)."""
+    """Every client with its class as of today (or --now); archived clients only with --archived."""
     if klass is not None and klass not in CLIENT_CLASSES:
         raise typer.BadParameter(f"{klass!r} is not one of {', '.join(CLIENT_CLASSES)}", param_hint="--class")
     day = today(now)
-    views = list_clients(db(), day, klass)
+    views = list_clients(db(), day, klass, archived=archived)
     if json_:
         print_json({"as_of": day.isoformat(), "clients": [v.as_json() for v in views]})
         return
@@ -97,3 +99,80 @@ def show(
                 e["cause_label"] or e["note"] or e["cause"] or "",
             )
         out.print(table)
+
+
+Key = Annotated[str, typer.Argument(help="The client's key.", show_default=False)]
+Name = Annotated[str | None, typer.Option("--name", help="The client's name.", show_default=False)]
+Domains = Annotated[
+    list[str] | None, typer.Option("--domain", help="An e-mail domain of the client (repeat for several).")
+]
+Notes = Annotated[str | None, typer.Option("--notes", help="Free text about the client.", show_default=False)]
+Billable = Annotated[
+    bool | None,
+    typer.Option(
+        "--billable-alerts/--no-billable-alerts", help="Alerts no agreement covers are quoted.", show_default=False
+    ),
+]
+Forward = Annotated[
+    bool | None,
+    typer.Option(
+        "--forward-alerts/--no-forward-alerts", help="Alerts no agreement covers go to the client.", show_default=False
+    ),
+]
+
+
+@app.command("add")
+def add(
+    key: Key,
+    name: Annotated[str, typer.Option("--name", help="The client's name.", show_default=False)],
+    domain: Domains = None,
+    notes: Notes = None,
+    billable_alerts: Billable = None,
+    forward_alerts: Forward = None,
+    set_: SetOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Sign a new client (its agreements, contacts and devices follow with `agreement add`, `contact add`,
+    `device add`, or all at once in a book)."""
+    given = {"key": key, "name": name, "domains": domain or None, "notes": notes}
+    body = fields(given | {"billable_alerts": billable_alerts, "forward_alerts": forward_alerts}, set_)
+    show_object(changes.add_client(db(), body), f"client {key}: added", json_)
+
+
+@app.command("edit")
+def edit(
+    key: Key,
+    name: Name = None,
+    domain: Domains = None,
+    notes: Notes = None,
+    billable_alerts: Billable = None,
+    forward_alerts: Forward = None,
+    set_: SetOpt = None,
+    version: Annotated[
+        str | None, typer.Option("--version", help="Refuse the change if the client changed since this version.")
+    ] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Change a client's own fields: only those given."""
+    given = {"name": name, "domains": domain or None, "notes": notes}
+    body = fields(given | {"billable_alerts": billable_alerts, "forward_alerts": forward_alerts}, set_)
+    show_object(changes.edit_client(db(), key, body, version), f"client {key}: changed", json_)
+
+
+@app.command("archive")
+def archive(
+    key: Key,
+    purge: Annotated[
+        bool, typer.Option("--purge", help="Delete it instead: only a client with no history at all.")
+    ] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Archive a client: kept with all its history, left out of lists (`client list --archived` shows it)."""
+    done = changes.archive_client(db(), key, purge)
+    show_object(done, f"client {key}: {done['outcome']}", json_)
+
+
+@app.command("restore")
+def restore(key: Key, json_: JsonOpt = False) -> None:
+    """Bring an archived client back into the lists."""
+    show_object(changes.restore_client(db(), key), f"client {key}: restored", json_)

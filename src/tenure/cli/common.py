@@ -41,3 +41,40 @@ def db() -> Database:
 
 def print_json(document: Any) -> None:
     typer.echo(json.dumps(document, indent=2, ensure_ascii=False, default=str))
+
+
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        help="Any other field of the object's shape in the book, as FIELD=VALUE (VALUE read as JSON when it "
+        'is JSON: --set covers=\'["monitoring"]\'). Repeat it for several fields.',
+        show_default=False,
+    ),
+]
+
+
+def fields(given: dict[str, Any], sets: list[str] | None = None) -> dict[str, Any]:
+    """The body of a change: the options given (None = not given) and every --set FIELD=VALUE."""
+    body = {name: value for name, value in given.items() if value is not None}
+    for item in sets or []:
+        name, sep, text = item.partition("=")
+        if not sep or not name.strip():
+            raise typer.BadParameter(f"{item!r} is not FIELD=VALUE", param_hint="--set")
+        try:
+            body[name.strip()] = json.loads(text)
+        except json.JSONDecodeError:
+            body[name.strip()] = text
+    return body
+
+
+def show_object(document: dict[str, Any], title: str, json_: bool) -> None:
+    """A changed object: as JSON, or its fields one per line."""
+    if json_:
+        print_json(document)
+        return
+    out.print(f"[bold]{title}[/bold]")
+    for name, value in document.items():
+        if value not in (None, [], {}):
+            shown = ", ".join(map(str, value)) if isinstance(value, list) else value
+            out.print(f"  {name}: {shown}")

@@ -12,7 +12,8 @@ import tenure.cli.notices as notices_cli
 import tenure.cli.offboard as offboard
 import tenure.cli.users as users
 from tenure import __version__
-from tenure.cli import account, billing, book, client, demo, intake, report, serve, token, work
+from tenure.cli import account, agreement, billing, book, client, demo, intake, inventory, report, serve, token, work
+from tenure.cli import charge as charge_cli
 from tenure.cli.common import apply_now, err
 from tenure.db.uow import actor
 from tenure.errors import TenureError
@@ -26,9 +27,14 @@ app = typer.Typer(
 )
 app.add_typer(book.app, name="book")
 app.add_typer(client.app, name="client")
+app.add_typer(agreement.app, name="agreement")
+app.add_typer(inventory.device_app, name="device")
+app.add_typer(inventory.contact_app, name="contact")
+app.add_typer(inventory.job_app, name="job")
 app.add_typer(token.app, name="token")
 app.add_typer(billing.billing, name="billing")
 app.add_typer(billing.invoice, name="invoice")
+app.add_typer(charge_cli.app, name="charge")
 app.add_typer(work.time_app, name="time")
 app.add_typer(work.block_app, name="block")
 app.add_typer(work.retainer_app, name="retainer")

@@ -1,4 +1,4 @@
-"""`tenure time log`, `tenure block buy`, `tenure retainer deposit`."""
+"""`tenure time log|show|edit|void`, `tenure block buy`, `tenure retainer deposit`."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from typing import Annotated
 
 import typer
 
+from tenure.agreements.changes import edit_time_entry, get_time_entry, void_time_entry
 from tenure.agreements.service import log_time
 from tenure.billing.service import buy_block, deposit
-from tenure.cli.common import JsonOpt, NowOpt, apply_now, db, err, out, print_json
+from tenure.cli.common import JsonOpt, NowOpt, apply_now, db, err, fields, out, print_json, show_object
 from tenure.vocabulary import SERVICES
 
 time_app = typer.Typer(help="Time entries: every minute is paid by exactly one layer.", no_args_is_help=True)
@@ -25,6 +26,58 @@ def _date(value: str | None, option: str) -> date | None:
         return date.fromisoformat(value)
     except ValueError:
         raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=option) from None
+
+
+EntryId = Annotated[int, typer.Argument(help="The time entry's id (`tenure time log` prints it).", show_default=False)]
+
+
+def _paid(entry: dict[str, object]) -> str:
+    portions = entry.get("paid_by") or []
+    return "; ".join(f"{p['minutes']} min {p['layer']}" for p in portions) or "nothing (voided)"  # type: ignore[index,union-attr]
+
+
+@time_app.command("show")
+def show(entry: EntryId, json_: JsonOpt = False) -> None:
+    """One time entry and how it is paid now."""
+    found = get_time_entry(db(), entry)
+    show_object(found, f"time entry {entry}: paid as {_paid(found)}", json_)
+
+
+@time_app.command("edit")
+def edit(
+    entry: EntryId,
+    minutes: Annotated[int | None, typer.Option(help="Minutes worked.", show_default=False)] = None,
+    work_type: Annotated[str | None, typer.Option("--type", help=f"One of {', '.join(SERVICES)}.")] = None,
+    on: Annotated[str | None, typer.Option("--date", help="The day of the work.", show_default=False)] = None,
+    client: Annotated[
+        str | None, typer.Option("--client", help="Move it to this client (logged on the wrong one).")
+    ] = None,
+    technician: Annotated[str | None, typer.Option(help="Who did it.", show_default=False)] = None,
+    note: Annotated[str | None, typer.Option(help="What was done.", show_default=False)] = None,
+    reason: Annotated[str | None, typer.Option(help="Why it is corrected (kept on the entry).")] = None,
+    now: NowOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Correct a time entry: only what is given. Work already invoiced is corrected on the next invoice."""
+    apply_now(now)
+    given = {"minutes": minutes, "work_type": work_type, "date": on, "client": client}
+    changes = fields(given | {"technician": technician, "note": note})
+    if not changes:
+        raise typer.BadParameter("nothing to change: give --minutes, --type, --date, --client, --technician or --note")
+    changed = edit_time_entry(db(), entry, changes, reason=reason)
+    show_object(changed, f"time entry {entry}: corrected, paid as {_paid(changed)}", json_)
+
+
+@time_app.command("void")
+def void(
+    entry: EntryId,
+    reason: Annotated[str, typer.Option(help="Why it is voided (required; kept on the entry).", show_default=False)],
+    now: NowOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Void a time entry: it stays on record and counts for nothing (credited on the next invoice if billed)."""
+    apply_now(now)
+    show_object(void_time_entry(db(), entry, reason), f"time entry {entry}: voided", json_)
 
 
 def _decimal(value: str, option: str) -> Decimal:
@@ -61,7 +114,7 @@ def log(
         or "not yet allocated (future date)"
     )
     out.print(
-        f"logged {logged.key}: {logged.minutes} min {logged.work_type} for {client} on {logged.date} "
+        f"logged {logged.key} (id {logged.id}): {logged.minutes} min {logged.work_type} for {client} on {logged.date} "
         f"(paid as {logged.rounded_minutes} min: {paid})"
     )
     if logged.on_hold:

@@ -26,6 +26,7 @@ class Client(ChangeLogged, Base):
     forward_alerts: Mapped[bool] = mapped_column(default=False)
     low_balance_minutes: Mapped[int | None]
     notes: Mapped[str | None] = mapped_column(String(4000))
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # kept for its history, out of lists
 
     contacts: Mapped[list[Contact]] = relationship(
         back_populates="client", cascade="all, delete-orphan", order_by="Contact.id"
@@ -102,7 +103,7 @@ class VendorAccount(ChangeLogged, Base):
     """A client's account at a vendor: RMM, SIEM, backup, hosted service."""
 
     __tablename__ = "vendor_account"
-    __changelog_redact__ = ("secret",)
+    __changelog_redact__ = ("secret", "handover_secret")
 
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = mapped_column(ForeignKey("client.id", ondelete="CASCADE"), index=True)
@@ -111,9 +112,12 @@ class VendorAccount(ChangeLogged, Base):
     vendor: Mapped[str] = mapped_column(String(50))
     external_id: Mapped[str | None] = mapped_column(String(200))
     url: Mapped[str | None] = mapped_column(String(500))
-    # vendor-specific fields kept as the book gives them (edition, service, sensors, users, ...)
+    # vendor-specific fields kept as the book gives them (edition, service, sensors, users, handover_repository,
+    # handover_tag, ...): never a secret, so the book can carry them all
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     secret: Mapped[bytes | None] = mapped_column(LargeBinary)  # encrypted API key, never in clear
+    # the password of the hand-over repository (`tenure account set-handover`), encrypted; none: the secret's
+    handover_secret: Mapped[bytes | None] = mapped_column(LargeBinary)
     active: Mapped[bool] = mapped_column(default=True)
 
 

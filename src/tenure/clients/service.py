@@ -59,6 +59,9 @@ AGREEMENT_COLUMNS = (
     "block_minutes_per_month",
     "covers",
     "excludes",
+    "term_months",
+    "renewal",
+    "billing_interval_months",
 )
 
 
@@ -75,6 +78,9 @@ def _agreement_json(a: Any) -> dict[str, Any]:
         "block_minutes_per_month": a.block_minutes_per_month,
         "covers": a.covers,
         "excludes": a.excludes,
+        "term_months": a.term_months,
+        "renewal": a.renewal,
+        "billing_interval_months": a.billing_interval_months,
     }
 
 
@@ -126,7 +132,7 @@ def _first_activity_of(session: Session, client_ids: list[int]) -> dict[int, dat
     # the filter sits inside each part so every MIN is an index seek per client, not a scan
     parts = [
         select(model.client_id.label("cid"), func.min(column).label("d"))
-        .where(model.client_id.in_(client_ids))
+        .where(model.client_id.in_(client_ids), *([TimeEntry.voided_at.is_(None)] if model is TimeEntry else []))
         .group_by(model.client_id)
         for model, column in dated
     ]
@@ -139,12 +145,15 @@ def _first_activity_of(session: Session, client_ids: list[int]) -> dict[int, dat
 
 @collector_paused()  # tens of thousands of small rows and views, none of them in a cycle (tenure.bulk)
 def client_views(
-    session: Session, day: date, keys: list[str] | None = None, with_devices: bool = True
+    session: Session, day: date, keys: list[str] | None = None, with_devices: bool = True, archived: bool = False
 ) -> list[ClientView]:
-    """Every client (or those of `keys`) with its class on `day`: a fixed number of queries, never one per client."""
+    """Every client (or those of `keys`) with its class on `day`: a fixed number of queries, never one per client.
+    Archived clients are left out of "every client" unless `archived`."""
     query = select(Client.id, Client.key, Client.name).order_by(Client.key)
     if keys is not None:
         query = query.where(Client.key.in_(keys))
+    elif not archived:
+        query = query.where(Client.archived_at.is_(None))
     clients = session.execute(query).all()
     ids = None if keys is None else [c.id for c in clients]
 
@@ -222,19 +231,22 @@ def client_views(
     return views
 
 
-def list_clients(db: Database, day: date, klass: str | None = None) -> list[ClientView]:
+def list_clients(db: Database, day: date, klass: str | None = None, archived: bool = False) -> list[ClientView]:
     with db.reader() as session:
-        views = client_views(session, day)
+        views = client_views(session, day, archived=archived)
     return [v for v in views if klass is None or v.klass == klass]
 
 
 def _cause_labels(session: Session, client_id: int) -> dict[tuple[str | None, int | None], str]:
     """What each ledger entry points at, in words: the time entry, the agreement's month, the block."""
     labels: dict[tuple[str | None, int | None], str] = {}
-    for entry_id, key, work_type, note in session.execute(
-        select(TimeEntry.id, TimeEntry.key, TimeEntry.work_type, TimeEntry.note).where(TimeEntry.client_id == client_id)
+    for entry_id, key, work_type, note, voided in session.execute(
+        select(TimeEntry.id, TimeEntry.key, TimeEntry.work_type, TimeEntry.note, TimeEntry.voided_at).where(
+            TimeEntry.client_id == client_id
+        )
     ):
-        labels[("time_entry", entry_id)] = f"time {key} ({work_type.replace('_', ' ')}{': ' + note if note else ''})"
+        label = f"time {key} ({work_type.replace('_', ' ')}{': ' + note if note else ''})"
+        labels[("time_entry", entry_id)] = label + (", voided" if voided else "")
     for agreement_id, key in session.execute(
         select(Agreement.id, Agreement.key).where(Agreement.client_id == client_id)
     ):
