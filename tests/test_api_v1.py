@@ -36,7 +36,17 @@ ANSWERS = {
     "new_contact": {"name": "Ada Stone", "email": "ada@incoming-msp.example"},
     "delete_data": False,
 }
-SAMPLE = {"key": "acme", "number": "NOPE-1", "ticket": "999999", "run": "999999", "uuid": "0", "signal": "start"}
+SAMPLE = {
+    "key": "acme",
+    "item": "x",
+    "entry": "999999",
+    "rule": "999999",
+    "number": "NOPE-1",
+    "ticket": "999999",
+    "run": "999999",
+    "uuid": "0",
+    "signal": "start",
+}
 INTAKE_PATHS = ("/api/v1/intake/",)
 
 
@@ -112,7 +122,7 @@ def call(http: TestClient, method: str, path: str, headers: dict[str, str]) -> A
     if path.startswith(INTAKE_PATHS):
         body = json.dumps({"client": "acme", "title": "probe", "status": "firing"})
         return http.post(concrete(path), content=body, headers=headers | {"Content-Type": "application/json"})
-    return http.post(concrete(path), json={}, headers=headers)
+    return http.request(method, concrete(path), json={}, headers=headers)
 
 
 ROUTES = operations()

@@ -1,0 +1,193 @@
+"""REST API v1: invoices and the monthly billing run."""
+
+from collections.abc import Callable
+from datetime import date as Date
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field
+
+from tenure.accounts.users import Principal
+from tenure.api.common import (
+    KEY,
+    NOT_FOUND,
+    NUMBER,
+    PERIOD,
+    TEXT,
+    WRITES,
+    Api,
+    ClientKey,
+    Limit,
+    Offset,
+    PageMeta,
+    PeriodQ,
+    page,
+    within_reason,
+)
+from tenure.api.problems import ProblemDetails as Problem
+from tenure.billing.charges import add_charge, edit_charge, get_charge, list_charges, void_charge
+from tenure.billing.service import change_status, get_invoice, run_billing
+from tenure.errors import Busy
+from tenure.web import queries
+
+
+class InvoiceLineOut(BaseModel):
+    kind: str
+    description: str
+    quantity: str
+    unit_price: str
+    amount: str
+    service_from: str | None
+    service_to: str | None
+    minutes: int | None
+
+
+class InvoiceOut(BaseModel):
+    number: str
+    client: str
+    kind: str
+    date: str
+    due_date: str
+    status: str
+    total: str
+    period: str | None
+    lines: list[InvoiceLineOut]
+
+
+class InvoicePage(PageMeta):
+    invoices: list[InvoiceOut]
+
+
+class ChargeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    description: str = Field(min_length=1, max_length=500, description="What it is: `SSD 1 TB for ACME-WS04`.")
+    amount: str = Field(max_length=20, description="What the client pays in all (`249.00`).")
+    cost: str | None = Field(None, max_length=20, description="What it cost the MSP.")
+    date: Date | None = Field(None, description="The day of the charge (default today).")
+    key: str | None = Field(None, max_length=100, pattern=KEY)
+    quantity: str | None = Field(None, max_length=20, description="Describes it only (`2`).")
+
+
+class BillingRunIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    period: str = Field(pattern=PERIOD, description="The invoice month, YYYY-MM.")
+
+
+class BillingRunOut(BaseModel):
+    period: str
+    created: int
+    already_invoiced: int
+    total: str
+    invoices: list[str] = Field(description="Numbers of the invoices made by this run.")
+
+
+def router(api: Api) -> APIRouter:
+    router, route = api.router()
+    db, require, Read = api.db, api.require, api.principal("read")
+
+    @route("GET", "/invoices", "read", tags=["invoices"], response_model=InvoicePage, responses=NOT_FOUND)
+    def invoices(
+        _: Read,
+        client: ClientKey = None,
+        period: PeriodQ = None,
+        status: Literal["draft", "issued", "paid", "void"] | None = None,
+        kind: Literal["monthly", "prepayment", "final"] | None = None,
+        limit: Limit = 50,
+        offset: Offset = 0,
+    ) -> dict[str, Any]:
+        """Invoices, newest first, with their lines."""
+        return page("invoices", queries.invoices_page(db(), client, period, status, kind, limit, offset))
+
+    @route("GET", "/invoices/{number}", "read", tags=["invoices"], response_model=InvoiceOut, responses=NOT_FOUND)
+    def invoice(number: Annotated[str, Path(max_length=50, pattern=NUMBER)], _: Read) -> dict[str, Any]:
+        """One invoice with its lines."""
+        return get_invoice(db(), number)
+
+    def invoice_change(action: str) -> Callable[..., dict[str, Any]]:
+        def change(
+            number: Annotated[str, Path(max_length=50, pattern=NUMBER)],
+            principal: Annotated[Principal, Depends(require("invoices.change"))],
+        ) -> dict[str, Any]:
+            return principal.act(change_status, db(), number, action)
+
+        change.__name__ = f"invoice_{action}"
+        return change
+
+    @route(
+        "POST",
+        "/billing/runs",
+        "billing.run",
+        tags=["invoices"],
+        response_model=BillingRunOut,
+        responses={409: {"model": Problem, "description": "Another run of the month held it too long; try again."}},
+        summary="Run billing for a month (safe to run again: a rerun changes nothing)",
+    )
+    async def billing_run(
+        body: BillingRunIn, principal: Annotated[Principal, Depends(require("billing.run"))]
+    ) -> dict[str, Any]:
+        within_reason(Date(int(body.period[:4]), int(body.period[5:7]), 1), "period", "body")
+        try:  # a run of the same month at the same time waits for it, then changes nothing
+            result = await run_in_threadpool(principal.act, run_billing, db(), body.period)
+        except Busy as exc:
+            raise HTTPException(409, str(exc)) from None
+        summary = result.as_json()
+        return summary | {"invoices": [i["number"] for i in result.invoices]}
+
+    for action, summary in (
+        ("issue", "Issue a draft invoice"),
+        ("pay", "Mark an issued invoice paid"),
+        ("void", "Void a draft or issued invoice (its work is billed again by the next run)"),
+    ):
+        route(
+            "POST",
+            f"/invoices/{{number}}/{action}",
+            "invoices.change",
+            tags=["invoices"],
+            response_model=InvoiceOut,
+            responses=NOT_FOUND,
+            summary=summary,
+        )(invoice_change(action))
+
+    # ------------------------------------------------------------------------------ charges
+
+    Bookkeeper = api.principal("agreements.edit")
+    ClientPath = Annotated[str, Path(max_length=100, pattern=KEY, description="The client's key.")]
+    ChargePath = Annotated[str, Path(max_length=100, pattern=KEY, description="The charge's key.")]
+
+    @route("GET", "/clients/{key}/charges", "read", tags=["invoices"], responses=NOT_FOUND,
+           summary="A client's charges (parts, materials, one-off), with the invoice that billed each")  # fmt: skip
+    def charges(key: ClientPath, _: Read) -> list[dict[str, Any]]:
+        return list_charges(db(), key)
+
+    @route("POST", "/clients/{key}/charges", "agreements.edit", tags=["invoices"], status_code=201,
+           responses=WRITES, summary="Record a charge: billed in arrears on the next monthly invoice")  # fmt: skip
+    async def add(key: ClientPath, body: ChargeIn, principal: Bookkeeper) -> dict[str, Any]:
+        fields = body.model_dump(exclude_none=True)
+        return await run_in_threadpool(principal.act, add_charge, db(), key, **fields)
+
+    @route("GET", "/clients/{key}/charges/{item}", "read", tags=["invoices"], responses=NOT_FOUND,
+           summary="A charge")  # fmt: skip
+    def charge(key: ClientPath, item: ChargePath, _: Read) -> dict[str, Any]:
+        return get_charge(db(), key, item)
+
+    @route("PATCH", "/clients/{key}/charges/{item}", "agreements.edit", tags=["invoices"], responses=WRITES,
+           summary="Change a charge not yet billed (a billed one keeps its amount and date)")  # fmt: skip
+    async def change(
+        key: ClientPath, item: ChargePath, body: Annotated[dict[str, Any], Body()], principal: Bookkeeper
+    ) -> dict[str, Any]:
+        return await run_in_threadpool(principal.act, edit_charge, db(), key, item, body)
+
+    @route("DELETE", "/clients/{key}/charges/{item}", "agreements.edit", tags=["invoices"], responses=WRITES,
+           summary="Void a charge (credited on the next invoice if it was billed)")  # fmt: skip
+    async def void(
+        key: ClientPath,
+        item: ChargePath,
+        principal: Bookkeeper,
+        reason: Annotated[str | None, Query(max_length=500, pattern=TEXT)] = None,
+    ) -> dict[str, Any]:
+        return await run_in_threadpool(principal.act, void_charge, db(), key, item, reason)
+
+    return router

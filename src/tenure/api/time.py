@@ -1,0 +1,167 @@
+"""REST API v1: time entries: logged, listed (and corrected)."""
+
+from datetime import date as Date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Path, Query
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field
+
+from tenure.accounts.users import Principal
+from tenure.agreements.changes import edit_time_entry, get_time_entry, void_time_entry
+from tenure.agreements.service import log_time
+from tenure.api.common import (
+    KEY,
+    MAX_ID,
+    NOT_FOUND,
+    TEXT,
+    WRITES,
+    Api,
+    ClientKey,
+    Count,
+    Limit,
+    Offset,
+    PageMeta,
+    invalid,
+    page,
+    within_reason,
+)
+from tenure.vocabulary import Service
+from tenure.web import queries
+
+
+class TimeEntryOut(BaseModel):
+    id: int
+    client: str
+    key: str
+    date: str
+    minutes: int
+    work_type: str
+    technician: str | None
+    note: str | None
+    ticket: int | None
+    on_hold: bool
+    voided: bool = False
+    voided_at: str | None = None
+    void_reason: str | None = None
+
+
+class TimePage(PageMeta):
+    time_entries: list[TimeEntryOut]
+
+
+class TimeEntryIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    client: str = Field(min_length=1, max_length=100, pattern=KEY, description="The client's key.")
+    minutes: int = Field(ge=1, le=1440, description="Minutes worked (rounded up when paid).")
+    work_type: Service
+    date: Date | None = Field(None, description="The day of the work (default today).")
+    technician: str | None = Field(None, max_length=100, pattern=TEXT, description="Default: the caller.")
+    note: str | None = Field(None, max_length=2000, pattern=TEXT)
+
+
+CORRECTION = "Any of date, minutes, work_type, technician, note, device, client; and an optional reason."
+
+
+class VoidIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=500, pattern=TEXT, description="Why it is voided.")
+
+
+class PortionOut(BaseModel):
+    layer: str
+    minutes: int
+    block: str | None
+    agreement: str | None
+    rate: str | None
+    line_kind: str | None
+    amount: str
+
+
+class LoggedOut(BaseModel):
+    id: int | None = None
+    client: str
+    key: str
+    date: str
+    minutes: int
+    rounded_minutes: int
+    work_type: str
+    on_hold: bool
+    paid_by: list[PortionOut]
+
+
+def router(api: Api) -> APIRouter:
+    router, route = api.router()
+    db, require, Read = api.db, api.require, api.principal("read")
+
+    @route("GET", "/time-entries", "read", tags=["time"], response_model=TimePage, responses=NOT_FOUND)
+    def time_entries(
+        _: Read,
+        client: ClientKey = None,
+        date_from: Annotated[Date | None, Query(alias="from", description="From this day on.")] = None,
+        date_to: Annotated[Date | None, Query(alias="to", description="Up to this day.")] = None,
+        work_type: Service | None = None,
+        limit: Limit = 50,
+        offset: Offset = 0,
+        count: Count = "capped",
+    ) -> dict[str, Any]:
+        """Time entries, newest first (by date for one client)."""
+        found = queries.time_page(db(), client, date_from, date_to, work_type, limit, offset, count == "exact")
+        return page("time_entries", found)
+
+    @route(
+        "POST",
+        "/time-entries",
+        "time.log",
+        tags=["time"],
+        status_code=201,
+        response_model=LoggedOut,
+        responses=NOT_FOUND,
+        summary="Log time: says at once which layer pays it",
+    )
+    def log(entry: TimeEntryIn, principal: Annotated[Principal, Depends(require("time.log"))]) -> dict[str, Any]:
+        if entry.date is not None:
+            within_reason(entry.date, "date", "body")
+        logged = principal.act(
+            log_time,
+            db(),
+            entry.client,
+            entry.minutes,
+            entry.work_type,
+            entry.date,
+            entry.technician or principal.username or principal.token_name,
+            entry.note,
+        )
+        return logged.as_json()
+
+    # ------------------------------------------------------------------------------ corrections
+
+    Worker = api.principal("time.log")
+    EntryId = Annotated[int, Path(ge=1, le=MAX_ID, description="The time entry's id.")]
+
+    @route("GET", "/time-entries/{entry}", "read", tags=["time"], responses=NOT_FOUND,
+           summary="A time entry, with how it is paid now")  # fmt: skip
+    def time_entry(entry: EntryId, _: Read) -> dict[str, Any]:
+        return get_time_entry(db(), entry)
+
+    @route("PATCH", "/time-entries/{entry}", "time.log", tags=["time"], responses=WRITES,
+           summary="Correct a time entry (only the fields sent; `client` moves it; `reason` is kept)")  # fmt: skip
+    async def correct(
+        entry: EntryId,
+        body: Annotated[dict[str, Any], Body(description=CORRECTION)],
+        principal: Worker,
+    ) -> dict[str, Any]:
+        changes = dict(body)
+        reason = changes.pop("reason", None)
+        if reason is not None and not isinstance(reason, str):
+            raise invalid("reason", "body", "a reason is text")
+        return await run_in_threadpool(principal.act, edit_time_entry, db(), entry, changes, None, reason)
+
+    @route("DELETE", "/time-entries/{entry}", "time.log", tags=["time"], responses=WRITES,
+           summary="Void a time entry, with a reason: it stays on record and counts for nothing")  # fmt: skip
+    async def void(entry: EntryId, body: VoidIn, principal: Worker) -> dict[str, Any]:
+        return await run_in_threadpool(principal.act, void_time_entry, db(), entry, body.reason)
+
+    return router
