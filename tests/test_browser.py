@@ -182,3 +182,161 @@ def test_log_in_run_billing_tick_off_a_step_and_work_the_queue(server):
     assert not outside, f"pages reached outside the server: {outside}"
     status = server.cli("offboard", "status", "maple", "--json")
     assert '"done_by": "user:olive"' in status
+
+
+def test_a_new_client_gets_an_agreement_a_device_a_contact_and_a_backup_job_then_the_agreement_ends(server):
+    """The owner changes things in place from the client's page, each step checked by what the page shows."""
+    outside: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page()
+            page.on(
+                "request",
+                lambda request: None if request.url.startswith(server.url) else outside.append(request.url),
+            )
+            page.on("dialog", lambda dialog: dialog.accept())
+            page.set_default_timeout(15_000)
+            page.goto(f"{server.url}/login")
+            page.fill("#username", "olive")
+            page.fill("#password", PASSWORD)
+            page.click("#login")
+            expect(page.locator("h1")).to_have_text("Dashboard")
+
+            # a new client, from the client list: then its page
+            page.click("nav >> text=Clients")
+            page.click("#new-client summary")
+            page.fill("#client-new-key", "fern")
+            page.fill("#client-new-name", "Fern Bakery")
+            page.fill("#client-new-domains", "fern.example")
+            page.click("#add-client")
+            expect(page).to_have_url(re.compile(r"/clients/fern$"))
+            expect(page.locator("h1")).to_contain_text("Fern Bakery")
+            assert flash(page) == "client fern added: Fern Bakery"
+            expect(page.locator("#settings")).to_contain_text("fern.example")
+
+            # an agreement
+            page.click("#tab-agreements")
+            expect(page.locator("#agreements")).to_have_count(0)
+            page.click("#new-agreements summary")
+            page.fill("#agreements-new-key", "fern-care")
+            page.select_option("#agreements-new-kind", "managed")
+            page.fill("#agreements-new-start", "2026-12-01")
+            page.fill("#agreements-new-monthly_fee", "300")
+            page.fill("#agreements-new-included_hours", "2")
+            page.check('#agreements-new-covers input[value="monitoring"]')
+            page.check('#agreements-new-covers input[value="remote_support"]')
+            page.click("#add-agreements")
+            assert flash(page) == "agreement fern-care added"
+            row = page.locator('[id="agreements-fern-care"]')
+            expect(row).to_contain_text("managed")
+            expect(row).to_contain_text("300.00")
+            expect(row).to_contain_text("monitoring, remote_support")
+            expect(row.locator("td.end")).to_have_text("–")
+
+            # time logged on the client's page, then voided with a reason: struck through, counted for nothing
+            page.click("#tab-time")
+            page.fill('#log-time input[name="minutes"]', "40")
+            page.select_option('#log-time select[name="work_type"]', "onsite")
+            page.fill('#log-time input[name="note"]', "till setup")
+            page.click("#log-time button[type=submit]")
+            assert flash(page).startswith("logged 40 min of onsite on 2026-11-24: 45 min billed at "), flash(page)
+            entry = page.locator("#time-entries tbody tr", has_text="till setup")
+            expect(entry.locator("td.paid")).to_contain_text("billed at")
+            expect(page.locator("#time-totals")).to_contain_text("0:40 h logged")
+            entry.locator("a[data-edit]").click()
+            expect(page.locator("#edit-title")).to_contain_text("Time entry")
+            page.click("#void-time")  # no reason yet: the browser itself asks for one, nothing is sent
+            expect(page.locator("#edit-title")).not_to_contain_text("voided")
+            page.fill("#time-void-reason", "logged on the wrong day")
+            page.click("#void-time")
+            assert "voided (logged on the wrong day)" in flash(page), flash(page)
+            expect(entry).to_have_class("voided")
+            expect(entry.locator("td.paid")).to_contain_text("voided logged on the wrong day")
+            expect(entry.locator("a[data-edit]")).to_have_count(0)
+            expect(page.locator("#time-totals")).to_contain_text("0:00 h logged")
+            expect(page.locator("#time-totals")).to_contain_text("1 voided, not counted")
+
+            # a part charged: billed on the next invoice
+            page.click("#new-charge summary")
+            page.fill("#charge-new-description", "Receipt printer")
+            page.fill("#charge-new-amount", "240.00")
+            page.fill("#charge-new-cost", "150.00")
+            page.click("#add-charge")
+            assert flash(page).startswith("charge ch-20261124-1 added: Receipt printer, 240.00"), flash(page)
+            expect(page.locator('[id="charges-ch-20261124-1"] td.billed')).to_have_text("next invoice")
+
+            # a device
+            page.click("#tab-devices")
+            page.click("#new-devices summary")
+            page.fill("#devices-new-key", "fern-pos1")
+            page.fill("#devices-new-hostname", "FERN-POS1")
+            page.select_option("#devices-new-role", "workstation")
+            page.fill("#devices-new-os", "Windows 11")
+            page.click("#add-devices")
+            assert flash(page) == "device fern-pos1 added"
+            expect(page.locator('[id="devices-fern-pos1"]')).to_contain_text("FERN-POS1")
+            expect(page.locator('[id="devices-fern-pos1"]')).to_contain_text("Windows 11")
+            expect(page.locator("p.figures")).to_contain_text("1 devices")
+
+            # a contact, added, then edited
+            page.click("#tab-contacts")
+            page.click("#new-contacts summary")
+            page.fill("#contacts-new-name", "Ana Lee")
+            page.fill("#contacts-new-email", "ana@fern.example")
+            page.check('#contacts-new-roles input[value="primary"]')
+            page.click("#add-contacts")
+            assert flash(page) == "contact Ana Lee added"
+            page.click('#contacts a[data-edit="Ana Lee"]')
+            expect(page.locator("#edit-title")).to_contain_text("Ana Lee")
+            page.fill("#contacts-edit-phone", "555-0142")
+            page.check('#contacts-edit-roles input[value="billing"]')
+            page.click("#save-contacts")
+            assert flash(page) == "contact Ana Lee changed"
+            row = page.locator("#contacts tbody tr", has_text="Ana Lee")
+            expect(row).to_contain_text("555-0142")
+            expect(row).to_contain_text("primary, billing")
+
+            # a pending backup job: the overview says it waits; the backups tab activates it
+            page.click("#tab-backups")
+            page.click("#new-backup-jobs summary")
+            page.fill("#backup_jobs-new-key", "fern-nas")
+            page.fill("#backup_jobs-new-name", "NAS copy")
+            page.fill("#backup_jobs-new-product", "synology")
+            page.select_option("#backup_jobs-new-device", "fern-pos1")
+            page.select_option("#backup_jobs-new-status", "pending")
+            page.click("#add-backup_jobs")
+            assert flash(page) == "backup job fern-nas added"
+            job = page.locator('[id="backup_jobs-fern-nas"]')
+            expect(job.locator("span.state")).to_have_text("pending")
+            page.click("#tab-overview")
+            expect(page.locator("#pending-jobs")).to_contain_text("1 backup job(s) wait for an answer")
+            page.click("#pending-jobs a")
+            expect(job.locator("button[data-job-action]")).to_have_text(["Activate", "Pause", "Retire"])
+            job.locator('button[data-job-action="activate"]').click()
+            assert flash(page) == "backup job fern-nas is active"
+            expect(job.locator("span.state")).to_have_text("active")
+            expect(job.locator("button[data-job-action]")).to_have_text(["Pause", "Retire"])
+            page.click("#tab-overview")
+            expect(page.locator("#pending-jobs")).to_have_count(0)
+
+            # the agreement ends
+            page.click("#tab-agreements")
+            page.click('#agreements a[data-edit="fern-care"]')
+            expect(page.locator("#edit-title")).to_contain_text("fern-care")
+            page.fill("#agreements-end-end", "2027-05-31")
+            page.click("#end-agreement")
+            assert flash(page) == "agreement fern-care ends 2027-05-31"
+            expect(page.locator('[id="agreements-fern-care"] td.end')).to_have_text("2027-05-31")
+
+            # and the history says who did all of it
+            page.click("#tab-history")
+            changes = page.locator("#changes tbody tr")
+            expect(changes.first).to_contain_text("user:olive")
+            expect(page.locator("#changes")).to_contain_text("fern-care")
+            expect(page.locator("#changes")).to_contain_text("2027-05-31")
+        finally:
+            browser.close()
+    assert not outside, f"pages reached outside the server: {outside}"
+    shown = server.cli("client", "show", "fern", "--json")
+    assert '"fern-care"' in shown and '"2027-05-31"' in shown

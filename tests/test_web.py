@@ -34,7 +34,10 @@ ANSWERS = {
     "new_contact": {"name": "Ada Stone", "email": "ada@incoming-msp.example"},
     "delete_data": False,
 }
-SAMPLE = {"key": "acme", "number": "NOPE-1", "ticket": "999999", "run": "999999", "action": "close", "name": "app.css"}
+SAMPLE = {
+    "key": "acme", "number": "NOPE-1", "ticket": "999999", "run": "999999", "action": "close", "name": "app.css",
+    "item": "nope", "entry": "999999",
+}  # fmt: skip
 
 
 @pytest.fixture(autouse=True)

@@ -19,11 +19,10 @@ from fastapi.responses import HTMLResponse
 from markupsafe import Markup
 
 from tenure import clock
-from tenure.accounts.users import Principal, session_principal
 from tenure.db.engine import Database
 from tenure.errors import NotFound, TenureError
 from tenure.reports.service import fit_report, profitability_report
-from tenure.web.routes import PERIOD, SESSION_COOKIE, LoginRequired, Refused, render
+from tenure.web.common import PERIOD, Gate, Who, show
 
 PERMISSION = "reports"
 DEFAULT_MONTHS = 6  # the profitability page's default window: the last 6 complete months
@@ -190,20 +189,7 @@ def best_offer(offers: Sequence[Mapping[str, Any]]) -> str | None:
 
 def make_router(db: Callable[[], Database]) -> APIRouter:
     router = APIRouter(include_in_schema=False)
-
-    def owner(request: Request) -> tuple[Principal, str]:
-        found = session_principal(db(), request.cookies.get(SESSION_COOKIE))
-        if found is None:
-            raise LoginRequired()
-        request.state.actor = found.principal.actor
-        if not found.principal.may(PERMISSION):
-            raise Refused(403, f"a {found.principal.role} may not do this (it needs {PERMISSION})")
-        return found.principal, found.csrf
-
-    Owner = Annotated[tuple[Principal, str], Depends(owner)]
-
-    def show(request: Request, who: tuple[Principal, str], template: str, **context: Any) -> HTMLResponse:
-        return render(request, template, principal=who[0], csrf=who[1], **context)
+    Owner = Annotated[Who, Depends(Gate(db).page(PERMISSION))]
 
     @router.get("/reports/profitability", response_class=HTMLResponse)
     def profitability(

@@ -22,13 +22,15 @@ from itertools import chain, repeat
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session, selectinload
 
-from tenure.agreements.models import Agreement, Block, LedgerEntry, TimeEntry
-from tenure.billing.models import Invoice
+from tenure import clock
+from tenure.agreements.models import Agreement, Block, FrozenAllocation, LedgerEntry, TimeEntry
+from tenure.agreements.service import load_worlds, policy_of, portion_json
+from tenure.billing.models import Invoice, InvoiceLine
 from tenure.billing.service import invoice_json
-from tenure.clients.models import Client, Device
+from tenure.clients.models import BackupJob, Client, Device, Site
 from tenure.clients.service import ClientView, _agreement_json, client_views
 from tenure.db.changelog import ObjectChange
 from tenure.db.engine import Database
@@ -172,10 +174,12 @@ def clients_page(
     q: str | None = None,
     limit: int = 50,
     offset: int = 0,
+    archived: bool = False,
 ) -> Page:
-    """Clients by key with class and balances; `q` matches key or name, `klass` the class on `day`."""
+    """Clients by key with class and balances; `q` matches key or name, `klass` the class on `day`. Archived
+    clients are out of the list (as out of `all_views`), or the list is only them (`archived`)."""
     needle = (q or "").strip().lower()
-    if klass:
+    if klass and not archived:
         views = [
             v
             for v in all_views(db, day)
@@ -187,7 +191,7 @@ def clients_page(
         items = [client_summary(v, devices.get(v.id, 0)) for v in chosen]
         return Page(items, len(views), True, limit, offset)
     with db.reader() as s:
-        query = select(Client.key)
+        query = select(Client.key).where(Client.archived_at.is_not(None) if archived else Client.archived_at.is_(None))
         if needle:
             pattern = f"%{needle}%"
             query = query.where(func.lower(Client.key).like(pattern) | func.lower(Client.name).like(pattern))
@@ -272,6 +276,78 @@ def ledger_page(db: Database, key: str, day: date, limit: int = 50, offset: int 
     return Page(entries[offset : offset + limit], len(entries), True, limit, offset)
 
 
+# ------------------------------------------------------------------------------------ a client's forms
+
+
+def billed_agreements(db: Database, key: str) -> set[str]:
+    """The keys of the client's agreements that were billed (an invoice that stands has a line from it, or
+    another system billed it up to a day): their money terms change only from a date (book/objects.py)."""
+    with db.reader() as s:
+        cid = client_id(s, key)
+        elsewhere = select(Agreement.key).where(Agreement.client_id == cid, Agreement.billed_through.is_not(None))
+        invoiced = (
+            select(Agreement.key)
+            .join(InvoiceLine, InvoiceLine.agreement_id == Agreement.id)
+            .join(Invoice, Invoice.id == InvoiceLine.invoice_id)
+            .where(Agreement.client_id == cid, Invoice.status != "void")
+            .distinct()
+        )
+        return set(s.scalars(elsewhere)) | set(s.scalars(invoiced))
+
+
+def choices(db: Database, key: str, what: str, limit: int = 2000) -> list[str]:
+    """The keys a form's select offers: the client's `sites` or (active) `devices`."""
+    with db.reader() as s:
+        cid = client_id(s, key)
+        if what == "sites":
+            query = select(Site.key).where(Site.client_id == cid).order_by(Site.key)
+        else:
+            query = select(Device.key).where(Device.client_id == cid, Device.active).order_by(Device.key)
+        return list(s.scalars(query.limit(limit)))
+
+
+def backup_jobs(db: Database, key: str, limit: int = 500) -> list[dict[str, Any]]:
+    """The client's backup jobs, waiting ones (pending) first, with their last result: one query."""
+    with db.reader() as s:
+        cid = client_id(s, key)
+        rows = s.execute(
+            select(BackupJob, Device.key)
+            .outerjoin(Device, Device.id == BackupJob.device_id)
+            .where(BackupJob.client_id == cid)
+            .order_by((BackupJob.status != "pending"), (BackupJob.status == "retired"), BackupJob.key)
+            .limit(limit)
+        ).all()
+    return [
+        {
+            "key": j.key,
+            "name": j.name,
+            "product": j.product,
+            "device": device,
+            "schedule": j.schedule,
+            "status": j.status,
+            "last_status": j.last_status,
+            "last_result_at": _iso(j.last_result_at),
+            "next_expected_at": _iso(j.next_expected_at),
+        }
+        for j, device in rows
+    ]
+
+
+def pending_jobs(db: Database, key: str) -> int:
+    with db.reader() as s:
+        cid = client_id(s, key)
+        query = select(func.count()).select_from(BackupJob).where(BackupJob.client_id == cid)
+        return int(s.scalar(query.where(BackupJob.status == "pending")) or 0)
+
+
+def has_history(db: Database, key: str) -> bool:
+    """Whether the client has anything a bookkeeper would need again (then it is archived, never purged)."""
+    from tenure.book.objects import has_history as held
+
+    with db.reader() as s:
+        return held(s, client_id(s, key))
+
+
 # ------------------------------------------------------------------------------------ agreements, blocks
 
 
@@ -338,7 +414,9 @@ def blocks_page(db: Database, day: date, client: str | None = None, limit: int =
 
 
 def time_json(t: TimeEntry, key: str) -> dict[str, Any]:
+    """A time entry in a list: a voided one is listed too, marked (`voided`, when, why), and counts for nothing."""
     return {
+        "id": t.id,
         "client": key,
         "key": t.key,
         "date": t.date.isoformat(),
@@ -348,6 +426,9 @@ def time_json(t: TimeEntry, key: str) -> dict[str, Any]:
         "note": t.note,
         "ticket": t.ticket_id,
         "on_hold": t.on_hold,
+        "voided": t.voided_at is not None,
+        "voided_at": _iso(t.voided_at),
+        "void_reason": t.void_reason,
     }
 
 
@@ -361,7 +442,8 @@ def time_page(
     offset: int = 0,
     exact: bool = False,
 ) -> Page:
-    """Time entries newest first: by date for one client, by id (recorded) otherwise."""
+    """Time entries newest first: by date for one client, by id (recorded) otherwise. Voided entries are listed,
+    marked `voided` (never dropped silently); `total` counts rows, not minutes: `time_totals` counts work."""
     with db.reader() as s:
         query = select(TimeEntry, Client.key).join(Client, Client.id == TimeEntry.client_id)
         if client:
@@ -376,6 +458,71 @@ def time_page(
         total, is_exact = count(s, query, exact)
         rows = s.execute(query.order_by(*order).limit(limit).offset(offset)).all()
     return Page([time_json(t, key) for t, key in rows], total, is_exact, limit, offset)
+
+
+def time_totals(db: Database, client: str) -> dict[str, int]:
+    """A client's time: live entries and their minutes (voided entries count for nothing), and how many were
+    voided."""
+    live = TimeEntry.voided_at.is_(None)
+    with db.reader() as s:
+        query = select(
+            func.count(),
+            func.coalesce(func.sum(case((live, 1), else_=0)), 0),
+            func.coalesce(func.sum(case((live, TimeEntry.minutes), else_=0)), 0),
+        ).where(TimeEntry.client_id == client_id(s, client))
+        rows, entries, minutes = s.execute(query).one()
+    return {"entries": int(entries), "minutes": int(minutes), "voided": int(rows) - int(entries)}
+
+
+def _billed_by(s: Session, cid: int) -> dict[str, str]:
+    """Work key -> the number of the last invoice whose frozen allocation counted it (voided invoices release
+    theirs)."""
+    f = FrozenAllocation
+    rows = s.execute(
+        select(f.portions, Invoice.number)
+        .join(Invoice, Invoice.id == f.invoice_id)
+        .where(f.client_id == cid)
+        .order_by(f.id)
+    )
+    found: dict[str, str] = {}
+    for portions, number in rows:
+        for portion in portions or ():
+            found[str(portion[0])] = number
+    return found
+
+
+def time_paid(db: Database, client: str) -> dict[str, dict[str, Any]]:
+    """How each time entry of a client is paid now, by entry key, as the ledger and the next invoice see it
+    (allocated afresh, nothing written): `portions` (`portion_json`), `invoice` (the invoice that billed it as
+    it stands) and `adjusted` (the invoice that billed it before it was corrected or voided: the next monthly
+    invoice carries the difference as an `adjustment` line). A voided entry has no portions."""
+    with db.reader() as s:
+        cid = client_id(s, client)
+        settings = s.scalars(select(MspSettings).limit(1)).first()
+        if settings is None:
+            return {}
+        world = load_worlds(s, [cid])[cid]
+        billed_by = _billed_by(s, cid) if world.frozen or world.billed else {}
+    through = max([clock.today(), *(w.date for w in world.works)])
+    by_work = world.allocate(policy_of(settings), through).portions_by_work()
+    found: dict[str, dict[str, Any]] = {}
+    for key in world.work_ids.keys() | world.billed.keys():
+        found[key] = {
+            "portions": [portion_json(p) for p in by_work.get(key, ())],
+            "invoice": billed_by.get(key) if key in world.frozen else None,
+            "adjusted": billed_by.get(key) if key in world.billed else None,
+        }
+    return found
+
+
+def entry_billed_by(db: Database, entry_id: int) -> str | None:
+    """The invoice that billed a time entry (its month was invoiced), or None: a correction of it is carried
+    by the next monthly invoice as an `adjustment` line."""
+    with db.reader() as s:
+        entry = s.get(TimeEntry, entry_id)
+        if entry is None:
+            return None
+        return _billed_by(s, entry.client_id).get(entry.key)
 
 
 # ------------------------------------------------------------------------------------------- invoices

@@ -1,4 +1,5 @@
-// Tenure: keyboard shortcuts for the pages. No framework, no network; pages work without it.
+// Tenure: keyboard shortcuts for the pages, and a refused form brought into view. No framework, no network;
+// pages work without it.
 (function () {
   "use strict";
   var pendingG = false;
@@ -86,6 +87,19 @@
         box.checked = event.target.checked;
       });
     }
+  });
+  // a form sent back refused: bring it into view, its first marked field focused; the current tab in view
+  document.addEventListener("DOMContentLoaded", function () {
+    var tab = document.querySelector("nav.tabs a.current");
+    if (tab && tab.parentNode.scrollWidth > tab.parentNode.clientWidth) {
+      tab.parentNode.scrollLeft = tab.offsetLeft - tab.parentNode.offsetLeft - 16;
+    }
+    var refused = document.querySelector(".form-refusal, ul.problems");
+    if (!refused) { return; }
+    var form = refused.closest("form");
+    var first = form && form.querySelector(".field.invalid input, .field.invalid select, .field.invalid textarea");
+    refused.scrollIntoView({ block: "start" });
+    if (first) { first.focus({ preventScroll: true }); }
   });
   document.addEventListener("click", function (event) {
     var row = event.target.closest && event.target.closest("table[data-rows] tbody tr");

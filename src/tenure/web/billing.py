@@ -1,0 +1,127 @@
+"""Billing: the invoice list, running a period, issuing drafts in bulk, and one invoice (its page, its
+printable document, and its actions: issue, pay, void)."""
+
+from collections.abc import Callable
+from datetime import date
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, Response
+
+from tenure.billing.render import invoice_html
+from tenure.billing.service import change_status, get_invoice, run_billing
+from tenure.db.engine import Database
+from tenure.errors import NotFound, TenureError
+from tenure.web import queries
+from tenure.web.common import (
+    CSP,
+    PAGE_SIZE,
+    PERIOD,
+    Gate,
+    Refused,
+    Who,
+    redirect,
+    safe_next,
+    secure_headers,
+    show,
+    this_period,
+    today_minus,
+)
+
+ROUTES: list[tuple[str, str, str | None]] = [
+    ("GET", "/billing", "read"),
+    ("POST", "/billing/run", "billing.run"),
+    ("POST", "/billing/issue", "invoices.change"),
+    ("GET", "/invoices/{number}", "read"),
+    ("GET", "/invoices/{number}/document", "read"),
+    ("POST", "/invoices/{number}/{action}", "invoices.change"),
+]
+
+
+def make_router(db: Callable[[], Database]) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+    gate = Gate(db)
+    Read = Annotated[Who, Depends(gate.page("read"))]
+
+    @router.get("/billing", response_class=HTMLResponse)
+    def billing(
+        request: Request,
+        who: Read,
+        period: Annotated[str | None, Query(max_length=7)] = None,
+        status: Annotated[str | None, Query(max_length=10)] = None,
+        client: Annotated[str | None, Query(max_length=100)] = None,
+        offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    ) -> HTMLResponse:
+        shown: dict[str, Any] = {"period": period, "status": status, "client": client, "next_period": this_period()}
+        empty = queries.Page([], 0, True, PAGE_SIZE, offset)
+        if period and not PERIOD.fullmatch(period):
+            return show(request, who, "billing.html", page=empty, problem=f"period {period!r} is not YYYY-MM", **shown)
+        try:
+            found = queries.invoices_page(db(), client or None, period or None, status or None, None, PAGE_SIZE, offset)
+        except TenureError as exc:
+            return show(request, who, "billing.html", page=empty, problem=str(exc), **shown)
+        return show(request, who, "billing.html", page=found, problem=None, **shown)
+
+    @router.post("/billing/run")
+    def billing_run(
+        who: Annotated[Who, Depends(gate.form("billing.run"))],
+        period: Annotated[str, Form(max_length=7)],
+    ) -> Response:
+        if not PERIOD.fullmatch(period):
+            return redirect("/billing", f"period {period!r} is not YYYY-MM", error=True)
+        start = date(int(period[:4]), int(period[5:7]), 1)
+        if not today_minus(3653) <= start <= today_minus(-366):
+            return redirect("/billing", f"{period} is too far from today", error=True)
+        try:
+            result = who[0].act(run_billing, db(), period).as_json()
+        except TenureError as exc:
+            return redirect("/billing", str(exc), error=True)
+        return redirect(
+            f"/billing?period={period}&status=draft",
+            f"billing run {period}: {result['created']} invoice(s) made, total {result['total']}; "
+            f"{result['already_invoiced']} client(s) already invoiced",
+        )
+
+    @router.post("/billing/issue")
+    async def billing_issue(request: Request, who: Annotated[Who, Depends(gate.form("invoices.change"))]) -> Response:
+        data = request.state.form
+        numbers = [str(n) for n in data.getlist("number")][: PAGE_SIZE * 2]
+        back = safe_next(str(data.get("back") or "/billing"))
+        issued, problems = 0, []
+        for number in numbers:
+            try:
+                await run_in_threadpool(who[0].act, change_status, db(), number, "issue")
+                issued += 1
+            except TenureError as exc:
+                problems.append(str(exc))
+        message = f"{issued} invoice(s) issued" + (f"; {len(problems)} refused: {problems[0]}" if problems else "")
+        return redirect(back, message, error=bool(problems) and not issued)
+
+    @router.get("/invoices/{number}", response_class=HTMLResponse)
+    def invoice(request: Request, number: str, who: Read) -> HTMLResponse:
+        return show(request, who, "invoice.html", invoice=get_invoice(db(), number))
+
+    @router.get("/invoices/{number}/document", response_class=HTMLResponse)
+    def invoice_document(number: str, who: Read) -> HTMLResponse:
+        response = HTMLResponse(invoice_html(db(), get_invoice(db(), number)))
+        secure_headers(response, CSP.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'"))
+        return response
+
+    @router.post("/invoices/{number}/{action}")
+    def invoice_action(
+        number: str, action: str, who: Annotated[Who, Depends(gate.form("invoices.change"))]
+    ) -> Response:
+        back = f"/invoices/{quote(number)}"
+        if action not in ("issue", "pay", "void"):
+            raise Refused(404, f"no invoice action {action!r}")
+        try:
+            done = who[0].act(change_status, db(), number, action)
+        except NotFound:
+            raise
+        except TenureError as exc:
+            return redirect(back, str(exc), error=True)
+        return redirect(back, f"invoice {done['number']} is {done['status']}")
+
+    return router
