@@ -21,7 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 
 from tenure.agreements.models import Agreement, Block, LedgerEntry, RetainerDeposit, TimeEntry
 from tenure.billing.models import Invoice
@@ -374,7 +374,102 @@ def generate(db: Database, scale: Scale, progress: bool = False) -> dict[str, in
                 }
 
     put(Alert, alerts())
+    _advance_sequences(db, (MspSettings, Client, Block, Device, BackupJob))
     return written
+
+
+def _advance_sequences(db: Database, models: tuple[Any, ...]) -> None:
+    """On PostgreSQL, the id sequences of the tables written with explicit ids moved past them (SQLite takes
+    the next id from the table itself), so rows added later (a benchmark's, the app's) get free ids."""
+    if db.is_sqlite:
+        return
+    with db.engine.begin() as connection:
+        for model in models:
+            table = model.__table__.name
+            sequence = f"pg_get_serial_sequence('{table}', 'id')"
+            connection.execute(text(f"SELECT setval({sequence}, COALESCE(MAX(id), 0) + 1, false) FROM {table}"))
+
+
+def add_client(db: Database, scale: Scale, key: str, entries: int, seed: int = 3) -> int:
+    """One more client, managed (included hours, overage) with a prepaid block bought at its start, as the
+    generator makes them, and `entries` time entries over the generated history; not allocated. Its id."""
+    rng = random.Random(seed)
+    start = (scale.end.replace(day=1) - timedelta(days=31 * (scale.months - 1))).replace(day=1)
+    span = (scale.end - start).days + 1
+    now = datetime(scale.end.year, scale.end.month, scale.end.day, 23, 0, tzinfo=UTC)
+    work_types = list(SERVICES)
+    with db.engine.begin() as connection:
+        cid = connection.execute(
+            insert(Client).returning(Client.id),
+            {
+                "key": key,
+                "name": f"Client {key}",
+                "domains": [f"{key}.example"],
+                "billable_alerts": False,
+                "forward_alerts": False,
+            },
+        ).scalar_one()
+        connection.execute(
+            insert(Agreement),
+            {
+                "client_id": cid,
+                "key": f"{key}-managed",
+                "kind": "managed",
+                "start": start,
+                "monthly_fee": Decimal(1800),
+                "included_minutes": 600,
+                "overage_rate": Decimal("120.00"),
+                "hourly_rate": Decimal("120.00"),
+                "covers": MANAGED_COVERS,
+                "excludes": ["malware_cleanup"],
+            },
+        )
+        block = connection.execute(
+            insert(Block).returning(Block.id),
+            {
+                "client_id": cid,
+                "key": f"{key}-b1",
+                "purchased": start,
+                "minutes": 50 * 60,
+                "bonus_minutes": 7 * 60,
+                "price": Decimal("5750.00"),
+                "imported": True,
+            },
+        ).scalar_one()
+        connection.execute(
+            insert(LedgerEntry),
+            [
+                {
+                    "client_id": cid,
+                    "account": "block",
+                    "block_id": block,
+                    "kind": kind,
+                    "date": start,
+                    "minutes": minutes,
+                    "amount": Decimal("0.00"),
+                    "cause_type": "block",
+                    "cause_id": block,
+                    "recorded_at": now,
+                    "actor": "bench",
+                }
+                for kind, minutes in (("purchase", 50 * 60), ("bonus", 7 * 60))
+            ],
+        )
+        rows = [
+            {
+                "client_id": cid,
+                "key": f"t{n + 1:06d}",
+                "date": start + timedelta(days=rng.randrange(span)),
+                "minutes": rng.randrange(5, 240, 5),
+                "work_type": rng.choice(work_types),
+                "technician": rng.choice(("terry", "rick", "dana", "sam")),
+                "on_hold": False,
+            }
+            for n in range(entries)
+        ]
+        for batch in _chunks(iter(rows)):
+            connection.execute(insert(TimeEntry), batch)
+    return cid
 
 
 def main(argv: list[str] | None = None) -> None:

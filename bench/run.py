@@ -3,6 +3,10 @@
     python -m bench.run                 # full scale: 5,000 clients, 100,000 devices, 1,000,000 entries/alerts
     python -m bench.run --scale small   # a quick look
     python -m bench.run --only client_classes
+    python -m bench.run --only patch_p95,void_reallocate --database postgresql+psycopg://postgres@127.0.0.1:5432/bench_tenure
+
+`--database` generates the MSP afresh in that database (a PostgreSQL database is dropped and created again,
+a SQLite file deleted); without it, the SQLite file in bench/out/ is made once per scale and kept.
 
 A benchmark is a function here registered with @bench; it gets the generated database and returns its
 figures. Limits come from DESIGN.md's performance goals; a baseline (plain SQL over the same rows) is
@@ -28,7 +32,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import event, func, insert, select, text, update
+from sqlalchemy import create_engine, event, func, insert, select, text, update
+from sqlalchemy.engine import make_url
 
 from bench.generate import Scale, generate
 from bench.registry import BENCHES, bench, timed
@@ -81,13 +86,7 @@ def client_classes(db: Database, scale: Scale) -> dict[str, Any]:
 @bench
 def billing_run(db: Database, scale: Scale) -> dict[str, Any]:
     """The monthly run over every client and every time entry (the first run: all history unbilled)."""
-    copy = Path(str(db.url).removeprefix("sqlite:///") + ".billing.db")
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{copy}{suffix}").unlink(missing_ok=True)
-    with db.engine.connect() as connection:
-        connection.exec_driver_sql(f"VACUUM INTO '{copy}'")
-    target = Database(f"sqlite:///{copy}")
-    target.migrate()
+    target = _copy(db, "billing")
     period = (scale.end + timedelta(days=1)).strftime("%Y-%m")
     clock.set_now(f"{scale.end + timedelta(days=1)}T08:00:00+00:00")
     began = time.perf_counter()
@@ -116,7 +115,16 @@ def billing_run(db: Database, scale: Scale) -> dict[str, Any]:
 
 
 def _copy(db: Database, name: str) -> Database:
-    """A scratch copy of the generated database, for benchmarks that write."""
+    """A scratch copy of the generated database, for benchmarks that write (PostgreSQL: a database made from
+    it as a template, `<database>_<name>`)."""
+    if not db.is_sqlite:
+        url = make_url(db.url)
+        copy_name = f"{url.database}_{name}"
+        db.engine.dispose()  # a template may have no other connection while it is copied
+        _recreate_postgresql(db.url, copy_name, template=url.database)
+        target = Database(url.set(database=copy_name).render_as_string(hide_password=False))
+        target.migrate()
+        return target
     copy = Path(str(db.url).removeprefix("sqlite:///") + f".{name}.db")
     for suffix in ("", "-wal", "-shm"):
         Path(f"{copy}{suffix}").unlink(missing_ok=True)
@@ -334,6 +342,55 @@ def missed_backup_sweep(db: Database, scale: Scale) -> dict[str, Any]:
     }
 
 
+def _on_server(url: str, *statements: str) -> None:
+    """Statements run outside a transaction on the PostgreSQL server of `url` (its `postgres` database)."""
+    admin = create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            for statement in statements:
+                connection.exec_driver_sql(statement)
+    finally:
+        admin.dispose()
+
+
+def _recreate_postgresql(url: str, name: str, template: str | None = None) -> None:
+    """Database `name` on the server of `url` dropped (its sessions ended) and created again, empty or as a
+    copy of `template`."""
+    made = f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")
+    _on_server(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', made)
+
+
+def drop_copies(db: Database, *names: str) -> None:
+    """Scratch copies (`_copy`) removed once measured: PostgreSQL databases dropped, SQLite files deleted."""
+    for name in names:
+        if db.is_sqlite:
+            copy = str(db.url).removeprefix("sqlite:///") + f".{name}.db"
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{copy}{suffix}").unlink(missing_ok=True)
+            continue
+        _on_server(db.url, f'DROP DATABASE IF EXISTS "{make_url(db.url).database}_{name}" WITH (FORCE)')
+
+
+def fresh_database(scale: Scale, url: str) -> tuple[Database, float]:
+    """The generated MSP in the database at `url`, made afresh: a PostgreSQL database dropped and created
+    again, a SQLite file deleted."""
+    if url.startswith("sqlite"):
+        path = make_url(url).database
+        if path and path != ":memory:":
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+    else:
+        _recreate_postgresql(url, str(make_url(url).database))
+    db = Database(url)
+    db.migrate()
+    began = time.perf_counter()
+    generate(db, scale, progress=sys.stderr.isatty())
+    seconds = time.perf_counter() - began
+    with db.engine.begin() as connection:
+        connection.execute(text("ANALYZE"))
+    return db, seconds
+
+
 def database_for(scale: Scale, name: str) -> tuple[Database, float | None]:
     """The generated MSP for `scale`, made once and kept in bench/out/ (deterministic by seed)."""
     out = Path(__file__).parent / "out"
@@ -356,7 +413,8 @@ def database_for(scale: Scale, name: str) -> tuple[Database, float | None]:
     return db, seconds
 
 
-PLUGINS = ("bench.owner", "bench.web", "bench.offboarding")  # modules whose @bench functions join the table
+# modules whose @bench functions join the table
+PLUGINS = ("bench.owner", "bench.web", "bench.offboarding", "bench.writes")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -364,11 +422,25 @@ def main(argv: list[str] | None = None) -> None:
         importlib.import_module(name)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", choices=sorted(SCALES), default="full")
-    parser.add_argument("--only", action="append", choices=sorted(BENCHES), help="run just these (repeatable)")
+    parser.add_argument(
+        "--only",
+        action="append",
+        type=_names,
+        help=f"run just these, comma-separated or repeated: {', '.join(sorted(BENCHES))}",
+    )
+    parser.add_argument(
+        "--database",
+        help="a SQLAlchemy URL to generate the MSP into afresh (dropped and made again), e.g. "
+        "postgresql+psycopg://postgres@127.0.0.1:5432/bench_tenure; default: the SQLite file kept in bench/out/",
+    )
     args = parser.parse_args(argv)
     scale = SCALES[args.scale]
-    db, generated = database_for(scale, args.scale)
+    if args.database:
+        db, generated = fresh_database(scale, args.database)
+    else:
+        db, generated = database_for(scale, args.scale)
     report: dict[str, Any] = {
+        "database": db.engine.dialect.name,
         "scale": {
             "clients": scale.clients,
             "devices": scale.devices,
@@ -381,10 +453,21 @@ def main(argv: list[str] | None = None) -> None:
         "date": date.today().isoformat(),
         "results": {},
     }
-    for name in args.only or sorted(BENCHES):
+    for name in [n for names in args.only for n in names] if args.only else sorted(BENCHES):
         print(f"running {name}…", file=sys.stderr)
         report["results"][name] = BENCHES[name](db, scale)
     print(json.dumps(report, indent=2))
+
+
+def _names(value: str) -> list[str]:
+    """`--only a,b`: the benchmarks named, each one known."""
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    unknown = [n for n in names if n not in BENCHES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown {', '.join(unknown) or value!r}: one of {', '.join(sorted(BENCHES))}"
+        )
+    return names
 
 
 if __name__ == "__main__":
