@@ -193,6 +193,19 @@ WEB: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/clients/{key}/backup-jobs/{item}/activate"): TECHNICIAN_WORK,
     ("POST", "/clients/{key}/backup-jobs/{item}/pause"): TECHNICIAN_WORK,
     ("POST", "/clients/{key}/backup-jobs/{item}/retire"): TECHNICIAN_WORK,
+    # buying a block and recording a retainer deposit are agreements' money: the owner's and the bookkeeper's;
+    # a client's intake mapping rules are inventory: technician work
+    ("POST", "/clients/{key}/blocks"): BOOKKEEPING,
+    ("POST", "/clients/{key}/retainer-deposits"): BOOKKEEPING,
+    ("POST", "/clients/{key}/mapping-rules"): TECHNICIAN_WORK,
+    ("POST", "/clients/{key}/mapping-rules/{item}"): TECHNICIAN_WORK,
+    ("POST", "/clients/{key}/mapping-rules/{item}/remove"): TECHNICIAN_WORK,
+    # the MSP's settings and catalog: every staff role reads them, the owner changes them
+    ("GET", "/settings"): READERS,
+    ("POST", "/settings"): OWNER_ONLY,
+    ("POST", "/settings/offers"): OWNER_ONLY,
+    ("POST", "/settings/offers/{item}"): OWNER_ONLY,
+    ("POST", "/settings/offers/{item}/remove"): OWNER_ONLY,
     ("GET", "/triage"): READERS,
     ("POST", "/tickets/{ticket}/close"): TECHNICIAN_WORK,
     ("POST", "/tickets/{ticket}/reopen"): TECHNICIAN_WORK,

@@ -110,14 +110,14 @@ def client_page(
             context["purgeable"] = not queries.has_history(db(), key)
     elif tab == "agreements":
         context |= {
-            "items": {"agreements": objects.list_items(db(), key, "agreements")},
+            "items": {kind: objects.list_items(db(), key, kind) for kind in ("agreements", "retainer_deposits")},
             "billed": queries.billed_agreements(db(), key),
             "blocks": queries.blocks_page(db(), today, key, PAGE_SIZE, offsets["blocks"]),
         }
     elif tab == "devices":
         context |= {
             "devices": queries.devices_page(db(), key, PAGE_SIZE, offsets["devices"]),
-            "items": {kind: objects.list_items(db(), key, kind) for kind in ("sites", "accounts")},
+            "items": {kind: objects.list_items(db(), key, kind) for kind in ("sites", "accounts", "mapping_rules")},
         }
         context["sources"]["sites"] = [s["key"] for s in context["items"]["sites"]]
     elif tab == "contacts":
@@ -195,6 +195,10 @@ def _new_values(kind: str, today: Any) -> dict[str, Any]:
     values = dict(forms.DEFAULTS.get(kind, {}))
     if kind == "agreements":
         values["start"] = str(today)
+    elif kind == "blocks":
+        values["purchased"] = str(today)
+    elif kind == "retainer_deposits":
+        values["date"] = str(today)
     return values
 
 
@@ -207,7 +211,7 @@ def _editing(
     if not edit:
         return None
     thing = THINGS.get((kind or "").replace("-", "_")) or (TAB_KINDS[tab][0] if TAB_KINDS[tab] else None)
-    if thing is None or thing.tab != tab:
+    if thing is None or thing.tab != tab or not thing.editable:
         return None
     return thing, objects.get_item(db(), key, thing.kind, edit)
 

@@ -152,6 +152,57 @@ CHARGE = (
 )
 CHARGE_VOID = (Field("reason", "why it is voided", required=True),)
 
+# the agreements tab: buying a block and recording a retainer deposit (purchases: never changed nor deleted here)
+BLOCK = (
+    Field("key", "key", required=True, new_only=True, hint=KEY_HINT),
+    Field("purchased", "purchased", "date", required=True),
+    Field("hours", "hours", "decimal", required=True),
+    Field("price", "price", MONEY, required=True),
+    Field("expires", "expires", "date", hint="blank: never"),
+)
+RETAINER_DEPOSIT = (
+    Field("date", "date", "date", required=True),
+    Field("amount", "amount", MONEY, required=True),
+    Field("key", "key", new_only=True, hint="blank: named by its day"),
+)
+# the devices tab: the client's intake mapping rules (an e-mail or an alert matching one is this client's)
+MAPPING_RULE = (
+    Field("field", "field", required=True, hint="sender, sender_domain, hostname, subject or label:NAME"),
+    Field("pattern", "pattern", required=True, wide=True),
+)
+
+# the settings page: the MSP's own settings (book/schema.py `Msp`, without its tables) and its catalog of offers
+MSP = (
+    Field("name", "name", required=True),
+    Field("currency", "currency", required=True, hint="three capital letters, e.g. USD"),
+    Field("timezone", "time zone", required=True, hint="e.g. America/Chicago"),
+    Field("hourly_rate", "hourly rate", MONEY, required=True),
+    Field("payment_terms_days", "payment terms (days)", "number", required=True),
+    Field("time_rounding_minutes", "time rounded up to (minutes)", "number", required=True),
+    Field("low_balance_hours", "low balance at (hours)", "decimal", required=True),
+    Field("unused_prepaid", "unused prepaid at offboarding", "select", ("refund", "forfeit"), required=True),
+    Field("labor_cost_per_hour", "labor cost per hour", MONEY),
+    Field("target_effective_rate", "target effective rate", MONEY),
+    Field("minimum_block_hours", "smallest block (hours)", "decimal"),
+    Field("intake_address", "intake address", hint="the mailbox intake reads, e.g. help@msp.example"),
+    Field("term_notice_days", "term notice (days)", "number", required=True,
+          hint="the owner is told this many days before a term ends"),
+)  # fmt: skip
+OFFER = (
+    Field("key", "key", required=True, new_only=True, hint=KEY_HINT),
+    Field("name", "name"),
+    Field("kind", "kind", "select", AGREEMENT_KINDS, hint="agreement terms; blank: a block offer"),
+    Field("monthly_fee", "monthly fee", MONEY),
+    Field("included_hours", "included hours", "decimal"),
+    Field("overage_rate", "overage rate", MONEY),
+    Field("hourly_rate", "hourly rate", MONEY),
+    Field("block_hours_per_month", "block hours a month", "decimal"),
+    Field("block_hours", "block hours", "decimal", hint="a block offer: its hours and its price"),
+    Field("price", "block price", MONEY),
+    Field("covers", "covers", "checks", SERVICES, wide=True),
+    Field("excludes", "excludes", "checks", SERVICES, wide=True),
+)
+
 # a kind of object the client's page changes: its fields, its tab, what it is called, who may change it
 FORMS: dict[str, tuple[Field, ...]] = {
     "agreements": AGREEMENT,
@@ -320,6 +371,7 @@ class Thing:
     fields: tuple[Field, ...]
     removal: str | None  # the button that ends it (`objects.remove_item`): Retire, Remove, Close…
     history: str  # its name in book/history.py
+    editable: bool = True  # False: only added here (a purchase: a block, a retainer deposit)
 
     @property
     def a(self) -> str:
@@ -341,6 +393,11 @@ THINGS: dict[str, Thing] = {
         Thing("contacts", "contacts", "contact", "contacts", "inventory.edit", CONTACT, "Remove", "contact"),
         Thing("backup_jobs", "backup-jobs", "backup job", "backups", "inventory.edit", BACKUP_JOB, None,
               "backup-job"),
+        Thing("blocks", "blocks", "block", "agreements", "agreements.edit", BLOCK, None, "block", editable=False),
+        Thing("retainer_deposits", "retainer-deposits", "retainer deposit", "agreements", "agreements.edit",
+              RETAINER_DEPOSIT, None, "retainer-deposit", editable=False),
+        Thing("mapping_rules", "mapping-rules", "mapping rule", "devices", "inventory.edit", MAPPING_RULE,
+              "Remove", "mapping-rule"),
     )
 }  # fmt: skip
 BY_PATH = {t.path: t for t in THINGS.values()}

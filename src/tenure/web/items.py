@@ -1,6 +1,7 @@
 """The forms that change what a client holds, on its page's tabs: agreements (add, change, end, delete one
 never billed), devices (retire), contacts, sites, vendor accounts (close), backup jobs (activate, pause,
-retire).
+retire), intake mapping rules (remove), and purchases: a block bought, a retainer deposit recorded (each its
+own prepayment invoice; never changed nor deleted here: a purchase is voided through its invoice).
 
 Each form posts the object's shape in the book to `book/objects.py`, the same services as the API's, and
 answers with post/redirect/get and a flash message. A refusal shows the tab again with the form as the
@@ -35,7 +36,7 @@ ROUTES: list[tuple[str, str, str | None]] = [
         for t in THINGS.values()
         for route in (
             ("POST", f"/clients/{{key}}/{t.path}", t.permission),
-            ("POST", f"/clients/{{key}}/{t.path}/{{item}}", t.permission),
+            *([("POST", f"/clients/{{key}}/{t.path}/{{item}}", t.permission)] if t.editable else []),
             *([("POST", f"/clients/{{key}}/{t.path}/{{item}}/remove", t.permission)] if t.removal else []),
         )
     ],
@@ -52,6 +53,8 @@ def tab_url(key: str, thing: Thing, ident: str | None = None, editing: bool = Fa
 
 
 def named(thing: Thing, item: Mapping[str, Any]) -> str:
+    if thing.kind == "mapping_rules":
+        return f"{item.get('field')} = {item.get('pattern')!r}"
     return str(item.get("name") or item.get("id")) if thing.kind == "contacts" else str(item.get("key"))
 
 
@@ -99,7 +102,11 @@ def make_router(db: Callable[[], Database]) -> APIRouter:
             body = forms.body_of(thing.fields, data, creating=True)
             try:
                 made = who[0].act(objects.create_item, db(), key, thing.kind, body)
-            except (ValidationFailed, Conflict) as exc:
+            except TenureError as exc:
+                if type(exc) is TenureError:  # a purchase's own refusal (billing: "not 0 hours"), beside its field
+                    exc = ValidationFailed([f"(purchase): {exc}"])
+                elif not isinstance(exc, (ValidationFailed, Conflict)):
+                    raise
                 state = refused(f"{thing.kind}-new", thing.fields, exc, forms.typed(thing.fields, data))
                 return client_page(db, request, who, key, thing.tab, state=state, status=status_of(exc))
             return redirect(tab_url(key, thing, thing.ident(made)), f"{thing.label} {named(thing, made)} added")
@@ -160,7 +167,8 @@ def make_router(db: Callable[[], Database]) -> APIRouter:
 
     for thing in THINGS.values():
         router.post(f"/clients/{{key}}/{thing.path}")(add(thing))
-        router.post(f"/clients/{{key}}/{thing.path}/{{item}}")(change(thing))
+        if thing.editable:
+            router.post(f"/clients/{{key}}/{thing.path}/{{item}}")(change(thing))
         if thing.removal:
             router.post(f"/clients/{{key}}/{thing.path}/{{item}}/remove")(remove(thing))
 

@@ -9,13 +9,14 @@ modules' own tables; tests/test_web.py walks it against every role.
     dashboard.py    the dashboard, the unpaid-work report
     clients.py      the client list (and a new client), a client's page in tabs, the client's own fields
     items.py        what a client holds, changed on its tabs: agreements, devices, contacts, sites,
-                    vendor accounts, backup jobs
+                    vendor accounts, backup jobs, intake mapping rules; blocks bought, retainer deposits
     time.py         time entries; on a client's time tab: logging time, correcting it (edit, move, void),
                     charges (add, void)
     triage.py       the triage queue, tickets' actions, alerts
     billing.py      billing runs, invoices
     offboarding.py  offboarding runs and their steps
     owner.py        the owner's view: profitability, the fit of catalog offers
+    settings.py     the MSP's settings and its catalog of offers
 
 Pages are HTML + one CSS + one small JS file (keyboard shortcuts), all served by the package: no CDN, they
 work offline. Charts are inline SVG (web/charts.py). Lists are paginated (web/queries.py).
@@ -29,7 +30,19 @@ from fastapi.responses import RedirectResponse, Response
 
 from tenure.db.engine import Database
 from tenure.errors import NotFound
-from tenure.web import billing, clients, common, dashboard, items, offboarding, owner, session, time, triage
+from tenure.web import (
+    billing,
+    clients,
+    common,
+    dashboard,
+    items,
+    offboarding,
+    owner,
+    session,
+    settings,
+    time,
+    triage,
+)
 from tenure.web.common import (
     FLASH_COOKIE,
     LOGIN_CSRF_COOKIE,
@@ -41,7 +54,7 @@ from tenure.web.common import (
     render,
 )
 
-FEATURES = (common, session, dashboard, clients, items, time, triage, billing, offboarding, owner)
+FEATURES = (common, session, dashboard, clients, items, time, triage, billing, offboarding, owner, settings)
 
 # every page and form, and the permission it needs (None: open). tests/test_web.py walks this table.
 ROUTES: list[tuple[str, str, str | None]] = [route for feature in FEATURES for route in feature.ROUTES]
