@@ -504,3 +504,17 @@ def test_a_refused_form_shows_its_tab_whose_links_stay_on_the_tab(book):
     assert 'href="/clients/bravo?tab=devices&amp;devices=50" rel="next"' in refused.text
     assert 'aria-current="page" class="current">Devices<' in refused.text
     assert tech.get("/clients/bravo?tab=devices&devices=50").text.count('<tr id="devices-') == 10
+
+
+def test_an_invoice_page_says_who_issued_and_voided_it(book):
+    from tenure.billing.service import run_billing
+
+    db = book["db"]
+    owner, csrf = book["signed"]["owner"]
+    number = run_billing(db, "2026-11").invoices[0]["number"]
+    for action in ("issue", "void"):
+        owner.post(f"/invoices/{number}/{action}", data={"csrf": csrf})
+    shown = page_of(owner, f"/invoices/{number}")
+    rows = re.findall(r'<tr class="change-update">.*?</tr>', shown, re.S)
+    assert len(rows) == 2 and all("user:owner" in row for row in rows)
+    assert "<del>issued</del> → <ins>void</ins>" in rows[0] and "<del>draft</del> → <ins>issued</ins>" in rows[1]

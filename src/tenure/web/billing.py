@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from tenure.billing.render import invoice_html
 from tenure.billing.service import change_status, get_invoice, run_billing
+from tenure.book import history as changelog
 from tenure.db.engine import Database
 from tenure.errors import NotFound, TenureError
 from tenure.web import queries
@@ -101,7 +102,9 @@ def make_router(db: Callable[[], Database]) -> APIRouter:
 
     @router.get("/invoices/{number}", response_class=HTMLResponse)
     def invoice(request: Request, number: str, who: Read) -> HTMLResponse:
-        return show(request, who, "invoice.html", invoice=get_invoice(db(), number))
+        found = get_invoice(db(), number)
+        changes = changelog.history(db(), "invoice", number, 50)["changes"]
+        return show(request, who, "invoice.html", invoice=found, changes=changes)
 
     @router.get("/invoices/{number}/document", response_class=HTMLResponse)
     def invoice_document(number: str, who: Read) -> HTMLResponse:
