@@ -371,29 +371,36 @@ def process(
     fault is alone; that one is quarantined with the error, and the rest go through. A database that cannot
     be reached or is busy (`OperationalError`) is no payload's fault: the error is raised and the batch
     stays waiting for the next round."""
+    return _process(db, payload_ids, states, limit)[1]
+
+
+def _process(
+    db: Database, payload_ids: list[int] | None, states: tuple[str, ...], limit: int
+) -> tuple[int, list[Outcome]]:
+    """`process`, with how many payloads it claimed (some may have no outcome to show)."""
     claimed: list[int] = []
     try:
         with collector_paused(), db.unit_of_work() as s, s.no_autoflush:
             now = clock.now()
             rows = _claim(s, payload_ids, states, now, limit)
             claimed += [row.id for row in rows]
-            return _process_rows(s, rows, now)
+            return len(rows), _process_rows(s, rows, now)
     except OperationalError:
         raise
     except Exception as exc:
         if not claimed:
             raise  # nothing was claimed, so no payload is at fault
         if len(claimed) == 1:
-            return _quarantine_failed(db, claimed[0], states, exc)
+            return 1, _quarantine_failed(db, claimed[0], states, exc)
         half = len(claimed) // 2
-        return process(db, claimed[:half], states) + process(db, claimed[half:], states)
+        return len(claimed), process(db, claimed[:half], states) + process(db, claimed[half:], states)
 
 
 def process_waiting(db: Database, limit: int = BATCH) -> int:
     """The worker's round: every payload waiting now, a batch at a time; how many were processed."""
     done = 0
     while True:
-        claimed = len({o.payload for o in process(db, limit=limit)})
+        claimed, _ = _process(db, None, ("stored",), limit)
         done += claimed
         if claimed < limit:
             return done
