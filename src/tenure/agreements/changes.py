@@ -28,7 +28,15 @@ from sqlalchemy.orm import Session
 from tenure import clock
 from tenure.agreements import rules
 from tenure.agreements.models import FrozenAllocation, TimeEntry
-from tenure.agreements.service import allocate_clients, msp_settings, portion_json
+from tenure.agreements.service import (
+    allocate_clients,
+    client_id_of,
+    load_worlds,
+    msp_settings,
+    policy_of,
+    portion_json,
+)
+from tenure.billing.models import Invoice
 from tenure.book import schema
 from tenure.bulk import collector_paused
 from tenure.clients.models import Client, Device
@@ -36,6 +44,7 @@ from tenure.db.engine import Database
 from tenure.db.locks import hold
 from tenure.db.uow import as_actor
 from tenure.errors import Conflict, NotFound, ValidationFailed
+from tenure.msp.models import MspSettings
 
 EDITABLE = ("date", "minutes", "work_type", "technician", "note", "device", "client")
 REASON_MAX = 500
@@ -249,3 +258,57 @@ def void_time_entry(db: Database, entry_id: int, reason: str, actor: str | None 
         s.flush()
         _allocate(s, entry, {entry.client_id}, max(clock.today(), entry.date))
         return time_entry_json(s, entry)
+
+
+# -------------------------------------------------------------------------------- how work is paid now
+
+
+def _billed_by(s: Session, cid: int) -> dict[str, str]:
+    """Work key -> the number of the last invoice whose frozen allocation counted it (voided invoices release
+    theirs)."""
+    f = FrozenAllocation
+    rows = s.execute(
+        select(f.portions, Invoice.number)
+        .join(Invoice, Invoice.id == f.invoice_id)
+        .where(f.client_id == cid)
+        .order_by(f.id)
+    )
+    found: dict[str, str] = {}
+    for portions, number in rows:
+        for portion in portions or ():
+            found[str(portion[0])] = number
+    return found
+
+
+def time_paid(db: Database, client: str) -> dict[str, dict[str, Any]]:
+    """How each time entry of a client is paid now, by entry key, as the ledger and the next invoice see it
+    (allocated afresh, nothing written): `portions` (`portion_json`), `invoice` (the invoice that billed it as
+    it stands) and `adjusted` (the invoice that billed it before it was corrected or voided: the next monthly
+    invoice carries the difference as an `adjustment` line). A voided entry has no portions."""
+    with db.reader() as s:
+        cid = client_id_of(s, client)
+        settings = s.scalars(select(MspSettings).limit(1)).first()
+        if settings is None:
+            return {}
+        world = load_worlds(s, [cid])[cid]
+        billed_by = _billed_by(s, cid) if world.frozen or world.billed else {}
+    through = max([clock.today(), *(w.date for w in world.works)])
+    by_work = world.allocate(policy_of(settings), through).portions_by_work()
+    found: dict[str, dict[str, Any]] = {}
+    for key in world.work_ids.keys() | world.billed.keys():
+        found[key] = {
+            "portions": [portion_json(p) for p in by_work.get(key, ())],
+            "invoice": billed_by.get(key) if key in world.frozen else None,
+            "adjusted": billed_by.get(key) if key in world.billed else None,
+        }
+    return found
+
+
+def entry_billed_by(db: Database, entry_id: int) -> str | None:
+    """The invoice that billed a time entry (its month was invoiced), or None: a correction of it is carried
+    by the next monthly invoice as an `adjustment` line."""
+    with db.reader() as s:
+        entry = s.get(TimeEntry, entry_id)
+        if entry is None:
+            return None
+        return _billed_by(s, entry.client_id).get(entry.key)

@@ -124,18 +124,21 @@ def new_router() -> APIRouter:
     return APIRouter(prefix="/api/v1", responses=PROBLEMS)
 
 
+# the service layer's refusals and the status each answers (a subclass is matched before its base)
+STATUS_OF: dict[type[TenureError], int] = {NotFound: 404, Conflict: 409, Busy: 409, Stale: 412, TenureError: 422}
+
+
 def install_problems(app: FastAPI) -> None:
     """The service layer's refusals as problem documents: nothing there (404), a field at fault (422,
     `invalid-params`), any other refusal (422), a conflict with the object as it stands (409), a stale write
     (412), a lock held too long (409)."""
 
-    @app.exception_handler(NotFound)
-    async def not_found(request: Request, exc: NotFound) -> JSONResponse:
-        return problem(404, str(exc))
+    async def refused(request: Request, exc: Exception) -> JSONResponse:
+        status = next(STATUS_OF[kind] for kind in type(exc).__mro__ if kind in STATUS_OF)
+        return problem(status, str(exc))
 
-    @app.exception_handler(TenureError)
-    async def refused(request: Request, exc: TenureError) -> JSONResponse:
-        return problem(422, str(exc))
+    for error in STATUS_OF:
+        app.add_exception_handler(error, refused)
 
     @app.exception_handler(ValidationFailed)
     async def validation_failed(request: Request, exc: ValidationFailed) -> JSONResponse:
@@ -144,15 +147,3 @@ def install_problems(app: FastAPI) -> None:
             name, sep, reason = text.partition(": ")
             params.append({"name": name if sep else "(body)", "in": "body", "reason": reason if sep else text})
         return problem(422, str(exc), **{"invalid-params": params})
-
-    @app.exception_handler(Conflict)
-    async def conflict(request: Request, exc: Conflict) -> JSONResponse:
-        return problem(409, str(exc))
-
-    @app.exception_handler(Busy)
-    async def busy(request: Request, exc: Busy) -> JSONResponse:
-        return problem(409, str(exc))
-
-    @app.exception_handler(Stale)
-    async def stale(request: Request, exc: Stale) -> JSONResponse:
-        return problem(412, str(exc))

@@ -7,13 +7,10 @@ from fastapi import APIRouter, Body, Path
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 
 from tenure.api.common import KEY, MAX_ID, NOT_FOUND, WRITES, Api, new_router
 from tenure.api.objects import IfMatch, tagged
 from tenure.book import objects, schema
-from tenure.clients.models import Client
-from tenure.intake.models import MappingRule
 from tenure.msp import changes
 
 Fields = Annotated[dict[str, Any], Body(description="Only the fields that change, in the book's shape.")]
@@ -71,13 +68,7 @@ def router(api: Api) -> APIRouter:
     @api.route(router, "GET", "/mapping-rules", "read", tags=["inventory"],
                summary="Every client's intake mapping rules (they outrank hostnames and domains)")  # fmt: skip
     def rules(_: Read) -> list[dict[str, Any]]:
-        with db().reader() as s:
-            found = s.execute(
-                select(MappingRule.id, Client.key, MappingRule.field, MappingRule.pattern)
-                .join(Client, Client.id == MappingRule.client_id)
-                .order_by(Client.key, MappingRule.id)
-            )
-            return [{"id": i, "client": c, "field": f, "pattern": p} for i, c, f, p in found]
+        return objects.list_all(db(), "mapping_rules")
 
     @api.route(router, "POST", "/mapping-rules", "inventory.edit", tags=["inventory"], status_code=201,
                responses=WRITES, summary="A rule that places alerts on a client")  # fmt: skip
@@ -89,11 +80,7 @@ def router(api: Api) -> APIRouter:
     @api.route(router, "DELETE", "/mapping-rules/{rule}", "inventory.edit", tags=["inventory"], responses=WRITES,
                summary="Remove a mapping rule")  # fmt: skip
     async def remove_rule(rule: Annotated[int, Path(ge=1, le=MAX_ID)], principal: Inventory) -> dict[str, Any]:
-        with db().reader() as s:
-            client = s.scalar(select(Client.key).join(MappingRule, MappingRule.client_id == Client.id)
-                              .where(MappingRule.id == rule))  # fmt: skip
-        if client is None:
-            raise objects.NotFound(f"no mapping rule {rule}")
+        client = objects.owner_of(db(), "mapping_rules", str(rule))
         return await run_in_threadpool(principal.act, objects.remove_item, db(), client, "mapping_rules", str(rule))
 
     return router

@@ -43,7 +43,7 @@ from tenure.db.changelog import record_created
 from tenure.db.engine import Database
 from tenure.db.locks import hold
 from tenure.db.uow import current_actor
-from tenure.errors import NotFound, TenureError
+from tenure.errors import NotFound, TenureError, ValidationFailed
 from tenure.money import ZERO, fmt, to_money
 from tenure.text import spreadsheet_safe
 from tenure.vocabulary import FEE_KINDS
@@ -505,9 +505,9 @@ def buy_block(
     price = to_money(price)
     minutes = hours * 60
     if minutes <= 0 or minutes != minutes.to_integral_value():
-        raise TenureError(f"a block is a positive whole number of minutes, not {hours} hours")
+        raise ValidationFailed([f"hours: a block is a positive whole number of minutes, not {hours} hours"])
     if expires is not None and expires < day:
-        raise TenureError(f"the block would expire ({expires}) before it is bought ({day})")
+        raise ValidationFailed([f"expires: the block would expire ({expires}) before it is bought ({day})"])
     with db.unit_of_work() as s:
         msp = msp_settings(s)
         cid = client_id_of(s, client_key)

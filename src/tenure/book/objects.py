@@ -97,11 +97,14 @@ def refs_of(s: Session, client: Client) -> Refs:
 
 def owner_of(db: Database, kind_name: str, key: str) -> str:
     """The client that holds the object of this key (agreements, devices, jobs… have keys unique across
-    clients, so a person may name one without its client)."""
+    clients, so a person may name one without its client; a contact or rule is named by its id)."""
     kind = kind_of(kind_name)
+    model = kind.model
+    if not kind.keyed and not key.isdigit():
+        raise NotFound(f"no {kind.label} {key!r}")
+    named = model.key == key if kind.keyed else model.id == int(key)
     with db.reader() as s:
-        found = select(Client.key).join(kind.model, kind.model.client_id == Client.id).where(kind.model.key == key)
-        holder = s.scalar(found)
+        holder = s.scalar(select(Client.key).join(model, model.client_id == Client.id).where(named))
     if holder is None:
         raise NotFound(f"no {kind.label} {key!r}")
     return str(holder)
@@ -145,6 +148,23 @@ def list_items(db: Database, client_key: str, kind_name: str) -> list[dict[str, 
         refs = refs_of(s, client)
         rows = s.scalars(select(kind.model).where(kind.model.client_id == client.id).order_by(kind.model.id))
         return [item_json(kind, row, refs) for row in rows]
+
+
+def list_all(db: Database, kind_name: str) -> list[dict[str, Any]]:
+    """Every client's objects of a kind, each with its client, by client then age (one query for the rows,
+    one per client for what converting them needs)."""
+    kind = kind_of(kind_name)
+    model = kind.model
+    with db.reader() as s:
+        rows = select(Client, model).join(model, model.client_id == Client.id).order_by(Client.key, model.id)
+        found = s.execute(rows)
+        refs: dict[int, Refs] = {}
+        items = []
+        for client, row in found:
+            if client.id not in refs:
+                refs[client.id] = refs_of(s, client)
+            items.append({"client": client.key, **item_json(kind, row, refs[client.id])})
+        return items
 
 
 def get_item(db: Database, client_key: str, kind_name: str, ident: str) -> dict[str, Any]:

@@ -31,8 +31,8 @@ from tenure.book.shapes import (
     TIME_ENTRIES,
     Kind,
     Refs,
-    hours,
-    minutes,
+    client_values,
+    client_view,
     msp_values,
     msp_view,
 )
@@ -164,15 +164,7 @@ class _Importer:
                 "clients",
                 clients.get(data.key),
                 Client,
-                {
-                    "key": data.key,
-                    "name": data.name,
-                    "domains": data.domains,
-                    "billable_alerts": data.billable_alerts,
-                    "forward_alerts": data.forward_alerts,
-                    "low_balance_minutes": minutes(data.low_balance_hours),
-                    "notes": data.notes,
-                },
+                client_values(data),
             )
         self.s.flush()
         ids = [row.id for row in rows.values()]
@@ -407,13 +399,7 @@ def export_book(db: Database) -> dict[str, Any]:
             book_clients.append(
                 _clean(
                     {
-                        "key": c.key,
-                        "name": c.name,
-                        "domains": c.domains,
-                        "billable_alerts": c.billable_alerts or None,
-                        "forward_alerts": c.forward_alerts or None,
-                        "low_balance_hours": hours(c.low_balance_minutes),
-                        "notes": c.notes,
+                        **client_view(c),
                         "contacts": views(CONTACTS, lambda x: x.id),
                         "sites": views(SITES, lambda x: x.id),
                         "agreements": views(AGREEMENTS, lambda x: (x.start, x.key)),

@@ -103,6 +103,31 @@ def msp_view(msp: Any) -> dict[str, Any]:
     )
 
 
+CLIENT_ALIKE = ("key", "name", "domains", "notes")
+
+
+def client_values(c: schema.Client) -> dict[str, Any]:
+    """A client's own fields as the `client` table holds them (its objects are kinds of their own)."""
+    return {
+        **_same(c, CLIENT_ALIKE),
+        "billable_alerts": c.billable_alerts,
+        "forward_alerts": c.forward_alerts,
+        "low_balance_minutes": minutes(c.low_balance_hours),
+    }
+
+
+def client_view(c: Any) -> dict[str, Any]:
+    """A `client` row's own fields as the book writes them."""
+    return clean(
+        {
+            **_same(c, CLIENT_ALIKE),
+            "billable_alerts": c.billable_alerts or None,
+            "forward_alerts": c.forward_alerts or None,
+            "low_balance_hours": hours(c.low_balance_minutes),
+        }
+    )
+
+
 @dataclass
 class Refs:
     """What converting one client's objects needs to know beyond the object itself."""

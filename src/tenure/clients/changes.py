@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from tenure import clock
 from tenure.book import schema
 from tenure.book.objects import client_row, has_history, sent_version, validated, version_of
-from tenure.book.shapes import clean, hours, minutes
+from tenure.book.shapes import client_values, client_view
 from tenure.clients.models import Client
 from tenure.db.engine import Database
 from tenure.db.locks import hold
@@ -27,18 +27,7 @@ OWN_FIELDS = ("key", "name", "domains", "billable_alerts", "forward_alerts", "lo
 
 
 def shape_of(client: Client) -> dict[str, Any]:
-    values = clean(
-        {
-            "key": client.key,
-            "name": client.name,
-            "domains": client.domains,
-            "billable_alerts": client.billable_alerts or None,
-            "forward_alerts": client.forward_alerts or None,
-            "low_balance_hours": hours(client.low_balance_minutes),
-            "notes": client.notes,
-        }
-    )
-    shape = schema.Client.model_validate(values).model_dump(mode="json", exclude_none=True)
+    shape = schema.Client.model_validate(client_view(client)).model_dump(mode="json", exclude_none=True)
     return {name: value for name, value in shape.items() if name in OWN_FIELDS}
 
 
@@ -85,15 +74,7 @@ def edit_client(db: Database, key: str, body: Any, if_match: str | None = None) 
         if body.get("key", key) != key:
             raise ValidationFailed(["key: a client's key cannot be changed (it names the client everywhere)"])
         item = validated(schema.Client, {k: v for k, v in {**current, **body}.items() if v is not None})
-        wanted = {
-            "name": item.name,
-            "domains": item.domains,
-            "billable_alerts": item.billable_alerts,
-            "forward_alerts": item.forward_alerts,
-            "low_balance_minutes": minutes(item.low_balance_hours),
-            "notes": item.notes,
-        }
-        for name, value in wanted.items():
+        for name, value in client_values(item).items():
             if getattr(client, name) != value:
                 setattr(client, name, value)
         s.flush()

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from tenure import clock
-from tenure.agreements.changes import get_time_entry
+from tenure.agreements.changes import get_time_entry, time_paid
 from tenure.billing.charges import list_charges
 from tenure.book import history as changelog
 from tenure.book import objects
@@ -162,7 +162,7 @@ def _time_tab(
     context: dict[str, Any] = {
         "time": queries.time_page(db(), key, limit=PAGE_SIZE, offset=offset),
         "time_totals": queries.time_totals(db(), key),
-        "paid": queries.time_paid(db(), key),
+        "paid": time_paid(db(), key),
         "services": SERVICES,
         "charges": list_charges(db(), key),
         "correcting": None,

@@ -102,11 +102,7 @@ def make_router(db: Callable[[], Database]) -> APIRouter:
             body = forms.body_of(thing.fields, data, creating=True)
             try:
                 made = who[0].act(objects.create_item, db(), key, thing.kind, body)
-            except TenureError as exc:
-                if type(exc) is TenureError:  # a purchase's own refusal (billing: "not 0 hours"), beside its field
-                    exc = ValidationFailed([f"(purchase): {exc}"])
-                elif not isinstance(exc, (ValidationFailed, Conflict)):
-                    raise
+            except (ValidationFailed, Conflict) as exc:
                 state = refused(f"{thing.kind}-new", thing.fields, exc, forms.typed(thing.fields, data))
                 return client_page(db, request, who, key, thing.tab, state=state, status=status_of(exc))
             return redirect(tab_url(key, thing, thing.ident(made)), f"{thing.label} {named(thing, made)} added")

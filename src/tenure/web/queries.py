@@ -25,9 +25,7 @@ from dateutil.relativedelta import relativedelta
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session, selectinload
 
-from tenure import clock
-from tenure.agreements.models import Agreement, Block, FrozenAllocation, LedgerEntry, TimeEntry
-from tenure.agreements.service import load_worlds, policy_of, portion_json
+from tenure.agreements.models import Agreement, Block, LedgerEntry, TimeEntry
 from tenure.billing.models import Invoice, InvoiceLine
 from tenure.billing.service import invoice_json
 from tenure.clients.models import BackupJob, Client, Device, Site
@@ -472,57 +470,6 @@ def time_totals(db: Database, client: str) -> dict[str, int]:
         ).where(TimeEntry.client_id == client_id(s, client))
         rows, entries, minutes = s.execute(query).one()
     return {"entries": int(entries), "minutes": int(minutes), "voided": int(rows) - int(entries)}
-
-
-def _billed_by(s: Session, cid: int) -> dict[str, str]:
-    """Work key -> the number of the last invoice whose frozen allocation counted it (voided invoices release
-    theirs)."""
-    f = FrozenAllocation
-    rows = s.execute(
-        select(f.portions, Invoice.number)
-        .join(Invoice, Invoice.id == f.invoice_id)
-        .where(f.client_id == cid)
-        .order_by(f.id)
-    )
-    found: dict[str, str] = {}
-    for portions, number in rows:
-        for portion in portions or ():
-            found[str(portion[0])] = number
-    return found
-
-
-def time_paid(db: Database, client: str) -> dict[str, dict[str, Any]]:
-    """How each time entry of a client is paid now, by entry key, as the ledger and the next invoice see it
-    (allocated afresh, nothing written): `portions` (`portion_json`), `invoice` (the invoice that billed it as
-    it stands) and `adjusted` (the invoice that billed it before it was corrected or voided: the next monthly
-    invoice carries the difference as an `adjustment` line). A voided entry has no portions."""
-    with db.reader() as s:
-        cid = client_id(s, client)
-        settings = s.scalars(select(MspSettings).limit(1)).first()
-        if settings is None:
-            return {}
-        world = load_worlds(s, [cid])[cid]
-        billed_by = _billed_by(s, cid) if world.frozen or world.billed else {}
-    through = max([clock.today(), *(w.date for w in world.works)])
-    by_work = world.allocate(policy_of(settings), through).portions_by_work()
-    found: dict[str, dict[str, Any]] = {}
-    for key in world.work_ids.keys() | world.billed.keys():
-        found[key] = {
-            "portions": [portion_json(p) for p in by_work.get(key, ())],
-            "invoice": billed_by.get(key) if key in world.frozen else None,
-            "adjusted": billed_by.get(key) if key in world.billed else None,
-        }
-    return found
-
-
-def entry_billed_by(db: Database, entry_id: int) -> str | None:
-    """The invoice that billed a time entry (its month was invoiced), or None: a correction of it is carried
-    by the next monthly invoice as an `adjustment` line."""
-    with db.reader() as s:
-        entry = s.get(TimeEntry, entry_id)
-        if entry is None:
-            return None
-        return _billed_by(s, entry.client_id).get(entry.key)
 
 
 # ------------------------------------------------------------------------------------------- invoices

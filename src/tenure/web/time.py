@@ -23,7 +23,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from tenure.agreements.changes import edit_time_entry, get_time_entry, void_time_entry
+from tenure.agreements.changes import edit_time_entry, entry_billed_by, get_time_entry, void_time_entry
 from tenure.agreements.service import log_time
 from tenure.billing.charges import add_charge, get_charge, void_charge
 from tenure.db.engine import Database
@@ -150,7 +150,7 @@ def make_router(db: Callable[[], Database]) -> APIRouter:
             changes = corrections(values, current)
             if not changes:
                 return redirect(time_tab(key, f"time-{current['key']}"), f"time entry {entry}: nothing to change")
-            billed = queries.entry_billed_by(db(), entry)
+            billed = entry_billed_by(db(), entry)
             done = who[0].act(edit_time_entry, db(), entry, changes, None, reason)
         except (ValidationFailed, Conflict) as exc:
             return again(request, who, key, refused("time-edit", forms.TIME_EDIT, exc, values, item=str(entry)), exc)
@@ -179,7 +179,7 @@ def make_router(db: Callable[[], Database]) -> APIRouter:
         if current["voided"]:
             return redirect(back, f"time entry {entry} was voided already ({current['void_reason']})")
         try:
-            billed = queries.entry_billed_by(db(), entry)
+            billed = entry_billed_by(db(), entry)
             who[0].act(void_time_entry, db(), entry, reason)
         except ValidationFailed as exc:
             state = refused("time-void", forms.TIME_VOID, exc, {"reason": reason}, item=str(entry))
