@@ -23,14 +23,19 @@ from tenure.clients.models import BackupJob
 from tenure.db.bulkwrite import insert_rows, insert_with_ids
 from tenure.db.changelog import record_created
 from tenure.db.types import UTCDateTime
+from tenure.desk import rules as desk
 from tenure.intake.matching import ClientFacts, MatchIndex
 from tenure.intake.models import Alert, AlertHistory, BackupRun
 from tenure.intake.sources import Signal
+from tenure.msp.models import MspSettings
 from tenure.notices.models import Notice
 from tenure.triage import rules as triage
 from tenure.triage.models import Ticket
+from tenure.vocabulary import OPEN_TICKET_STATUSES
 
 OPENS_WORK = ("ticket", "quote")
+# an alert's severity gives its ticket's priority (the desk may change it)
+PRIORITY_OF_SEVERITY = {"critical": "P1", "error": "P2", "warning": "P3", "info": "P4"}
 
 
 @lru_cache(maxsize=16)
@@ -40,6 +45,14 @@ def _open_alerts(keys: int) -> TextClause:
     pairs = " OR ".join(f"(client_id = :c{i} AND fingerprint = :f{i})" for i in range(keys))
     columns = "id, client_id, fingerprint, ticket_id, count, last_seen"
     return text(f"SELECT {columns} FROM alert WHERE status = 'firing' AND ({pairs})").columns(last_seen=UTCDateTime())
+
+
+# PostgreSQL: the batch's (client, fingerprint) pairs as two arrays, joined to ix_alert_open in one statement
+_OPEN_ALERTS_PG = text(
+    "SELECT a.id, a.client_id, a.fingerprint, a.ticket_id, a.count, a.last_seen FROM alert AS a "
+    "JOIN unnest(CAST(:clients AS integer[]), CAST(:fingerprints AS varchar[])) AS k(client_id, fingerprint) "
+    "ON a.client_id = k.client_id AND a.fingerprint = k.fingerprint WHERE a.status = 'firing'"
+).columns(last_seen=UTCDateTime())
 
 
 def _slug(text: str) -> str:
@@ -105,6 +118,20 @@ class Recorder:
         self.history: list[tuple[OpenAlert, datetime, str, str]] = []
         self.forwards: list[tuple[ClientFacts, Signal, NewAlert]] = []
         self.backup_runs: list[dict[str, Any]] = []
+        self._targets: dict[str, Any] | None = None
+        self._due_times: dict[tuple[int, str], desk.DueTimes] = {}
+
+    def _due(self, facts: ClientFacts, priority: str) -> desk.DueTimes:
+        """The new ticket's response and resolution due times (the MSP's targets, read once a batch)."""
+        found = self._due_times.get((facts.id, priority))  # the same for every ticket of a client and priority
+        if found is not None:
+            return found
+        if self._targets is None:
+            self._targets = self.s.scalar(select(MspSettings.ticket_targets).limit(1)) or {}
+        day = self.now.date()
+        kind = desk.agreement_kind_for([a.kind for a in facts.agreements if a.active_on(day)])
+        found = self._due_times[(facts.id, priority)] = desk.due_times(self._targets, kind, priority, self.now)
+        return found
 
     # ------------------------------------------------------------------------------------ deciding
 
@@ -158,6 +185,12 @@ class Recorder:
     def load_open(self, items: list[Prepared]) -> None:
         """The open alerts (and their tickets) of every (client, fingerprint) in the batch, by index."""
         keys = sorted({(self.index.facts(i.client).id, i.signal.fingerprint) for i in items if i.client})
+        if keys and self.s.connection().dialect.name == "postgresql":  # the whole batch in one statement
+            client_ids, fingerprints = [c for c, _ in keys], [f for _, f in keys]
+            found = self.s.execute(_OPEN_ALERTS_PG, {"clients": client_ids, "fingerprints": fingerprints})
+            for aid, cid, fp, ticket_id, count, last_seen in found:
+                self.open[(cid, fp)] = OpenAlert(aid, ticket_id, count, last_seen)
+            keys = []
         for chunk in chunks(keys, 400):  # two parameters a key
             params = {f"c{i}": c for i, (c, _) in enumerate(chunk)} | {f"f{i}": f for i, (_, f) in enumerate(chunk)}
             for aid, cid, fp, ticket_id, count, last_seen in self.s.execute(_open_alerts(len(chunk)), params):
@@ -225,11 +258,17 @@ class Recorder:
             return alert
         ticket = None
         if decision.decision in OPENS_WORK:
+            priority = PRIORITY_OF_SEVERITY.get((signal.severity or "").lower(), "P3")
+            due = self._due(facts, priority)
             ticket = _NewTicket(
                 {
                     "client_id": facts.id,
-                    "kind": "alert" if decision.decision == "ticket" else "quote",
-                    "status": "open" if decision.decision == "ticket" else "awaiting_approval",
+                    "kind": "alert",  # a quote too: billable, and awaiting the client's approval
+                    "status": "new" if decision.decision == "ticket" else "awaiting_approval",
+                    "device_id": item.device_id,
+                    "priority": priority,
+                    "respond_by": due.respond_by,
+                    "due_at": due.due_at,
                     "title": signal.title[:480],
                     "fingerprint": signal.fingerprint,
                     "billable": decision.decision == "quote",
@@ -283,7 +322,7 @@ class Recorder:
         self.changed[alert.id] = alert
         self.history.append((alert, seen, "resolved", signal.source))
         ticket = self.tickets.get(alert.ticket_id or 0)
-        if ticket is not None and ticket.status in ("open", "awaiting_approval"):
+        if ticket is not None and ticket.status in OPEN_TICKET_STATUSES:
             ticket.status, ticket.closed_at = "closed", self.now
         return alert
 
@@ -324,6 +363,16 @@ class Recorder:
         ] + [{"alert_id": a.id, "time": when, "status": status, "note": note} for a, when, status, note in self.history]
         insert_rows(connection, AlertHistory.__table__, history)
         insert_rows(connection, Notice.__table__, [self._forward(*f) for f in self.forwards])
+        # a quote decision's ticket (still awaiting approval at the end of the batch) mails the client its quote
+        quoted = [
+            (t.id, t.values["client_id"], t.values["title"])
+            for t in self.new_tickets
+            if t.values["status"] == "awaiting_approval" and t.id is not None
+        ]
+        if quoted:
+            from tenure.desk.mail.quotes import triage_quotes  # the desk reads intake's models: not at the top
+
+            insert_rows(connection, Notice.__table__, triage_quotes(self.s, quoted, self.now))
         insert_rows(connection, BackupRun.__table__, self.backup_runs)
         if self.changed:
             table = Alert.__table__

@@ -12,6 +12,7 @@ import email
 import email.policy
 import json
 import re
+import zlib
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,7 +20,7 @@ from email.message import Message
 from email.utils import getaddresses, parseaddr
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -28,6 +29,7 @@ from tenure.bulk import chunks as _chunks
 from tenure.bulk import collector_paused
 from tenure.db.bulkwrite import insert_with_ids
 from tenure.db.engine import Database
+from tenure.desk.mail.inbound import take_client_mail
 from tenure.intake.matching import MatchIndex
 from tenure.intake.models import RawPayload
 from tenure.intake.parsers.backup_email import parse_backup_email
@@ -450,7 +452,10 @@ def _process_rows(s: Session, rows: list[Any], now: datetime) -> list[Outcome]:
             failed[row.id] = _unread(row.id, clean_text(f"{row.source}: could not be read ({exc})"))
         except Exception as exc:  # a parser's crash on strange input (parsers are pure: nothing to undo)
             failed[row.id] = _unread(row.id, f"{row.source}: {_failure(exc)}")
+    _hold_recording(s)
     index = MatchIndex(s, [signal for _, signal in parsed])
+    # a person's mail (a known contact's) lands on a ticket instead of becoming an alert (desk/mail/inbound.py)
+    parsed, people = take_client_mail(s, index, parsed, now)
     recorder = Recorder(s, index, now)
     prepared = [recorder.match(row, signal) for row, signal in parsed]
     index.load_facts({p.client for p in prepared if p.client})
@@ -460,6 +465,11 @@ def _process_rows(s: Session, rows: list[Any], now: datetime) -> list[Outcome]:
     recorded = [(item, recorder.record(item)) for item in prepared]
     recorder.finish()
     by_row: dict[int, list[Outcome]] = defaultdict(list)
+    for mail in people:
+        by_row[mail.payload].append(
+            Outcome(None, mail.client, None, mail.fingerprint, mail.decision, mail.ticket, mail.reason,
+                    mail.payload, mail.status)
+        )  # fmt: skip
     for item, alert in recorded:
         decision = item.decision
         assert decision is not None
@@ -492,6 +502,19 @@ def _process_rows(s: Session, rows: list[Any], now: datetime) -> list[Outcome]:
             quarantined,
         )
     return outcomes
+
+
+def _hold_recording(s: Session) -> None:
+    """PostgreSQL: wait until no other transaction is matching and recording a batch (`tenure worker
+    --processes N` claims and parses batches side by side). Two batches holding repeats of one fingerprint
+    must not both find it not open and both open a ticket: the second reads what the first committed, so
+    every decision is the one a single worker would have made. SQLite's single writer already does this."""
+    if s.connection().dialect.name == "postgresql":
+        s.execute(text("SELECT pg_advisory_xact_lock(CAST(:ns AS integer), 0)"), {"ns": RECORDING_LOCK})
+
+
+# the advisory lock of intake's recording, in its own namespace (tenure.db.locks numbers its own from names)
+RECORDING_LOCK = zlib.crc32(b"tenure:intake.recording") & 0x7FFFFFFF
 
 
 def _unread(payload: int, reason: str) -> Outcome:

@@ -1,7 +1,11 @@
-"""The SMTP intake listener (`tenure serve --smtp HOST:PORT`): a message is stored before the 250."""
+"""The SMTP intake listener (`tenure serve --smtp HOST:PORT`): a message is stored before the 250, and
+processed right after it, in a thread of its own (a client's reply is a note on its ticket within a second,
+whatever the worker is busy with; if that fails, the worker's next round takes the message)."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
 
 from aiosmtpd.controller import Controller
@@ -9,6 +13,8 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from tenure.db.engine import Database
 from tenure.intake import service
+
+log = logging.getLogger("tenure.intake.smtp")
 
 
 class IntakeHandler:
@@ -26,10 +32,21 @@ class IntakeHandler:
         if envelope.rcpt_tos:
             body = b"".join(f"X-Original-To: {r}\r\n".encode() for r in envelope.rcpt_tos) + body
         try:
-            service.receive(self.db, "email", body, "message/rfc822", meta)
+            payload = service.receive(self.db, "email", body, "message/rfc822", meta)
         except Exception:  # not stored: the sender must keep the message and try again later
             return "451 4.3.0 could not store the message, try again later"
+        # after the answer: the 250 never waits for processing
+        asyncio.get_running_loop().call_soon(self._process_soon, payload)
         return "250 OK stored"
+
+    def _process_soon(self, payload: int) -> None:
+        asyncio.get_running_loop().run_in_executor(None, self._process, payload)
+
+    def _process(self, payload: int) -> None:
+        try:
+            service.process(self.db, [payload])
+        except Exception:  # stored all the same: the worker's next round processes it
+            log.warning("SMTP intake: payload %s waits for the worker", payload, exc_info=True)
 
 
 def start_smtp(db: Database, host: str, port: int) -> Controller:

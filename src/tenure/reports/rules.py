@@ -475,7 +475,7 @@ class MonitoringItem:
 
 @dataclass(frozen=True, slots=True)
 class AlertFact:
-    """An alert that reached a person (a quote or forward decision)."""
+    """An alert that reached a person (a quote decision: a forwarded alert costs no technician time)."""
 
     id: int
     decision: str

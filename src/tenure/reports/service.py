@@ -66,8 +66,9 @@ def _moment(day: date) -> datetime:
 
 
 def alert_counts(session: Session, win: rules.Window, client_ids: list[int] | None) -> dict[int, dict[str, int]]:
-    """Alerts that reached a person (quote, forward) per client and month, in one grouped query (chunked by
-    client when asked for some): a count per client and how many came before each month's end."""
+    """Alerts that reached a person (quote decisions; a forward costs no one's time) per client and month,
+    in one grouped query (chunked by client when asked for some): a count per client and how many came
+    before each month's end."""
     ends = [_moment(first_of_next_month(m)) for m in win.months]
     before = [func.sum(case((Alert.first_seen < end, 1), else_=0)) for end in ends[:-1]]
     query = (

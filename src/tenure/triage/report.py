@@ -21,6 +21,7 @@ from typing import Any
 from dateutil.relativedelta import relativedelta
 from sqlalchemy import select
 
+from tenure.agreements.frozen import frozen_keys
 from tenure.agreements.models import FrozenAllocation, TimeEntry
 from tenure.agreements.service import load_worlds, msp_settings
 from tenure.billing.service import period_start
@@ -54,7 +55,7 @@ def unpaid_report(db: Database, period: str) -> dict[str, Any]:
         for cid, portions, frozen_period in s.execute(
             select(FrozenAllocation.client_id, FrozenAllocation.portions, FrozenAllocation.period)
         ):
-            billed[cid] |= {p[0] for p in portions}
+            billed[cid].update(frozen_keys(portions))
             if frozen_period == "final" or frozen_period > period:
                 closed.add(cid)
         written_off: dict[int, int] = defaultdict(int)

@@ -342,14 +342,17 @@ def _score(tier: str, rule: MatchRule, view: _HintView) -> tuple[int, ...] | Non
 DEFAULT_UNPAID_MODEL: Mapping[str, int] = MappingProxyType(
     {"reach_decision_maker": 10, "win_approval": 15, "undocumented_setup": 20}
 )
-REACHES_A_PERSON: frozenset[str] = frozenset({"quote", "forward"})
+# a forwarded alert goes to the client's own contact: no technician looks at it, so it costs no minutes
+# (seed 004: the time goes on phoning, winning approval and fixing; forwarding does none of that)
+REACHES_A_PERSON: frozenset[str] = frozenset({"quote"})
 
 
 @dataclass(frozen=True, slots=True)
 class UnpaidWork:
     """Seed 004's arithmetic over a set of decisions.
 
-    `reached`: uncovered alerts that reached a person (quote and forward decisions); `minutes`: what
+    `reached`: uncovered alerts that reached a technician (quote decisions; a forward goes to the client,
+    not to anyone of the MSP, and costs nothing); `minutes`: what
     they cost, `reached` × the model's total; `suppressed`: alerts suppressed; `minutes_avoided`:
     `suppressed` × the model's total; `per_alert`: the model's total.
     """

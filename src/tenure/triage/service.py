@@ -6,13 +6,13 @@ from typing import Any
 
 from sqlalchemy import select
 
+from tenure import vocabulary
 from tenure.clients.models import Client, Device
 from tenure.db.engine import Database
 from tenure.intake.models import Alert
-from tenure.triage.models import Ticket
 
 DECISIONS = ("ticket", "quote", "forward", "suppress", "orphaned", "pending")
-TICKET_STATUSES = ("open", "awaiting_approval", "closed", "handed_over")
+TICKET_STATUSES = (*vocabulary.TICKET_STATUSES, "open", "active", "all")  # a status, or a group (desk.service)
 
 
 def alert_json(a: Any, key: str | None, host: str | None) -> dict[str, Any]:
@@ -35,15 +35,23 @@ def alert_json(a: Any, key: str | None, host: str | None) -> dict[str, Any]:
 
 
 def list_alerts(
-    db: Database, client: str | None = None, decision: str | None = None, status: str | None = None, limit: int = 500
+    db: Database,
+    client: str | None = None,
+    decision: str | None = None,
+    status: str | None = None,
+    limit: int | None = 500,
+    offset: int = 0,
 ) -> list[dict[str, Any]]:
+    """Alerts, last seen first (then newest first, so pages with `offset` neither skip nor repeat a row);
+    `limit` None: all of them."""
     with db.reader() as s:
         query = (
             select(Alert, Client.key, Device.hostname)
             .join(Client, Client.id == Alert.client_id)
             .outerjoin(Device, Device.id == Alert.device_id)
-            .order_by(Alert.last_seen.desc())
+            .order_by(Alert.last_seen.desc(), Alert.id.desc())
             .limit(limit)
+            .offset(offset)
         )
         if client:
             query = query.where(Client.key == client)
@@ -55,30 +63,22 @@ def list_alerts(
 
 
 def list_tickets(
-    db: Database, client: str | None = None, status: str | None = None, limit: int = 500
+    db: Database,
+    client: str | None = None,
+    status: str | None = None,
+    limit: int | None = 500,
+    offset: int = 0,
+    **filters: Any,
 ) -> list[dict[str, Any]]:
-    with db.reader() as s:
-        query = (
-            select(Ticket, Client.key)
-            .join(Client, Client.id == Ticket.client_id)
-            .order_by(Ticket.opened_at.desc())
-            .limit(limit)
-        )
-        if client:
-            query = query.where(Client.key == client)
-        if status:
-            query = query.where(Ticket.status == status)
-        return [
-            {
-                "ticket": t.id,
-                "client": key,
-                "kind": t.kind,
-                "status": t.status,
-                "title": t.title,
-                "billable": t.billable,
-                "alerts": t.alert_count,
-                "opened_at": t.opened_at.isoformat(),
-                "closed_at": t.closed_at.isoformat() if t.closed_at else None,
-            }
-            for t, key in s.execute(query)
-        ]
+    """Tickets, newest first (desk.service.tickets_page: `filters` are assignee, priority, kind, breached);
+    `limit` None: all of them."""
+    from tenure.desk.service import tickets_page
+
+    if limit is None:
+        rows: list[dict[str, Any]] = []
+        while True:
+            chunk = tickets_page(db, client, status, False, 1000, offset + len(rows), **filters).items
+            rows += chunk
+            if len(chunk) < 1000:
+                return rows
+    return list(tickets_page(db, client, status, False, limit, offset, **filters).items)
