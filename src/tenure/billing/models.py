@@ -85,3 +85,19 @@ class Charge(ChangeLogged, Base):
     void_reason: Mapped[str | None] = mapped_column(String(500))
     invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoice.id", ondelete="SET NULL"), index=True)
     credit_invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoice.id", ondelete="SET NULL"))
+
+
+class InvoiceMail(Base):
+    """Each time an invoice was mailed (on issue, again on request, a reminder): a record, never edited.
+    A reminder's `days` (past due) is unique per invoice, so each reminder goes once."""
+
+    __tablename__ = "invoice_mail"
+    __table_args__ = (UniqueConstraint("invoice_id", "kind", "days"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoice.id", ondelete="CASCADE"), index=True)
+    notice_id: Mapped[int | None] = mapped_column(ForeignKey("notice.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(10))  # issued | again | reminder
+    days: Mapped[int | None]  # a reminder: days past due it is for
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    actor: Mapped[str | None] = mapped_column(String(200))

@@ -30,3 +30,17 @@ def invoice_pdf(db: Database, invoice: dict[str, Any]) -> bytes:
         raise TenureError(f"PDF needs WeasyPrint and Pango ({exc}); HTML works without them: use --html") from None
     pdf: bytes = HTML(string=invoice_html(db, invoice)).write_pdf()
     return pdf
+
+
+def statement_html(statement: dict[str, Any]) -> str:
+    """A statement of account (billing.mailing.statement) as the client gets it."""
+    return _env.get_template("statement.html").render(st=statement)
+
+
+def statement_pdf(statement: dict[str, Any]) -> bytes:
+    try:
+        from weasyprint import HTML
+    except (ImportError, OSError) as exc:  # OSError: the system's Pango is missing
+        raise TenureError(f"PDF needs WeasyPrint and Pango ({exc}); the statement's page works without them") from None
+    pdf: bytes = HTML(string=statement_html(statement)).write_pdf()
+    return pdf

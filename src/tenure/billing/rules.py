@@ -369,3 +369,53 @@ def _retainer_settlement(balance: Decimal, policy: UnusedPrepaid) -> Line:
         return Line("forfeit", f"Unused retainer balance {_money_text(balance)}, forfeited", ONE, ZERO, ZERO)
     amount = -round_cents(balance)
     return Line("refund", "Refund: unused retainer balance", ONE, amount, amount)
+
+
+# ---------------------------------------------------------------------------- reminders and statements
+
+DEFAULT_REMINDER_DAYS = (1, 7, 14)
+
+
+def reminder_due(due: dt.date, today: dt.date, reminder_days: Sequence[int], last_sent: int | None) -> int | None:
+    """The reminder to send today for an unpaid invoice due on `due`: the latest of `reminder_days` (days past
+    due) reached by today and later than the last one sent; None when there is none. A worker that was down
+    across several steps sends one reminder, the latest, not one per step it missed."""
+    overdue = (today - due).days
+    reached = [d for d in reminder_days if 0 < d <= overdue and (last_sent is None or d > last_sent)]
+    return max(reached) if reached else None
+
+
+@dataclass(frozen=True, slots=True)
+class Billed:
+    """An invoice as a statement of account sees it (drafts are not the client's yet: never one of these)."""
+
+    number: str
+    date: dt.date
+    due_date: dt.date
+    status: str  # issued | paid | void
+    total: Decimal
+    paid_on: dt.date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    open: tuple[Billed, ...]  # issued and unpaid, oldest first
+    payments: tuple[Billed, ...]  # paid on a day from `since` to today, oldest first
+    balance: Decimal  # what the client owes: the open invoices' totals
+    overdue: Decimal  # the part of the balance past its due date
+
+
+def account(invoices: Iterable[Billed], today: dt.date, since: dt.date) -> Account:
+    """A client's statement of account on `today`: every open invoice, the payments since `since`, the
+    balance. An invoice is paid whole, so a payment is its invoice's total; a void invoice is owed nothing."""
+    everything = sorted(invoices, key=lambda b: (b.date, b.number))
+    open_ = tuple(b for b in everything if b.status == "issued")
+    payments = tuple(
+        sorted(
+            (b for b in everything if b.status == "paid" and b.paid_on is not None and since <= b.paid_on <= today),
+            key=lambda b: (b.paid_on or b.date, b.number),
+        )
+    )
+    balance = sum((b.total for b in open_), ZERO)
+    overdue = sum((b.total for b in open_ if b.due_date < today), ZERO)
+    return Account(open_, payments, balance, overdue)

@@ -21,13 +21,13 @@ from sqlalchemy.orm import Session, selectinload
 
 from tenure import clock
 from tenure.agreements import rules as coverage
+from tenure.agreements.frozen import decode_portions, encode_portions
 from tenure.agreements.models import Agreement, Block, FrozenAllocation, LedgerEntry, RetainerDeposit
 from tenure.agreements.service import (
     World,
     allocate_clients,
     client_id_of,
     encode_month,
-    encode_portion,
     load_worlds,
     msp_settings,
     policy_of,
@@ -194,7 +194,9 @@ class _Freezer:
 
     session: Session
     period: str
-    pending: list[tuple[int, int | None, list[Any], list[Any], dict[str, int]]] = field(default_factory=list)
+    pending: list[tuple[int, int | None, list[coverage.Portion], list[Any], dict[str, int]]] = field(
+        default_factory=list
+    )
 
     def add(
         self,
@@ -210,7 +212,7 @@ class _Freezer:
                 (
                     client_id,
                     invoice_id,
-                    [encode_portion(p) for p in portions],
+                    portions,
                     [encode_month(m) for m in months],
                     revisions or {},
                 )
@@ -238,16 +240,16 @@ class _Freezer:
                         "client_id": cid,
                         "period": self.period,
                         "invoice_id": invoice_id,
-                        "portions": portions,
+                        "portions": encode_portions(portions),
                         "monitoring": months,
                         "revisions": revisions,
                         "created_at": now,
                     }
                 )
             else:  # what this run settled again (a corrected entry) replaces what the row held of it
-                again = {p[0] for p in portions} | revisions.keys()
-                kept = [p for p in row.portions if p[0] not in again] if again else row.portions
-                row.portions, row.monitoring = [*kept, *portions], [*row.monitoring, *months]
+                again = {p.work_key for p in portions} | revisions.keys()
+                kept = [p for p in decode_portions(row.portions) if p.work_key not in again]
+                row.portions, row.monitoring = encode_portions([*kept, *portions]), [*row.monitoring, *months]
                 row.revisions = {k: v for k, v in (row.revisions or {}).items() if k not in again} | revisions
                 row.invoice_id = row.invoice_id or invoice_id
         insert_rows(self.session.connection(), FrozenAllocation.__table__, rows)
@@ -323,9 +325,11 @@ def _unfrozen(
     before: date | None,
     months_through: date | None,
 ) -> tuple[list[coverage.Portion], list[coverage.MonitoringMonth]]:
-    portions = [
-        p for p in allocation.portions if p.work_key not in world.frozen and (before is None or p.date < before)
-    ]
+    every = allocation.portions  # by date: the last is the latest
+    if not world.frozen and (not every or before is None or every[-1].date < before):
+        portions = list(every)  # nothing frozen, nothing too late: a first run's common case, no test per portion
+    else:
+        portions = [p for p in every if p.work_key not in world.frozen and (before is None or p.date < before)]
     months = [
         m
         for m in allocation.monitoring
@@ -693,7 +697,9 @@ TRANSITIONS = {"issue": ({"draft"}, "issued"), "pay": ({"issued"}, "paid"), "voi
 
 def change_status(db: Database, number: str, action: str) -> dict[str, Any]:
     """draft → issued → paid, or void. Voiding releases the work the invoice froze and reverses its
-    settlement, so the next run (or a rerun of the period) bills it again on a new invoice."""
+    settlement, so the next run (or a rerun of the period) bills it again on a new invoice. Issuing mails
+    the invoice (billing.mailing.issue_one answers with its mail); paying or voiding stops its reminders."""
+    from tenure.billing import mailing  # mailing builds on this module
     allowed, target = TRANSITIONS[action]
     with db.unit_of_work() as s:
         invoice = s.scalars(
@@ -710,9 +716,12 @@ def change_status(db: Database, number: str, action: str) -> dict[str, Any]:
         invoice.status = target
         if target == "issued":
             invoice.issued_at = clock.now()
+            mailing.on_issue(s, invoice)  # the mail waits in the outbox, committed with the issue
         elif target == "paid":
             invoice.paid_at = clock.now()
+            mailing.on_settled(s, invoice)
         else:
+            mailing.on_settled(s, invoice)
             s.execute(delete(FrozenAllocation).where(FrozenAllocation.invoice_id == invoice.id))
             # its charges are billed again, and its credits of voided charges given again, by the next invoice
             s.execute(update(Charge).where(Charge.invoice_id == invoice.id).values(invoice_id=None))
@@ -753,13 +762,18 @@ def list_invoices(
     period: str | None = None,
     status: str | None = None,
     kind: str | None = None,
+    limit: int | None = None,
+    offset: int = 0,
 ) -> list[dict[str, Any]]:
+    """Invoices, oldest first; `limit`/`offset` take one page of them (by date, then number: stable)."""
     with db.reader() as s:
         query = (
             select(Invoice, Client.key)
             .join(Client, Client.id == Invoice.client_id)
             .options(selectinload(Invoice.lines))
             .order_by(Invoice.date, Invoice.number)
+            .limit(limit)
+            .offset(offset)
         )
         if client:
             client_id_of(s, client)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, getaddresses, parseaddr
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from tenure.errors import TenureError
@@ -112,9 +113,20 @@ class Outgoing:
     text: str
     html: str | None
     msp_name: str | None
+    # files the notice carries, rendered when sent (notices.attachments): [{"kind": "invoice_pdf", ...}]
+    attach: tuple[dict[str, Any], ...] = ()
 
 
-def build_message(item: Outgoing, config: MailConfig, now: datetime) -> EmailMessage:
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str  # "application/pdf"
+    content: bytes = field(repr=False)
+
+
+def build_message(
+    item: Outgoing, config: MailConfig, now: datetime, files: tuple[Attachment, ...] = ()
+) -> EmailMessage:
     """The message; a CR or LF stored in a name, an address or a subject before they were refused becomes a
     space here, so it can neither add a header nor stop the notice from going out."""
     message = EmailMessage()
@@ -130,6 +142,9 @@ def build_message(item: Outgoing, config: MailConfig, now: datetime) -> EmailMes
     message.set_content(item.text)
     if item.html:
         message.add_alternative(item.html, subtype="html")
+    for file in files:
+        maintype, _, subtype = file.content_type.partition("/")
+        message.add_attachment(file.content, maintype=maintype, subtype=subtype, filename=header_safe(file.filename))
     return message
 
 

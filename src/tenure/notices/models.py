@@ -19,7 +19,8 @@ class Notice(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int | None] = mapped_column(ForeignKey("client.id", ondelete="CASCADE"), index=True)
     # low_balance|balance_zero|retainer_zero|on_hold|monthly_maintenance|coverage_statement|alert_forward|antivirus|
-    # vendor|handover|block_request (to staff)
+    # vendor|handover|block_request (to staff)|invoice|invoice_reminder|statement (billing.mailing)|
+    # quote|quote_answer (to staff)|ticket_opened (desk.mail)
     kind: Mapped[str] = mapped_column(String(30))
     # one notice per cause: a threshold crossing, a month, a step (a rerun finds it)
     dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)

@@ -40,7 +40,7 @@ from tenure.db.engine import Database
 from tenure.errors import NotFound, TenureError
 from tenure.intake.schedule import zone_of
 from tenure.msp.models import MspSettings
-from tenure.notices import links
+from tenure.notices import attachments, links
 from tenure.notices.mailer import MailConfig, Mailer, Outgoing, SendFailed, build_message, mail_config, why_waiting
 from tenure.notices.mailer import staff_addresses as _staff
 from tenure.notices.models import Notice
@@ -146,6 +146,11 @@ def prepare(session: Session, notice: Notice, persist_links: bool = True) -> dic
     if notice.kind in REQUEST_LINKS and notice.client_id and "request" not in (data.get("links") or {}):
         data["links"] = dict(data.get("links") or {}) | {"request": links.link_url({"k": "r", "n": notice.id})}
         data["links_signed_at"] = clock.now().isoformat()
+    if notice.kind == "quote" and "approve" not in (data.get("links") or {}):
+        from tenure.desk.mail.quotes import quote_links  # the desk's quotes import the notices: not at the top
+
+        data["links"] = dict(data.get("links") or {}) | quote_links(notice)
+        data["links_signed_at"] = clock.now().isoformat()
     text, html = render_notice(notice.kind, render_context(session, notice, data))
     return {"body_text": text, "body_html": html, "data": data if persist_links else notice.data}
 
@@ -231,6 +236,7 @@ def _claim(db: Database, notice_id: int, config: MailConfig) -> tuple[Outgoing, 
                 text=values.get("body_text", notice.body_text),
                 html=values.get("body_html", notice.body_html),
                 msp_name=msp.name if msp else None,
+                attach=tuple((notice.data or {}).get("attach") or ()),
             )
             return outgoing, attempts, in_doubt
     except _Lost:
@@ -275,9 +281,12 @@ def send_due(db: Database, config: MailConfig | None = None, limit: int = BATCH)
 def _attempt(db: Database, mailer: Mailer, config: MailConfig, item: Outgoing, attempts: int, in_doubt: bool) -> Result:
     try:
         try:
-            message = build_message(item, config, clock.now())
+            files = attachments.render(db, item.attach)  # outside any transaction: a PDF takes a while
+            message = build_message(item, config, clock.now(), files)
         except (ValueError, TypeError) as exc:  # an address or header no message can carry
             raise SendFailed(f"the message cannot be built: {exc}", permanent=True) from None
+        except TenureError as exc:  # an attachment that cannot be made (no WeasyPrint, invoice gone)
+            raise SendFailed(f"the attachment cannot be made: {exc}", permanent=True) from None
         try:
             refused = mailer.send(message, [*item.to, *item.cc, *item.bcc])
         except SendFailed:

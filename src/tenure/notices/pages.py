@@ -10,7 +10,8 @@ request log shows only its first characters (operations/http.py).
 
 Links carry `{"k": "m", "d": decision, "a": "approve"|"defer"}` (an item of a monthly call-before-service
 notice) or `{"k": "r", "n": notice}` (a low-balance or replenishment notice: ask for a new block, or to
-top up a retainer; the request is recorded as a `block_request` notice to staff).
+top up a retainer; the request is recorded as a `block_request` notice to staff), or `{"k": "q", "q": notice,
+"a": "approve"|"decline", "s": signer}` (a quote on a ticket, desk/mail/quotes.py).
 """
 
 from __future__ import annotations
@@ -99,6 +100,8 @@ def open_link(db: Database, token: str) -> Page:
         return _decision_page(db, payload, name)
     if payload.get("k") == "r":
         return _request_page(db, payload, name)
+    if payload.get("k") == "q":
+        return _quote_page(db, payload, name)
     return _invalid(name)
 
 
@@ -111,6 +114,8 @@ def submit_link(db: Database, token: str, form: dict[str, str]) -> Page:
         return _decide(db, payload, form, name)
     if payload.get("k") == "r":
         return _request(db, payload, form, name)
+    if payload.get("k") == "q":
+        return _quote_answer(db, payload, form, name)
     return _invalid(name)
 
 
@@ -367,5 +372,111 @@ def _request(db: Database, payload: dict[str, Any], form: dict[str, str], name: 
         f"We received your request for {label}. We will send the invoice shortly.",
         name,
         [("About", notice.subject)] + ([("Your note", note)] if note else []),
+        tone="ok",
+    )
+
+
+# ------------------------------------------------------------------------------------------ quotes
+
+
+def _quote_details(view: Any) -> list[tuple[str, str]]:
+    return [
+        ("For", view.client_name),
+        ("Ticket", f"#{view.ticket} {view.title}"),
+        ("Work", view.description),
+        ("Price", money(view.amount, view.currency)),
+    ]
+
+
+def _quote_settled(db: Database, view: Any) -> Page:
+    """A quote that takes no answer now: what was decided, and when, or why not."""
+    if view.answer is not None:
+        when = f" on {long_date(_local(db, view.answered_at))}" if view.answered_at else ""
+        by = f" by {view.answered_by}" if view.answered_by else ""
+        then = (
+            "We are on it, and bill the work as quoted."
+            if view.answer == "approved"
+            else "We closed the ticket and will do nothing more on it."
+        )
+        return Page(
+            409,
+            "This quote was already answered",
+            f"The quote for “{view.title}” was {view.answer}{by}{when}. {then}\n\n"
+            "If you want to change your answer, reply to our e-mail.",
+            view.msp_name,
+            _quote_details(view),
+            tone="info",
+        )
+    if view.superseded:
+        return Page(
+            409,
+            "There is a newer quote",
+            f"We sent a newer quote for “{view.title}”. Please answer it with the links in that e-mail.",
+            view.msp_name,
+            _quote_details(view),
+            tone="warn",
+        )
+    status = view.ticket_status.replace("_", " ")
+    return Page(
+        409,
+        "This quote was already settled",
+        f"Ticket #{view.ticket} is {status}: the quote no longer waits for an answer. Reply to our e-mail if you "
+        "have a question.",
+        view.msp_name,
+        _quote_details(view),
+        tone="info",
+    )
+
+
+def _quote_page(db: Database, payload: dict[str, Any], name: str) -> Page:
+    from tenure.desk.mail.quotes import quote_view  # the desk imports the notices: not at the top
+
+    view = quote_view(db, int(payload.get("q") or 0))
+    if view is None:
+        return _gone(name)
+    if view.answer is not None or view.superseded or view.ticket_status != "awaiting_approval":
+        return _quote_settled(db, view)
+    approve = payload.get("a") == "approve"
+    return Page(
+        200,
+        f"{'Approve' if approve else 'Decline'} the quote: {view.title}",
+        (
+            "Confirm below and we start the work, billed as quoted."
+            if approve
+            else "Confirm below and we close the ticket without doing the work."
+        ),
+        view.msp_name,
+        _quote_details(view),
+        form={
+            "button": "Approve the quote" if approve else "Decline the quote",
+            "note": "A note for us (optional)",
+            "choices": [],
+            "choices_label": "",
+        },
+    )
+
+
+def _quote_answer(db: Database, payload: dict[str, Any], form: dict[str, str], name: str) -> Page:
+    from tenure.desk.mail.quotes import answer_quote
+
+    approve = payload.get("a") == "approve"
+    signer = str(payload.get("s") or "the client")
+    recorded, view = answer_quote(
+        db, int(payload.get("q") or 0), "approved" if approve else "declined", signer, form.get("note")
+    )
+    if view is None:
+        return _gone(name)
+    if not recorded:
+        return _quote_settled(db, view)
+    return Page(
+        200,
+        "Thank you: approved" if approve else "Thank you: declined",
+        (
+            f"We start on “{view.title}” and bill it as quoted. Our reference: ticket #{view.ticket}."
+            if approve
+            else f"We closed ticket #{view.ticket} and will not do this work."
+        ),
+        view.msp_name,
+        _quote_details(view),
         tone="ok",
     )

@@ -1,11 +1,11 @@
 """Notices as people see them (`tenure notices list|show`), who receives what, and coverage statements.
 
-**Coverage statements** (DOMAIN.md, seed 004: once you say yes, you are on the hook): every client that is
-not monitored, that is without an active agreement covering `monitoring` or `backup_monitoring`, gets a dated
-letter saying so, kept with the client as a notice (`coverage_statement`) and mailed to its primary and
-admin contacts (kept unsent when it has none). Once per client per calendar year (in the MSP's zone) unless
-asked again (`--again`). Former clients (they had their hand-over) and prospects (no relationship yet) get
-none.
+**Coverage statements** (DOMAIN.md, seed 004: once you say yes, you are on the hook): every client whose
+backups are not monitored, that is without an active agreement covering `backup_monitoring` (whether or not
+one covers `monitoring`), gets a dated letter saying what is not watched, kept with the client as a notice
+(`coverage_statement`) and mailed to its primary and admin contacts (kept unsent when it has none). Once per
+client per calendar year (in the MSP's zone) unless asked again (`--again`). Former clients (they had their
+hand-over) and prospects (no relationship yet) get none.
 """
 
 from __future__ import annotations
@@ -34,11 +34,13 @@ from tenure.notices.render import money, render_notice
 
 CHUNK = 900
 MONITORING = ("monitoring", "backup_monitoring")
+BACKUP = "backup_monitoring"
 # who a notice is for, by contact role, first role with an address wins; nobody with the role: every contact
 ROLES_FOR = {
     "billing": ("billing", "primary", "admin"),
     "maintenance": ("primary", "admin", "technical"),
     "coverage": ("primary", "admin"),
+    "quote": ("primary", "admin"),  # INTERFACE.md: a quote goes to the primary contact
 }
 
 
@@ -203,7 +205,9 @@ def coverage_statements(db: Database, client: str | None = None, again: bool = F
         ):
             if cid is not None:
                 jobs[cid].append(name)
-        offers = [label for o in msp.catalog or [] if (label := _offer_label(o, msp.currency))]
+        catalog = [
+            (set(o.get("covers") or []), label) for o in msp.catalog or [] if (label := _offer_label(o, msp.currency))
+        ]
         for view in views:
             agreements = active[view.id]
             watched = sorted(
@@ -218,9 +222,13 @@ def coverage_statements(db: Database, client: str | None = None, again: bool = F
                 reason = "a former client (offboarded)" if view.klass == "former" else "a prospect (no history yet)"
                 results.append(Statement(view.key, "skipped", reason=reason))
                 continue
-            if watched:
+            # backups are what a client loses data over: a client monitored for everything but its backups
+            # still gets the statement, saying only its backups go unwatched
+            if BACKUP in watched:
                 results.append(Statement(view.key, "monitored", reason=f"an agreement covers {', '.join(watched)}"))
                 continue
+            not_monitored = [service for service in MONITORING if service not in watched]
+            offers = [label for covers, label in catalog if covers & set(not_monitored)]
             key = f"coverage:{view.key}:{today.year}"
             if key in existing:
                 if not again:
@@ -243,6 +251,7 @@ def coverage_statements(db: Database, client: str | None = None, again: bool = F
                 offers,
                 to.get(view.id, []),
                 key,
+                not_monitored,
             )
             results.append(Statement(view.key, "written", notice.id, notice.state))
     return results
@@ -261,6 +270,7 @@ def _statement(
     offers: list[str],
     to: list[str],
     dedupe: str,
+    not_monitored: list[str],
 ) -> Notice:
     agreement_rows = [
         {
@@ -276,7 +286,8 @@ def _statement(
         "subject": subject,
         "today": today,
         "letter_date": today,
-        "not_monitored_label": "your systems or your backups",
+        "not_monitored_label": "your systems or your backups" if "monitoring" in not_monitored else "your backups",
+        "systems_monitored": "monitoring" not in not_monitored,
         "backup_jobs": jobs,
         "devices": devices,
         "agreements": agreement_rows,
@@ -298,7 +309,7 @@ def _statement(
         data={
             "date": today.isoformat(),
             "year": today.year,
-            "not_monitored": list(MONITORING),
+            "not_monitored": not_monitored,
             "agreements": agreement_rows,
             "backup_jobs": jobs,
             "devices": devices,
