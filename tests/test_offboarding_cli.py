@@ -23,15 +23,17 @@ from tenure.connectors.registry import ConnectorSettings
 from tenure.offboarding import service
 from tenure.offboarding.models import OffboardingRun, OffboardingStep, StepAttempt
 from tests.fakes.tacticalrmm import AGENT_IDS, FakeTacticalRMM, acme_book, running, seed_acme
+from tests.test_offboarding_runner import papers_out
 
 T0 = datetime(2026, 12, 15, 15, 0, tzinfo=UTC)
 ANSWERS = {
     "end_of_service": "2026-12-15",
     "reason": "client_cancelled",
     "access": "full",
-    "agent_deployment": "manual",
+    "agent_deployment": "unknown",  # Tactical uninstalls each agent (by hand: tests/test_offboarding_exit.py)
     "moving_to": "own_it",
     "new_contact": {"name": "Jo Smith", "email": "jo@acmedental.example"},
+    "closeout": {"date": "2026-12-01", "attended": ["Jo Smith"], "notes": "handover agreed"},
 }
 KINDS = {"auto", "manual", "approval", "wait", "notice", "verify"}
 STATES = {"pending", "running", "waiting", "done", "skipped", "failed"}
@@ -198,6 +200,7 @@ def test_kill_9_mid_run_then_restart_makes_every_destructive_call_once(cli, db, 
     for _ in range(5):
         for key in status["waiting_on"]:
             status, _ = service.answer(db, "done", "acme", key, "done")
+        papers_out(db)  # the final invoice issued and sent, the reports mailed: the exit check wants them
         status = service.apply(db, "acme", None, options=options)
     assert status["state"] == "done" and fake.live_agents() == [] and fake.clients == {}
     assert all(n == 1 for n in fake.applied.values()) and len(fake.applied) == writes + 3 * 2 + 1

@@ -88,7 +88,7 @@ def ancestors(p: Plan) -> dict[str, frozenset[str]]:
 
 
 def test_acme_leaving_for_another_msp_with_full_access_by_group_policy() -> None:
-    p = plan(acme(), answers())
+    p = plan(acme(), answers(security_account="keep"))
     steps = p.by_key()
     assert p.client == "acme"
     assert [s.key for s in p.steps][:3] == ["p1.snapshot", "p1.asset-report", "p1.licenses"]
@@ -105,7 +105,7 @@ def test_acme_leaving_for_another_msp_with_full_access_by_group_policy() -> None
         step = steps[f"p3.feature-off.acme-dc01.{feature}"]
         assert (step.kind, step.action) == ("auto", "tacticalrmm.disable_feature")
         assert dict(step.target) == {"device": "acme-dc01", "hostname": "ACME-DC01", "rmm_vendor": "tacticalrmm",
-                                     "rmm_id": "agent-1", "feature": feature}
+                                     "rmm_id": "agent-1", "feature": feature, "not_before": "2026-12-15"}
     for check in ("disk_space", "cpu", "backup_job"):
         assert steps[f"p3.check-delete.acme-dc01.{check}"].target["check"] == check
     assert "p3.antivirus-notice" in steps["p3.feature-off.acme-dc01.antivirus"].depends_on
@@ -216,7 +216,7 @@ def test_no_access_leaves_the_agent_orphaned_and_uninstalls_nothing() -> None:
 
 def test_moving_to_own_it_adds_the_clients_administrator_first() -> None:
     contact = {"name": "Jo Smith", "email": "jo@acmedental.example"}
-    steps = plan(acme(), answers(moving_to="own_it", new_contact=contact)).by_key()
+    steps = plan(acme(), answers(moving_to="own_it", new_contact=contact, security_account="keep")).by_key()
     admin = steps["p3.siem-admin.acme-siem"]
     assert "Acme Dental's administrator" in admin.title
     assert "at least one Administrator from the client" in (admin.instructions or "")
@@ -258,7 +258,7 @@ def test_an_empty_siem_account_is_told_once_that_it_is_complete() -> None:
 def test_devices_on_an_rmm_without_an_account_still_get_a_removal_step() -> None:
     steps = plan(acme(rmm_vendor="nsight", accounts=()), answers()).by_key()
     assert steps["p3.rmm-remove.nsight"].target == {"account": None, "vendor": "nsight", "external_id": None,
-                                                   "client": "acme"}
+                                                   "client": "acme", "not_before": "2026-12-15"}
 
 
 def test_the_plan_is_deterministic() -> None:
@@ -426,6 +426,8 @@ def all_answers(draw: st.DrawFn) -> Answers:
         moving_to=moving_to,
         new_contact=new_contact,
         delete_data=draw(st.booleans()),
+        security_account=draw(st.sampled_from(["close", "unknown"] + (["keep"] if new_contact else []))),
+        stop_services_on=draw(st.none() | st.dates(date(2024, 1, 1), date(2025, 1, 1))),
     )
 
 
@@ -529,7 +531,7 @@ def test_plan_properties(inventory: Inventory, ans: Answers) -> None:
         notice = steps[f"p3.siem-notice.{account.key}"]
         assert notice.kind == "notice" and f"Organization: {inventory.client_name}" in notice.target["email"]
         admin = f"p3.siem-admin.{account.key}"
-        assert (admin in steps) == (ans.moving_to != "unknown")
+        assert (admin in steps) == (ans.security_account == "keep")
         for item in SIEM_ITEMS:
             key = f"p3.siem-remove.{account.key}.{item}"
             assert (key in steps) == (account.details[item] > 0)

@@ -35,6 +35,7 @@ ANSWERS = {
     "agent_deployment": "manual",
     "moving_to": "other_msp",
     "new_contact": {"name": "Ada Stone", "email": "ada@incoming-msp.example"},
+    "closeout": {"date": "2026-12-01", "attended": ["Ada Stone", "Jo Smith"], "notes": "handover agreed"},
 }
 
 
@@ -51,7 +52,7 @@ def _started(db: Any, fake: FakeTacticalRMM) -> None:
     with db.unit_of_work() as s:
         acme = s.scalars(select(Client.id).where(Client.key == "acme")).one()
         dc01 = s.scalars(select(Device.id).where(Device.key == "acme-dc01")).one()
-        s.add(Ticket(client_id=acme, kind="alert", status="open", title="Disk nearly full", opened_at=T0))
+        s.add(Ticket(client_id=acme, kind="alert", status="new", title="Disk nearly full", opened_at=T0))
         for status in ("firing", "resolved"):
             s.add(
                 Alert(
@@ -172,7 +173,7 @@ def _former(db: Any, *, returned: bool) -> None:
             )
         )  # fmt: skip
         s.add_all([monthly, final, voided])
-        s.add(Ticket(client_id=acme, kind="maintenance", status="open", title="Monthly patches", opened_at=at))
+        s.add(Ticket(client_id=acme, kind="maintenance", status="new", title="Monthly patches", opened_at=at))
         if returned:
             s.add(
                 Agreement(

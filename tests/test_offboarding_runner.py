@@ -37,9 +37,11 @@ ANSWERS = {
     "end_of_service": "2026-12-15",
     "reason": "client_cancelled",
     "access": "full",
-    "agent_deployment": "manual",
+    "agent_deployment": "unknown",  # Tactical uninstalls each agent (by hand: tests/test_offboarding_exit.py)
     "moving_to": "other_msp",
     "new_contact": {"name": "Ada Stone", "email": "ada@incoming-msp.example"},
+    "security_account": "keep",  # the security vendor's account moves to the incoming MSP (seed 002)
+    "closeout": {"date": "2026-12-01", "attended": ["Ada Stone", "Jo Smith"], "notes": "handover agreed"},
 }
 DC01 = AGENT_IDS["acme-dc01"]
 
@@ -74,9 +76,10 @@ def start(db: Any, fake: FakeTacticalRMM, devices: int = 1, **book: Any) -> dict
 
 
 def finish_by_hand(
-    db: Any, status: dict[str, Any], opts: service.Options, keep: tuple[str, ...] = ()
+    db: Any, status: dict[str, Any], opts: service.Options, keep: tuple[str, ...] = (), papers: bool = True
 ) -> dict[str, Any]:
-    """Tick off every step waiting on a person (approvals approved) and run what follows, until none is left."""
+    """Tick off every step waiting on a person (approvals approved) and run what follows, until none is left;
+    with `papers`, the final invoice issued and what the run wrote mailed each round (`papers_out`)."""
     for _ in range(10):
         waiting = [k for k in status["waiting_on"] if k not in keep]
         if not waiting:
@@ -84,8 +87,30 @@ def finish_by_hand(
         for key in waiting:
             verb = "approve" if step(status, key)["kind"] == "approval" else "done"
             status, _ = service.answer(db, verb, "acme", key, f"{key} done by hand")
+        if papers:
+            papers_out(db)
         status = service.apply(db, "acme", None, options=opts)
     return status
+
+
+def papers_out(db: Any) -> None:
+    """What the exit check wants sent, sent (a real SMTP server): the final invoice issued and mailed, the final
+    reports and every other notice of the run through the outbox."""
+    from tenure.billing import mailing
+    from tenure.billing.models import Invoice
+    from tenure.notices import outbox
+    from tenure.notices.mailer import parse_smtp_url
+    from tests.test_outbox import Server, free_port
+
+    with db.reader() as s:
+        drafts = list(s.scalars(select(Invoice.number).where(Invoice.kind == "final", Invoice.status == "draft")))
+    if drafts:
+        mailing.issue_invoices(db, drafts)
+    server = Server(free_port()).start()
+    try:
+        outbox.send_due(db, parse_smtp_url(f"smtp://127.0.0.1:{server.port}", "desk@example-it.example"))
+    finally:
+        server.stop()
 
 
 def lean(db: Any, fake: FakeTacticalRMM, devices: int = 1) -> dict[str, Any]:
@@ -103,7 +128,7 @@ def test_a_full_run_with_a_controlled_clock(db, fake):
     import_book(db, acme_book(fake.url))
     with db.unit_of_work() as s:
         acme_id = s.scalars(select(Client.id).where(Client.key == "acme")).one()
-        s.add(Ticket(client_id=acme_id, kind="alert", status="open", title="Disk nearly full", opened_at=T0))
+        s.add(Ticket(client_id=acme_id, kind="alert", status="new", title="Disk nearly full", opened_at=T0))
         s.add(MaintenanceTask(client_id=acme_id, key="patch", title="Monthly patches", schedule="RRULE:FREQ=MONTHLY"))
     at(T0)
     opts = options(fake)
@@ -169,15 +194,19 @@ def test_a_full_run_with_a_controlled_clock(db, fake):
     assert fake.live_agents() == [] and fake.clients == {}
     assert step(status, "p3.rmm-remove.acme-rmm")["state"] == "done"
 
-    status = finish_by_hand(db, status, opts)
+    status = finish_by_hand(db, status, opts, papers=False)
+    assert step(status, "p7.verify")["error"].startswith("exit conditions not met: final_invoice_sent")
+    papers_out(db)  # the final invoice issued, it and the reports mailed
+    service.answer(db, "retry", "acme", "p7.verify")
+    status = service.apply(db, "acme", None, options=opts)
     assert status["state"] == "done" and status["completed_at"] == (T0 + timedelta(hours=2, minutes=1)).isoformat()
     verified = step(status, "p7.verify")["result"]["conditions"]
-    assert all(c["ok"] for c in verified.values()) and len(verified) == 10
+    assert all(c["ok"] for c in verified.values()) and len(verified) == 13
     assert "asked tacticalrmm (acme-rmm)" in verified["no_agents_reporting"]["detail"]
 
     with db.reader() as s:
-        assert s.scalars(select(Ticket.status)).all() == ["handed_over"]
-        assert s.scalars(select(MaintenanceTask.active)).all() == [False]
+        assert s.scalars(select(Ticket.status)).all() == ["closed"]  # handed over: the desk's notice says so
+        assert not any(s.scalars(select(MaintenanceTask.active).where(MaintenanceTask.client_id == acme_id)))
         assert s.scalars(select(BackupJob.status)).all() == ["retired"]
     classes = {c.key: c.klass for c in list_clients(db, clock.today())}
     assert classes["acme"] == "former"
@@ -403,7 +432,7 @@ def test_exit_conditions_unmet_keep_the_run_open_until_fixed(db, fake):
     status = finish_by_hand(db, service.apply(db, "acme", None, options=opts), opts, keep=("p7.lessons",))
     with db.unit_of_work() as s:  # a ticket opened after the service desk closed out
         acme_id = s.scalars(select(Client.id).where(Client.key == "acme")).one()
-        s.add(Ticket(client_id=acme_id, kind="alert", status="open", title="Printer offline", opened_at=T0))
+        s.add(Ticket(client_id=acme_id, kind="alert", status="new", title="Printer offline", opened_at=T0))
     status, _ = service.answer(db, "done", "acme", "p7.lessons", "price")
     status = service.apply(db, "acme", None, options=opts)
     verify = step(status, "p7.verify")
@@ -419,6 +448,7 @@ def test_exit_conditions_unmet_keep_the_run_open_until_fixed(db, fake):
     with db.unit_of_work() as s:
         for ticket in s.scalars(select(Ticket)):
             ticket.status = "closed"
+    papers_out(db)
     service.answer(db, "retry", "acme", "p7.verify")
     status = service.apply(db, "acme", None, options=opts)
     assert status["state"] == "done"

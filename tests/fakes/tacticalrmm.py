@@ -10,10 +10,17 @@ What it keeps from the real API (amidaware/tacticalrmm, api/tacticalrmm/*/urls.p
 - `PUT /agents/<agent_id>/` sets `maintenance_mode`, `block_policy_inheritance` (which hides the checks
   and tasks its policies give the agent) and the agent's `winupdatepolicy`.
 
+- `GET /agents/<agent_id>/` shows the agent's `status` as Tactical's `Agent.status` computes it from
+  `last_seen`: `online` within `offline_time` (4 minutes), `offline` within `overdue_time` (30), `overdue`
+  beyond; `DELETE /agents/<agent_id>/` deletes the agent's record at once (and sends the uninstall, which an
+  offline agent never hears);
+- an agent uninstalled on its machine (`uninstall_on_machine`: group policy or by hand) stops reporting
+  but stays listed, offline then overdue, and still blocks its client's delete, until its record is deleted.
+
 What it adds, for tests:
-- uninstall: `DELETE /agents/<agent_id>/` is accepted at once but the agent stays listed for
-  `uninstall_delay` seconds (None: forever, an uninstall that never completes; 0: gone at once, as the real
-  Tactical does) or until `finish_uninstalls()`;
+- `now`: the fake's clock for `status` (None: the real time); a reporting agent is last seen `now`;
+- `uninstall_delay`: seconds a deleted agent stays listed (0, the default, as Tactical: gone at once; None:
+  forever, a deletion that never lands, to test what Tenure does then) or until `finish_uninstalls()`;
 - `latency` seconds before every answer; `fail_next(status, n)` answers the next n requests with status;
 - `stall = (text, seconds)`: the first write whose idempotency key contains `text` is applied, then its
   answer is held back (`stalled` is set meanwhile): a client killed then never heard the answer;
@@ -37,11 +44,14 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 AGENT = r"(?P<agent>[^/]{20}[^/]+)"
+OFFLINE_AFTER = timedelta(minutes=4)  # Agent.offline_time's default
+OVERDUE_AFTER = timedelta(minutes=30)  # Agent.overdue_time's default
 ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     (method, re.compile(f"^{pattern}$"), name)
     for method, pattern, name in [
@@ -64,6 +74,7 @@ ROUTES: list[tuple[str, re.Pattern[str], str]] = [
 
 class FakeTacticalRMM:
     def __init__(self, api_key: str = "test-api-key", *, latency: float = 0.0, uninstall_delay: float | None = 0.0):
+        self.now: datetime | None = None
         self.api_key = api_key
         self.latency = latency
         self.uninstall_delay = uninstall_delay
@@ -118,6 +129,8 @@ class FakeTacticalRMM:
                     "other": "inherit",
                 },
                 "uninstall_requested": None,
+                "reporting": True,  # the agent on the machine checks in
+                "last_seen": None,  # when it last did, once it stopped
             }
             for name, policy in [*((c, None) for c in checks), *((c, 1) for c in policy_checks)]:
                 pk = self._pk()
@@ -137,6 +150,24 @@ class FakeTacticalRMM:
         """The agent disappears (a technician removed it by hand)."""
         with self.lock:
             self.agents.pop(agent_id, None)
+
+    def clock(self) -> datetime:
+        return self.now or datetime.now(UTC)
+
+    def uninstall_on_machine(self, agent_id: str, at: datetime | None = None) -> None:
+        """The agent is uninstalled on its machine (group policy, by hand): it stops reporting, last seen
+        `at` (default: now); Tactical keeps listing it until its record is deleted."""
+        with self.lock:
+            agent = self.agents[agent_id]
+            agent["reporting"], agent["last_seen"] = False, at or self.clock()
+
+    def status_of(self, agent: dict[str, Any]) -> tuple[str, datetime]:
+        """(status, last_seen) as Tactical's Agent.status computes them."""
+        now = self.clock()
+        seen = now if agent["reporting"] else agent["last_seen"]
+        if seen >= now - OFFLINE_AFTER:
+            return "online", seen
+        return ("offline" if seen > now - OVERDUE_AFTER else "overdue"), seen
 
     def finish_uninstalls(self) -> None:
         with self.lock:
@@ -291,8 +322,11 @@ class FakeTacticalRMM:
         found = self._agent(agent)
         if found is None:
             return 404, {"detail": "Not found."}
+        status, seen = self.status_of(found)
         return 200, {
             **self._short(found),
+            "status": status,
+            "last_seen": seen.isoformat().replace("+00:00", "Z"),
             "maintenance_mode": found["maintenance_mode"],
             "block_policy_inheritance": found["block_policy_inheritance"],
             "winupdatepolicy": [copy.deepcopy(found["winupdatepolicy"])],
@@ -314,7 +348,9 @@ class FakeTacticalRMM:
         found = self._agent(agent)
         if found is None:
             return 404, {"detail": "Not found."}
-        if found["uninstall_requested"] is None:
+        if self.uninstall_delay == 0:  # as Tactical: the record goes at once (`agent.delete()`)
+            del self.agents[agent]
+        elif found["uninstall_requested"] is None:
             found["uninstall_requested"] = time.monotonic()
         return 200, f"{found['hostname']} will now be uninstalled."
 

@@ -6,6 +6,7 @@ A step is named by its key (as `status` shows it): `tenure offboard approve acme
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -138,11 +139,19 @@ def plan(key: KeyArg, answers: AnswersOpt = None, now: NowOpt = None, json_: Jso
 
 
 @app.command("apply")
-def apply(key: KeyArg, answers: AnswersOpt = None, now: NowOpt = None, json_: JsonOpt = False) -> None:
+def apply(
+    key: KeyArg,
+    answers: AnswersOpt = None,
+    owner: Annotated[
+        str | None, typer.Option("--owner", help="Who is responsible for the run (default: you).")
+    ] = None,
+    now: NowOpt = None,
+    json_: JsonOpt = False,
+) -> None:
     """Start the run (or continue the open one): do every step due now, return when the rest wait on a person
     or the clock. --answers is needed to start; to continue it may be left out."""
     apply_now(now)
-    status = service.apply(db(), key, _answers(answers, False), source=str(answers))
+    status = service.apply(db(), key, _answers(answers, False), source=str(answers), owner=owner)
     err.print(f"ran {status['ran']} step(s); run is {status['state']}", highlight=False)
     if json_:
         print_json(status)
@@ -192,28 +201,87 @@ def approve(
     _answer("approve", step, note, json_)
 
 
+ManyArgs = Annotated[
+    list[str],
+    typer.Argument(
+        metavar="[CLIENT] [STEP]...",
+        help="Step keys, after the client's key when several open runs have them; with --device or --phase, the "
+        "client's key alone.",
+        show_default=False,
+    ),
+]
+DeviceOpt = Annotated[str | None, typer.Option("--device", help="Every step of this device (its key).")]
+PhaseOpt = Annotated[int | None, typer.Option("--phase", min=1, max=7, help="Every step of this phase (1 to 7).")]
+STEP_KEY = re.compile(r"^p\d\.")  # every step's key starts with its phase: p3.feature-off...
+
+
+def _selection(parts: list[str], device: str | None, phase: int | None) -> tuple[int, service.Selection]:
+    client = parts[0] if parts and not STEP_KEY.match(parts[0]) else None
+    keys = tuple(parts[1:] if client is not None else parts)
+    if keys and (device or phase):
+        raise TenureError("give step keys, or --device, or --phase: one of them")
+    run = service.run_for(db(), client, keys[0] if keys else None)
+    return run, service.Selection(keys, device, phase)
+
+
+def _many(verb: str, parts: list[str], device: str | None, phase: int | None, text: str | None, json_: bool) -> None:
+    if device is None and phase is None and len(parts) <= 2 and (len(parts) < 2 or not STEP_KEY.match(parts[0])):
+        _answer(verb, parts, text, json_)  # one step: as it always was
+        return
+    run, chosen = _selection(parts, device, phase)
+    result = service.bulk(db(), verb, run, chosen, text)
+    err.print(result["message"], markup=False, highlight=False)
+    if json_:
+        print_json(result)
+    else:
+        out.print(f"run #{run} is {result['state']}", markup=False, highlight=False)
+
+
 @app.command("done")
 def done(
-    step: StepArgs,
+    step: ManyArgs,
     note: Annotated[str | None, typer.Option("--note", help="What was done (required).")] = None,
+    device: DeviceOpt = None,
+    phase: PhaseOpt = None,
     now: NowOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Tick off a manual step (or one Tenure could not finish and a person did)."""
+    """Tick off a manual step (or one Tenure could not finish and a person did); several at once: their keys,
+    or every step of a device (--device) or of a phase (--phase) that waits on a person, with one note."""
     apply_now(now)
-    _answer("done", step, note, json_)
+    _many("done", step, device, phase, note, json_)
 
 
 @app.command("skip")
 def skip(
-    step: StepArgs,
+    step: ManyArgs,
     reason: Annotated[str | None, typer.Option("--reason", help="Why it is not done (required).")] = None,
+    device: DeviceOpt = None,
+    phase: PhaseOpt = None,
     now: NowOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Skip a step, with the reason."""
+    """Skip a step, with the reason; several at once as `done` does."""
     apply_now(now)
-    _answer("skip", step, reason, json_)
+    _many("skip", step, device, phase, reason, json_)
+
+
+@app.command("assign")
+def assign(
+    step: ManyArgs,
+    to: Annotated[str, typer.Option("--to", help="Who is to do them (blank: no one).", show_default=False)],
+    device: DeviceOpt = None,
+    phase: PhaseOpt = None,
+    now: NowOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Name who is to do steps: their keys, or a device's (--device) or a phase's (--phase)."""
+    apply_now(now)
+    run, chosen = _selection(step, device, phase)
+    result = service.assign(db(), run, chosen, to)
+    err.print(result["message"], markup=False, highlight=False)
+    if json_:
+        print_json(result)
 
 
 @app.command("retry")
@@ -277,7 +345,8 @@ def lessons(
         print_json(recorded)
     else:
         out.print(
-            f"{key}: run #{recorded['run']}: {', '.join(recorded['reason_codes'])}; change: {recorded['change']}",
+            f"{key}: run #{recorded['run']}: {', '.join(recorded['reason_codes'])}; change: {recorded['change']}"
+            f"\n{recorded['step']}",
             markup=False,
             highlight=False,
         )

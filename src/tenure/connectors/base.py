@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 
@@ -111,6 +112,14 @@ class Connector(Protocol):
         ...
 
     def confirm_agent_removed(self, client_ref: str, agent_ref: str) -> ActionResult: ...
+
+    def confirm_agent_stopped(self, client_ref: str, agent_ref: str, since: datetime) -> ActionResult:
+        """An agent uninstalled on its machine: still listed, but offline and silent since `since`."""
+        ...
+
+    def delete_agent(self, client_ref: str, agent_ref: str, *, key: str) -> ActionResult:
+        """Delete an uninstalled agent's record; done once the vendor no longer lists it."""
+        ...
 
     def remove_client(self, client_ref: str, *, key: str) -> ActionResult: ...
 

@@ -9,6 +9,7 @@ switch for managed antivirus, say).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from tenure.connectors.base import ActionResult, NotSupported
@@ -57,6 +58,16 @@ def instructions_for(vendor: str | None, verb: str, target: Mapping[str, Any], t
         return (
             f"Uninstall the {v} agent from {_device(target)} (Settings > Apps > Installed apps on Windows, "
             f"the vendor's uninstall script elsewhere), then check the {v} dashboard no longer lists it."
+        )
+    if verb == "confirm_agent_stopped":
+        return (
+            f"In the {v} dashboard check that {_device(target)} shows offline and was last seen before its "
+            "uninstall; if it reported since, uninstall it by hand first."
+        )
+    if verb == "delete_agent":
+        return (
+            f"In the {v} dashboard delete the agent {_device(target)} (uninstalled and offline: only its record "
+            "goes). Check it is no longer listed."
         )
     if verb == "remove_client":
         ref = f" (id {target['external_id']})" if target.get("external_id") else ""
@@ -109,6 +120,12 @@ class ManualConnector:
 
     def confirm_agent_removed(self, client_ref: str, agent_ref: str) -> ActionResult:
         raise self._manual("confirm_agent_removed", {"rmm_id": agent_ref}, "confirm the agent is gone")
+
+    def confirm_agent_stopped(self, client_ref: str, agent_ref: str, since: datetime) -> ActionResult:
+        raise self._manual("confirm_agent_stopped", {"rmm_id": agent_ref}, "confirm the agent stopped reporting")
+
+    def delete_agent(self, client_ref: str, agent_ref: str, *, key: str) -> ActionResult:
+        raise self._manual("delete_agent", {"rmm_id": agent_ref}, "delete the agent's record")
 
     def remove_client(self, client_ref: str, *, key: str) -> ActionResult:
         raise self._manual("remove_client", {"external_id": client_ref}, "remove the client")

@@ -8,17 +8,22 @@ docs warn: "Pay attention to your trailing `/` they matter"):
   with `agent_id` and `hostname`).
 - `PUT /agents/<agent_id>/`: edit an agent: `maintenance_mode`, `block_policy_inheritance`, and a
   `winupdatepolicy` list whose first item replaces the agent's patch policy (`GetUpdateDeleteAgent.put`).
-- `DELETE /agents/<agent_id>/`: uninstall: Tactical sends the uninstall to the agent without waiting and
-  answers at once ("<host> will now be uninstalled."), so the result is checked by listing afterwards
-  (`GetUpdateDeleteAgent.delete`). `<agent_id>` is Tactical's long agent id (the `agent` path converter
-  wants 21 characters or more).
+- `DELETE /agents/<agent_id>/`: uninstall: Tactical sends the uninstall to the agent without waiting, deletes
+  the agent's record and answers at once ("<host> will now be uninstalled."), so the result is checked by
+  listing afterwards (`GetUpdateDeleteAgent.delete`). An offline agent never hears the uninstall.
+  `<agent_id>` is Tactical's long agent id (the `agent` path converter wants 21 characters or more).
 - `GET /agents/<agent_id>/checks/` (alias of checks' `GetAddChecks`, the agent's checks including those
   its policies add) and `DELETE /checks/<pk>/` (checks/urls.py, `GetUpdateDeleteCheck.delete`). A check
   with a `policy` belongs to an automation policy shared with other agents: deleting it would delete it
   everywhere, so the agent is excluded from policies instead (`block_policy_inheritance`).
 - `GET /agents/<agent_id>/tasks/` and `DELETE /tasks/<pk>/` (autotasks/urls.py): automated tasks.
 - `GET /clients/<pk>/` and `DELETE /clients/<pk>/` (clients/urls.py): the delete answers 400 "Agents exist
-  under this client..." while agents remain (`GetUpdateDeleteClient.delete`).
+  under this client..." while agents remain (`GetUpdateDeleteClient.delete`, `live_agent_count`: offline
+  agents count).
+- `GET /agents/<agent_id>/` (AgentSerializer): `status` is `online`, `offline` (not heard from for the
+  agent's `offline_time`, 4 minutes by default) or `overdue` (`overdue_time`, 30), and `last_seen`. An agent
+  uninstalled on its machine (group policy, by hand) stops reporting but stays listed, offline, until
+  `DELETE /agents/<agent_id>/` deletes its record: `confirm_agent_stopped` then `delete_agent`.
 
 Authentication is the `X-API-KEY` header (docs/functions/api.md). Tactical does not implement
 `Idempotency-Key`; every write sends it anyway (a proxy or a later version may honour it), and the writes
@@ -38,6 +43,7 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -74,6 +80,20 @@ PATCHING_OFF = {
     "email_if_fail": False,
 }
 FEATURES = ("patching", "automated_tasks")
+# tacticalrmm.constants AGENT_STATUS_*: an agent not heard from for `offline_time` minutes is offline, for
+# `overdue_time` overdue; either way it stopped reporting
+STOPPED = ("offline", "overdue")
+
+
+def _moment(value: Any) -> datetime | None:
+    """A DRF datetime ("2026-12-15T17:02:11.123456Z") as an aware datetime."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _norm(text: Any) -> str:
@@ -334,6 +354,48 @@ class TacticalRMM:
                 {"agent": agent_ref, "answer": reply.text[:200]},
             )
         return ActionResult(True, f"agent {agent_ref} uninstalled (no longer listed)", {"agent": agent_ref})
+
+    def agent(self, agent_ref: str) -> dict[str, Any] | None:
+        """The agent as `GET /agents/<agent_id>/` shows it (AgentSerializer: `status` online, offline or
+        overdue from its `last_seen`); None once its record is deleted."""
+        reply = self._request("GET", f"/agents/{agent_ref}/")
+        if reply.status == 404:
+            return None
+        if reply.status != 200 or not isinstance(reply.data, dict):
+            raise self._unexpected("GET", f"/agents/{agent_ref}/", reply)
+        return reply.data
+
+    def confirm_agent_stopped(self, client_ref: str, agent_ref: str, since: datetime) -> ActionResult:
+        """An agent uninstalled on its machine (group policy, by hand) stays listed, offline, until its
+        record is deleted: done when Tactical shows it offline (or overdue) and last seen no later than
+        `since`, the moment the uninstall was done; or when its record is already gone."""
+        found = self.agent(agent_ref)
+        if found is None:
+            return ActionResult(True, f"agent {agent_ref} is no longer listed (its record is already deleted)",
+                                {"agent": agent_ref, "listed": False})
+        status, seen = str(found.get("status") or ""), _moment(found.get("last_seen"))
+        facts = {"agent": agent_ref, "status": status, "last_seen": found.get("last_seen"),
+                 "uninstalled_at": since.isoformat()}
+        if status not in STOPPED:
+            return ActionResult(False, f"agent {agent_ref} ({found.get('hostname')}) is still {status or 'listed'}, "
+                                f"last seen {found.get('last_seen')}: the uninstall has not taken", facts)
+        if seen is not None and seen > since:
+            return ActionResult(False, f"agent {agent_ref} ({found.get('hostname')}) reported at {seen.isoformat()}, "
+                                f"after its uninstall at {since.isoformat()}: it was not uninstalled", facts)
+        return ActionResult(True, f"Tactical RMM shows agent {agent_ref} {status}, last seen "
+                            f"{found.get('last_seen') or 'never'}, before its uninstall at {since.isoformat()}", facts)
+
+    def delete_agent(self, client_ref: str, agent_ref: str, *, key: str) -> ActionResult:
+        """Delete an uninstalled agent's record (`DELETE /agents/<agent_id>/`; the uninstall command it also
+        sends reaches no one), then look: done once Tactical no longer has it."""
+        self._write("DELETE", f"/agents/{agent_ref}/", key)
+        if self.dry_run:
+            return ActionResult(True, "would delete the agent's record", {"agent": agent_ref})
+        if self.agent(agent_ref) is not None:
+            return ActionResult(
+                False, f"Tactical RMM still lists agent {agent_ref} after its delete", {"agent": agent_ref}
+            )
+        return ActionResult(True, f"agent {agent_ref}'s record deleted from Tactical RMM", {"agent": agent_ref})
 
     def confirm_agent_removed(self, client_ref: str, agent_ref: str) -> ActionResult:
         if self.agent_listed(client_ref, agent_ref):

@@ -46,11 +46,15 @@ from tenure.offboarding.models import OffboardingRun, OffboardingStep
 from tenure.offboarding.rules import EXIT_CONDITIONS, SIEM_ITEMS
 from tenure.runner import Outcome, StepContext
 from tenure.triage.models import Ticket
-from tenure.vocabulary import FEE_KINDS
+from tenure.vocabulary import FEE_KINDS, OPEN_TICKET_STATUSES
 
-OPEN_TICKETS = ("open", "awaiting_approval")
+# not closed (vocabulary.py), and `open` as tickets were written before the service desk's statuses
+OPEN_TICKETS = tuple(dict.fromkeys((*OPEN_TICKET_STATUSES, "open")))
 ACCOUNT_VERBS = ("export_copy", "verify_copy", "stop_job", "close_account")  # on a backup account
-AGENT_VERBS = ("disable_feature", "delete_check", "uninstall_agent", "confirm_agent_removed")
+AGENT_VERBS = (
+    "disable_feature", "delete_check", "uninstall_agent", "confirm_agent_removed", "confirm_agent_stopped",
+    "delete_agent",
+)
 
 
 def execute(ctx: StepContext, settings: ConnectorSettings) -> Outcome:
@@ -117,6 +121,7 @@ def vendor_action(ctx: StepContext, vendor: str, verb: str, settings: ConnectorS
     step, target = ctx.step, ctx.step.target
     with ctx.db.reader() as s:
         accounts = _accounts(s, _client_id(s, ctx))
+        since = _uninstalled_at(s, ctx) if verb == "confirm_agent_stopped" else None
     if verb in ACCOUNT_VERBS:
         account = next((a for a in accounts if a.key == target.get("account")), None)
     else:
@@ -128,6 +133,8 @@ def vendor_action(ctx: StepContext, vendor: str, verb: str, settings: ConnectorS
         "delete_check": lambda c: c.delete_check(agent, str(target.get("check")), key=ctx.key),
         "uninstall_agent": lambda c: c.uninstall_agent(client_ref, agent, key=ctx.key),
         "confirm_agent_removed": lambda c: c.confirm_agent_removed(client_ref, agent),
+        "confirm_agent_stopped": lambda c: c.confirm_agent_stopped(client_ref, agent, since or ctx.now),
+        "delete_agent": lambda c: c.delete_agent(client_ref, agent, key=ctx.key),
         "remove_client": lambda c: c.remove_client(str(target.get("external_id") or client_ref), key=ctx.key),
         "export_copy": lambda c: c.export_backup(str(target.get("external_id") or ""), target, key=ctx.key),
     }
@@ -153,10 +160,23 @@ def vendor_action(ctx: StepContext, vendor: str, verb: str, settings: ConnectorS
     return Outcome.retry(outcome.detail, outcome.as_json(), give_up=GIVE_UP.get(verb))
 
 
+def _uninstalled_at(s: Session, ctx: StepContext) -> datetime | None:
+    """When the uninstall this step confirms was done (the step named by the target's `uninstalled_by`)."""
+    key = ctx.step.target.get("uninstalled_by")
+    if not key:
+        return None
+    return s.scalar(
+        select(OffboardingStep.done_at).where(OffboardingStep.run_id == ctx.step.run_id, OffboardingStep.key == key)
+    )
+
+
 GIVE_UP = {
     "uninstall_agent": "The uninstall never completed: remove the agent by hand, then mark this step done "
     "(`tenure offboard done CLIENT STEP --note ...`)",
     "confirm_agent_removed": "The agent never went away: uninstall it by hand, then mark this step done",
+    "confirm_agent_stopped": "The agent kept reporting after its uninstall: uninstall it by hand on the machine, "
+    "then `tenure offboard retry CLIENT STEP` (or mark this step done, saying how you know)",
+    "delete_agent": "Delete the agent in the RMM's dashboard, then mark this step done",
     "remove_client": "Delete what remains under the client in the RMM, then `tenure offboard retry CLIENT STEP`",
     "disable_feature": "Turn it off by hand, then mark this step done",
     "delete_check": "Delete it by hand, then mark this step done",
@@ -463,14 +483,33 @@ def retire_job(ctx: StepContext, settings: ConnectorSettings) -> Outcome:
 
 
 def stop_maintenance(ctx: StepContext, settings: ConnectorSettings) -> Outcome:
+    """The client's whole plan stops: its own tasks are switched off, and each default task (of any agreement
+    kind) gets an inactive task of the client's own, which replaces it for this client alone
+    (maintenance.rules.effective_plan). The defaults are written first, so none appears later unstopped."""
+    from tenure.maintenance.service import ensure_default_plan  # maintenance imports triage, not offboarding
+
+    ensure_default_plan(ctx.db)
     with ctx.db.unit_of_work() as s:
         _, client = _run_and_client(s, ctx)
-        tasks = list(
-            s.scalars(select(MaintenanceTask).where(MaintenanceTask.client_id == client.id, MaintenanceTask.active))
-        )
-        for task in tasks:
+        own = list(s.scalars(select(MaintenanceTask).where(MaintenanceTask.client_id == client.id)))
+        stopped = [task.key for task in own if task.active]
+        for task in own:
             task.active = False
-    return Outcome.done({"stopped": len(tasks), "detail": f"{len(tasks)} maintenance task(s) stopped"})
+        overridden = {(task.agreement_kind, task.key) for task in own}
+        for default in s.scalars(
+            select(MaintenanceTask).where(MaintenanceTask.client_id.is_(None)).order_by(MaintenanceTask.id)
+        ):
+            if (default.agreement_kind, default.key) in overridden or not default.active:
+                continue
+            s.add(MaintenanceTask(
+                client_id=client.id, agreement_kind=default.agreement_kind, key=default.key, title=default.title,
+                service=default.service, schedule=default.schedule, estimate_minutes=default.estimate_minutes,
+                active=False,
+            ))
+            overridden.add((default.agreement_kind, default.key))
+            stopped.append(default.key)
+    return Outcome.done({"stopped": len(stopped), "tasks": sorted(set(stopped)),
+                         "detail": f"{len(stopped)} maintenance task(s) stopped, the default plan's included"})
 
 
 def orphan_alerts(ctx: StepContext, settings: ConnectorSettings) -> Outcome:
@@ -513,11 +552,9 @@ def verify(ctx: StepContext, settings: ConnectorSettings) -> Outcome:
             for a in s.scalars(select(Agreement).where(Agreement.client_id == client.id, Agreement.kind.in_(FEE_KINDS)))
             if a.end is None or a.end > end
         ]
-        final = s.scalars(
-            select(Invoice.number).where(
-                Invoice.client_id == client.id, Invoice.kind == "final", Invoice.status != "void"
-            )
-        ).first()
+        final = _final_invoice(s, client.id)
+        reports = _reports_sent(s, run.id, steps)
+        desk = _desk_told(s, run.id, steps)
         keep = _who_stays(s, run, client)
         tickets = list(
             s.execute(
@@ -528,8 +565,8 @@ def verify(ctx: StepContext, settings: ConnectorSettings) -> Outcome:
         )
     conditions: dict[str, dict[str, Any]] = {}
 
-    def check(name: str, ok: bool, detail: str) -> None:
-        conditions[name] = {"ok": ok, "detail": detail}
+    def check(name: str, ok: bool, detail: str, known_by: dict[str, Any] | None = None) -> None:
+        conditions[name] = {"ok": ok, "detail": detail} | ({"known_by": known_by} if known_by else {})
 
     # the RMMs we can read: nothing listed for the client, and the client itself gone
     listed: list[str] = []
@@ -545,27 +582,33 @@ def verify(ctx: StepContext, settings: ConnectorSettings) -> Outcome:
                 still_there.append(f"{key} (client {account.external_id})")
             listed += [f"{a.get('hostname')} ({a.get('agent_id')})" for a in connector.list_agents(account.external_id)]
     ok, detail = _steps_condition(
-        steps, "p3.uninstall", "p3.uninstall-verify", "p3.orphan", "p3.gpo-uninstall", "p3.gpo-cleanup"
+        steps, "p3.uninstall", "p3.uninstall-verify", "p3.agent-delete", "p3.orphan", "p3.gpo-uninstall",
+        "p3.gpo-cleanup",
     )
     asked_too = f"; asked {', '.join(asked)}" if asked else ""
+    agent_steps = ("p3.uninstall", "p3.uninstall-verify", "p3.agent-delete", "p3.orphan", "p3.gpo-uninstall")
     check(
         "no_agents_reporting",
         ok and not listed,
         f"the RMM still lists {', '.join(listed)}" if listed else detail + asked_too,
+        _known_by(steps, agent_steps, asked),
     )
-    check("no_checks", *_steps_condition(steps, "p3.check-delete"))
+    check("no_checks", *_steps_condition(steps, "p3.check-delete"), _known_by(steps, ("p3.check-delete",), []))
     ok, detail = _steps_condition(steps, "p3.rmm-remove")
     check(
         "client_removed_from_rmm",
         ok and not still_there,
         f"still in {', '.join(still_there)}" if still_there else detail + asked_too,
+        _known_by(steps, ("p3.rmm-remove",), asked),
     )
     check(
         "no_recurring_charge_after_end",
         not running_fees,
         f"agreements running past {end}: {', '.join(running_fees)}" if running_fees else f"every fee ends by {end}",
     )
-    check("final_invoice_issued", final is not None, f"invoice {final}" if final else "no final invoice")
+    check("final_invoice_sent", *final)
+    check("final_reports_sent", *reports)
+    check("service_desk_told", *desk)
     emptied = []
     for key in target.get("vendor_accounts") or []:
         account = accounts.get(key)
@@ -585,6 +628,7 @@ def verify(ctx: StepContext, settings: ConnectorSettings) -> Outcome:
     check("backups_handed_over", *_steps_condition(steps, "p4.handover-verify"))
     check("hosted_services_transferred", *_steps_condition(steps, "p5.transition"))
     check("credentials_handed_over", *_steps_condition(steps, "p6.credentials"))
+    check("lessons_captured", *_steps_condition(steps, "p7.lessons"))
     check(
         "no_open_tickets",
         not tickets,
@@ -599,6 +643,90 @@ def verify(ctx: StepContext, settings: ConnectorSettings) -> Outcome:
             give_up="Fix what is listed, then `tenure offboard retry CLIENT p7.verify`",
         )
     return Outcome.done({**result, "detail": f"all {len(conditions)} exit conditions met on {ctx.now:%Y-%m-%d}"})
+
+
+def _known_by(steps: list[OffboardingStep], families: tuple[str, ...], asked: list[str]) -> dict[str, Any]:
+    """How Tenure knows systems management is off: the RMM's own answer (a read now, `asked`; a vendor call
+    a step made) and the steps a person ticked, with who ticked them."""
+    mine = [s for s in steps if any(s.key == f or s.key.startswith(f + ".") for f in families)]
+    by_person = [s for s in mine if s.state == "skipped" or (s.state == "done" and (s.result or {}).get("by_hand"))]
+    by_rmm = [s.key for s in mine if s.state == "done" and s not in by_person]
+    ticked = [s.key for s in by_person]
+    ticked_by = sorted({str(s.done_by) for s in by_person})
+    if asked or by_rmm:
+        source = "rmm_and_person" if ticked else "rmm"
+    else:
+        source = "person" if ticked else "nothing_to_do"
+    return {"source": source, "rmm": asked, "rmm_steps": len(by_rmm), "ticked": ticked, "ticked_by": ticked_by}
+
+
+def _final_invoice(s: Session, client_id: int) -> tuple[bool, str]:
+    """Seed 003: "Final invoice for services has been provided to the client": issued (not a draft) and sent."""
+    invoice = s.scalars(
+        select(Invoice).where(Invoice.client_id == client_id, Invoice.kind == "final", Invoice.status != "void")
+    ).first()
+    if invoice is None:
+        return False, "no final invoice"
+    if invoice.status == "draft":
+        return False, f"final invoice {invoice.number} is a draft: issue it and send it to the client"
+    sent = _invoice_sent_at(s, invoice)
+    if sent is None:
+        return False, f"final invoice {invoice.number} is {invoice.status} but not sent to the client yet"
+    return True, f"final invoice {invoice.number} {invoice.status}, sent {sent:%Y-%m-%d}"
+
+
+def _invoice_sent_at(s: Session, invoice: Invoice) -> datetime | None:
+    """When the invoice first reached the client: its mail (billing/mailing.py: an `invoice_mail` record per
+    mailing, its notice sent by the outbox), or an invoice's own `sent_at` where it has one."""
+    own = getattr(invoice, "sent_at", None)
+    if own is not None:
+        return own  # type: ignore[no-any-return]
+    try:
+        from tenure.billing.models import InvoiceMail  # type: ignore[attr-defined]
+    except ImportError:  # pragma: no cover - before invoices were mailed
+        return None
+    return s.scalar(
+        select(func.min(Notice.sent_at))
+        .join(InvoiceMail, InvoiceMail.notice_id == Notice.id)
+        .where(InvoiceMail.invoice_id == invoice.id, InvoiceMail.kind.in_(("issued", "again")), Notice.state == "sent")
+    )
+
+
+def _notice_condition(
+    s: Session, run_id: int, steps: list[OffboardingStep], keys: list[str], internal: bool = False
+) -> tuple[bool, str]:
+    """Each of these notice steps is sent by the outbox (or, with nobody to mail it to, done by a person)."""
+    by_key = {st.key: st for st in steps}
+    dedupe = {f"offboarding:{by_key[k].idempotency_key}": k for k in keys if k in by_key}
+    found = {dedupe[n.dedupe_key]: n for n in s.scalars(select(Notice).where(Notice.dedupe_key.in_(list(dedupe))))}
+    problems, fine = [], []
+    for key in keys:
+        step, notice = by_key.get(key), found.get(key)
+        if step is None:
+            continue
+        if notice is not None and notice.state == "sent":
+            fine.append(f"{key} sent {notice.sent_at:%Y-%m-%d}" if notice.sent_at else f"{key} sent")
+        elif notice is not None and internal and notice.state == "kept":  # staff read it in Tenure
+            fine.append(f"{key}: notice #{notice.id} on record for staff (no staff address to mail it to)")
+        elif notice is not None:
+            problems.append(f"{key}: notice #{notice.id} is {notice.state} in the outbox, not sent")
+        elif step.state == "skipped" or (step.state == "done" and (step.result or {}).get("by_hand")):
+            fine.append(f"{key} {step.state} by {step.done_by}: {step.note}")
+        else:
+            problems.append(f"{key}: not sent")
+    if problems:
+        return False, "; ".join(problems)
+    return True, "; ".join(fine) or "nothing to send"
+
+
+def _reports_sent(s: Session, run_id: int, steps: list[OffboardingStep]) -> tuple[bool, str]:
+    """Seed 003: "Final IT asset and system health reports have been provided to the client"."""
+    return _notice_condition(s, run_id, steps, ["p1.asset-report", "p6.health-report"])
+
+
+def _desk_told(s: Session, run_id: int, steps: list[OffboardingStep]) -> tuple[bool, str]:
+    """Seed 003: "The service desk team is aware that affected services have been deactivated"."""
+    return _notice_condition(s, run_id, steps, ["p6.tickets"], internal=True)
 
 
 def _who_stays(s: Session, run: OffboardingRun, client: Client) -> list[str]:
@@ -632,7 +760,15 @@ def _blumira_emptied(
     return False, f"Blumira ({account.key}) still lists {left.describe()}"
 
 
+def record_closeout(ctx: StepContext, settings: ConnectorSettings) -> Outcome:
+    """Seed 003's entry condition, given in the answers: the closeout session, recorded as they say it."""
+    target = ctx.step.target
+    attended = ", ".join(target.get("attended") or [])
+    return Outcome.done({"closeout": dict(target), "detail": f"held on {target.get('date')} with {attended}"})
+
+
 INTERNAL: dict[str, Callable[[StepContext, ConnectorSettings], Outcome]] = {
+    "offboarding.closeout": record_closeout,
     "inventory.snapshot": snapshot,
     "agreements.end": end_agreement,
     "billing.stop_recurring": stop_recurring,
@@ -646,11 +782,57 @@ INTERNAL: dict[str, Callable[[StepContext, ConnectorSettings], Outcome]] = {
 
 
 def close_tickets(s: Session, client_id: int, handed_over: bool, now: datetime) -> int:
-    """What a person's tick of `p6.tickets` means for Tenure's own tickets: none stays open."""
-    tickets = list(s.scalars(select(Ticket).where(Ticket.client_id == client_id, Ticket.status.in_(OPEN_TICKETS))))
+    """What a person's tick of `p6.tickets` means for Tenure's own tickets: none stays open (a ticket handed
+    over is closed here; the service desk's notice says to whom it went)."""
+    return len(_close_tickets(s, client_id, now))
+
+
+def _close_tickets(s: Session, client_id: int, now: datetime) -> list[Ticket]:
+    tickets = list(
+        s.scalars(
+            select(Ticket).where(Ticket.client_id == client_id, Ticket.status.in_(OPEN_TICKETS)).order_by(Ticket.id)
+        )
+    )
     for ticket in tickets:
-        ticket.status, ticket.closed_at = ("handed_over" if handed_over else "closed"), now
-    return len(tickets)
+        ticket.status, ticket.closed_at = "closed", now
+    return tickets
+
+
+def tickets_closeout(s: Session, run: OffboardingRun, step: OffboardingStep, now: datetime) -> str:
+    """A person's tick of `p6.tickets`: the client's open tickets are closed or handed over to whoever takes
+    over, and the service desk is told, by an internal notice in the outbox (seed 003: "the service desk team
+    is aware that affected services have been deactivated"). Once per run (the notice's dedupe key)."""
+    from tenure.notices.mailer import staff_addresses
+
+    answers = run.answers or {}
+    contact = answers.get("new_contact") or {}
+    handed = answers.get("moving_to") in ("other_msp", "own_it") or bool(contact)
+    client = s.get(Client, run.client_id)
+    assert client is not None
+    tickets = _close_tickets(s, client.id, now)
+    dedupe = f"offboarding:{step.idempotency_key}"
+    if s.scalars(select(Notice.id).where(Notice.dedupe_key == dedupe)).first() is None:
+        who = f"{contact.get('name')} <{contact.get('email')}>" if contact.get("email") else "the client"
+        lines = [f"- #{t.id} {t.title} ({'handed over to ' + who if handed else 'closed'})" for t in tickets]
+        body = (
+            f"{client.name}'s services end on {run.end_of_service.isoformat()}: systems management, backup "
+            "monitoring and proactive maintenance are deactivated for this client, and its alerts are now "
+            "`orphaned` (a deactivation issue, not work).\n\n"
+            + (f"Open tickets {'handed over' if handed else 'closed'} at closeout:\n" + "\n".join(lines)
+               if lines else "No ticket was open at closeout.")
+            + f"\n\nDo not open new work for {client.name}; send any request to the owner of offboarding "
+            f"run #{run.id}.\n\nNote: {step.note or ''}\n"
+        )
+        to = staff_addresses()
+        s.add(Notice(
+            client_id=client.id, kind="service_desk", dedupe_key=dedupe, to=to, cc=[],
+            subject=f"{client.name}: services deactivated on {run.end_of_service.isoformat()}"[:300],
+            body_text=body,
+            data={"run": run.id, "step": step.key, "audience": ["staff"], "tickets": [t.id for t in tickets],
+                  "handed_over_to": contact or None},
+            state="waiting", created_at=now,  # the outbox keeps it on record when there is no staff address
+        ))
+    return f"{len(tickets)} open ticket(s) {'handed over' if handed else 'closed'}; the service desk is told"
 
 
 def open_tickets(s: Session, client_id: int) -> int:

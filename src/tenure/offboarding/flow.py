@@ -3,7 +3,8 @@
 A step gets a `not_before` the moment every step it depends on is done or skipped (its ready time):
 
 - a manual step, an approval, or a notice nobody can send (no address) waits on a person: `waiting`,
-  no `not_before`, until `tenure offboard done|approve|skip`;
+  no `not_before`, until `tenure offboard done|approve|skip`; one that ends a service the client still pays
+  for (its target names a `not_before` day) waits on the clock until that day, then on a person;
 - a wait step waits on the clock: `waiting` until ready time + its seconds;
 - anything else (auto, notice, verify) is due at once, unless the calendar holds it back: the final
   invoice is issued from the end-of-service day, and a step whose target names a `not_before` date (closing
@@ -11,6 +12,10 @@ A step gets a `not_before` the moment every step it depends on is done or skippe
 
 The run: `done` when every step is done or skipped, `failed` when a step failed, `running` while a
 worker holds a step, `planned` before anything happened, otherwise `waiting` (on a person or the clock).
+`state_of` is the one place that decides it; the run's `state` column holds its answer, written by
+`advance` after every change to the run's steps (and set `running` by `mark_running` when a worker claims
+one), so every list, page and command reads that column and they always agree. A run recorded without
+steps (history brought over, the demo's former client) keeps the state it was recorded with.
 
 `advance` runs after every step (and every answer), so it reads little, as plain rows: the count of steps
 per state (the run's state), the steps not yet given a `not_before` (`Pending`, which may become ready), the
@@ -26,7 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from tenure.bulk import chunks
@@ -168,6 +173,9 @@ def promote(
         since = max((finished[d] or now for d in step.depends_on), default=now)
         if waits_on_person(step):
             step.state = "waiting"
+            held = gate(step, end_of_service, zone)  # a person's step that ends a paid service: on the clock first
+            if held is not None and held > now:
+                step.not_before = held
         elif step.kind == "wait":
             step.state, step.not_before = "waiting", since + timedelta(seconds=step.seconds or 0)
         else:
@@ -194,6 +202,31 @@ def state_of(counts: Mapping[str, int], attempted: bool) -> str:
 
 def run_state(steps: Sequence[OffboardingStep]) -> str:
     return state_of(Counter(step.state for step in steps), any(step.attempts for step in steps))
+
+
+# `state_of` with a step just claimed (`running`): the run is running, unless a failed step makes it failed.
+# A run locked by a person's answer or another worker's `advance` is skipped (PostgreSQL): waiting for it while
+# holding the claimed step could deadlock, and that `advance` writes the run's state anyway.
+_MARK_RUNNING = (
+    update(OffboardingRun)
+    .where(
+        OffboardingRun.id.in_(
+            select(OffboardingRun.id)
+            .where(
+                OffboardingRun.id.in_(bindparam("ids", expanding=True)),
+                OffboardingRun.state.not_in(("failed", "running")),
+            )
+            .with_for_update(skip_locked=True)
+        )
+    )
+    .values(state="running")
+)
+
+
+def mark_running(connection: Connection, run_ids: set[int]) -> None:
+    """The runs of steps a worker just claimed are `running` (in the claim's transaction), as `state_of` says."""
+    if run_ids:
+        connection.execute(_MARK_RUNNING, {"ids": sorted(run_ids)})
 
 
 def advance(s: Session, run_id: int, now: datetime) -> str:

@@ -24,6 +24,7 @@ class OffboardingRun(ChangeLogged, Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     lessons: Mapped[dict[str, Any]] = mapped_column(default=dict)  # reason codes, what to change
+    owner: Mapped[str | None] = mapped_column(String(200))  # seed 003's activation project manager
 
 
 class OffboardingStep(Base):
@@ -56,6 +57,9 @@ class OffboardingStep(Base):
     result: Mapped[dict[str, Any]] = mapped_column(default=dict)
     done_by: Mapped[str | None] = mapped_column(String(200))
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    assignee: Mapped[str | None] = mapped_column(String(200))  # who is to do it, when someone is named
+    # ends a service the client pays for: neither run nor ticked done before this moment (rules: not_before)
+    held_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class StepAttempt(Base):

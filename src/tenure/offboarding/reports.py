@@ -40,7 +40,12 @@ from tenure.vocabulary import FEE_KINDS
 REASON_CODES = ("price", "service_quality", "moved_in_house", "acquired", "closed_business", "msp_ended", "other")
 HEALTH_DAYS = 30
 FINAL_CREDIT_KINDS = ("credit", "refund")  # the final invoice's settlement: not a charge after the end
-CLOSING_STEPS = ("p3.rmm-remove.", "p3.account-close.", "p4.account-close.")
+# the steps that end our part in a vendor account: removed from the RMM, closed, the hosted service moved to
+# the new provider, the security vendor told de-provisioning is complete (or, with nothing to remove, told once)
+CLOSING_STEPS = (
+    "p3.rmm-remove.", "p3.account-close.", "p4.account-close.", "p5.transition.", "p3.siem-complete.",
+    "p3.siem-confirmed.",
+)
 
 _env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape())
 
@@ -316,10 +321,43 @@ def record_lessons(db: Database, client_key: str, reasons: Sequence[str], change
             "change": (change or "").strip(),
             "recorded_at": clock.now().isoformat(),
         }
-        return {"client": client.key, "run": run.id, **run.lessons}
+        recorded = {"client": client.key, "run": run.id, **run.lessons}
+        lessons_step = s.scalars(
+            select(OffboardingStep).where(OffboardingStep.run_id == run.id, OffboardingStep.key == "p7.lessons")
+        ).first()
+        finished = lessons_step is None or lessons_step.state in ("done", "skipped")
+    return recorded | {"step": _complete_lessons(db, client_key, recorded, finished)}
+
+
+def _complete_lessons(db: Database, client_key: str, recorded: dict[str, Any], finished: bool) -> str:
+    """Recording the lessons is what the lessons-learned step asks for: it is ticked done with them (when it
+    is ready: until then it says what it waits for, and `tenure offboard done` finishes it later)."""
+    from tenure.offboarding import service
+
+    if finished:
+        return "p7.lessons already finished"
+    note = f"reason codes: {', '.join(recorded['reason_codes'])}; change: {recorded['change']}"
+    try:
+        _, message = service.answer(db, "done", client_key, "p7.lessons", note)
+    except TenureError as exc:
+        return f"lessons recorded; the step is not done yet: {exc}"
+    return message
 
 
 # ------------------------------------------------------------------------------- the owner's measures
+
+
+def _closed_by_run(steps: dict[str, OffboardingStep], account: str) -> bool:
+    """Whether the run ended our part in this vendor account (a closing step of it done)."""
+    def done(key: str) -> bool:
+        return steps.get(key) is not None and steps[key].state == "done"
+
+    if any(done(prefix + account) for prefix in CLOSING_STEPS):
+        return True
+    # a security account with nothing to remove: the one notice told the vendor de-provisioning is complete
+    notice = f"p3.siem-notice.{account}"
+    more = (f"p3.siem-complete.{account}", f"p3.siem-remove.{account}.")
+    return done(notice) and not any(k.startswith(more) for k in steps)
 
 
 def _issues(s: Session, client: Client, run: OffboardingRun, steps: dict[str, OffboardingStep]) -> dict[str, Any]:
@@ -371,8 +409,7 @@ def _issues(s: Session, client: Client, run: OffboardingRun, steps: dict[str, Of
             .order_by(VendorAccount.key)
         )
         # an account the run closed (a close step done) is not still active, whatever the flag says
-        if not any(steps.get(prefix + a.key) is not None and steps[prefix + a.key].state == "done"
-                   for prefix in CLOSING_STEPS)
+        if not _closed_by_run(steps, a.key)
     ]  # fmt: skip
     return {
         "orphaned_alerts": alerts,

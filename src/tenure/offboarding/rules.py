@@ -15,8 +15,10 @@ The plan, phase by phase (keys in brackets; ``<dev>`` is a device key, ``<acct>`
    install its own antivirus [p3.antivirus-notice] before anything removes managed antivirus; per device,
    each paid feature is turned off [p3.feature-off.<dev>.<feature>] and each check deleted
    [p3.check-delete.<dev>.<check>]; one wait of two hours [p3.wait]; then, only with access, the agents
-   are uninstalled (group policy with full access: [p3.gpo-uninstall], [p3.uninstall-verify.<dev>],
-   [p3.gpo-cleanup]; otherwise [p3.uninstall.<dev>]); with no access each agent is recorded as left
+   are uninstalled (group policy with full access: [p3.gpo-uninstall], then per agent its silence confirmed
+   [p3.uninstall-verify.<dev>] and its record deleted [p3.agent-delete.<dev>], then [p3.gpo-cleanup];
+   otherwise [p3.uninstall.<dev>], by hand on each machine when the agents were installed by hand or the
+   RMM cannot, then the same confirmation and deletion); with no access each agent is recorded as left
    behind, orphaned [p3.orphan.<dev>] and the client is told [p3.orphaned-agents-notice]; then the
    client is removed from each RMM [p3.rmm-remove.<acct>]. Security vendors (seed 002): the vendor is
    told first [p3.siem-notice.<acct>], an administrator is added when the account moves
@@ -64,10 +66,12 @@ REASONS: Final[tuple[str, ...]] = ("client_cancelled", "msp_ended", "other")
 ACCESS: Final[tuple[str, ...]] = ("full", "remote", "none")
 DEPLOYMENTS: Final[tuple[str, ...]] = ("group_policy", "manual", "unknown")
 MOVING_TO: Final[tuple[str, ...]] = ("own_it", "other_msp", "unknown")
+SECURITY_ACCOUNT: Final[tuple[str, ...]] = ("close", "keep", "unknown")  # seed 002: stop using it, or keep it
 STEP_KINDS: Final[tuple[str, ...]] = ("auto", "manual", "approval", "wait", "notice", "verify")
 ACCOUNT_KINDS: Final[tuple[str, ...]] = ("rmm", "siem", "backup", "hosted", "other")
 ANSWER_FIELDS: Final[tuple[str, ...]] = (
     "end_of_service", "reason", "access", "agent_deployment", "moving_to", "new_contact", "delete_data",
+    "stop_services_on", "security_account", "closeout",
 )
 
 DEFAULT_AUTOMATABLE: Final[frozenset[str]] = frozenset({"tacticalrmm", "restic"})
@@ -80,12 +84,15 @@ EXIT_CONDITIONS: Final[tuple[str, ...]] = (
     "no_checks",
     "client_removed_from_rmm",
     "no_recurring_charge_after_end",
-    "final_invoice_issued",
+    "final_invoice_sent",  # issued and sent, not a draft (seed 003: "provided to the client")
     "vendor_accounts_emptied",
     "backups_handed_over",
     "hosted_services_transferred",
     "credentials_handed_over",
     "no_open_tickets",
+    "final_reports_sent",  # the final IT asset and system health reports
+    "service_desk_told",
+    "lessons_captured",
 )
 
 FEATURE_LABELS: Final[Mapping[str, str]] = MappingProxyType({
@@ -153,6 +160,15 @@ class Contact:
 
 
 @dataclass(frozen=True, slots=True)
+class Closeout:
+    """Seed 003's service closeout session: when it was held, who attended, what was said."""
+
+    held_on: date
+    attended: tuple[str, ...]
+    notes: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Answers:
     end_of_service: date
     reason: Reason
@@ -161,6 +177,15 @@ class Answers:
     moving_to: MovingTo = "unknown"
     new_contact: Contact | None = None
     delete_data: bool = False
+    # what ends a paid service waits for this day (the end of service, unless the client asks for it sooner)
+    stop_services_on: date | None = None
+    security_account: str = "unknown"  # close | keep | unknown (SECURITY_ACCOUNT)
+    closeout: Closeout | None = None  # seed 003's entry condition: the closeout session with the client
+
+    @property
+    def services_end(self) -> date:
+        """The day services the client pays for may be ended from."""
+        return self.stop_services_on or self.end_of_service
 
     def __post_init__(self) -> None:
         problems = _answer_problems(self)
@@ -286,21 +311,7 @@ def parse_answers(data: Mapping[str, Any]) -> Answers:
         if name not in ANSWER_FIELDS
     ]
 
-    end_of_service: date | None = None
-    raw_end = data.get("end_of_service")
-    if raw_end is None:
-        problems.append("end_of_service: required")
-    elif isinstance(raw_end, datetime):
-        problems.append(f"end_of_service: {raw_end.isoformat()!r} is not a date (YYYY-MM-DD)")
-    elif isinstance(raw_end, date):
-        end_of_service = raw_end
-    elif isinstance(raw_end, str):
-        try:
-            end_of_service = date.fromisoformat(raw_end.strip())
-        except ValueError:
-            problems.append(f"end_of_service: {raw_end!r} is not a date (YYYY-MM-DD)")
-    else:
-        problems.append(f"end_of_service: {raw_end!r} is not a date (YYYY-MM-DD)")
+    end_of_service = _date_of(data.get("end_of_service"), "end_of_service", problems, required=True)
 
     def choice(name: str, allowed: tuple[str, ...], default: str | None) -> str | None:
         value = data.get(name, default)
@@ -334,6 +345,16 @@ def parse_answers(data: Mapping[str, Any]) -> Answers:
         if need:
             problems.append(need)
 
+    stop_on = _date_of(data.get("stop_services_on"), "stop_services_on", problems, required=False)
+    if stop_on is not None and end_of_service is not None and stop_on > end_of_service:
+        problems.append(f"stop_services_on: {stop_on} is after end_of_service ({end_of_service}): services the "
+                        "client pays for are ended on the end of service at the latest")
+    security = choice("security_account", SECURITY_ACCOUNT, "unknown")
+    if security == "keep" and new_contact is None and contact_ok:
+        problems.append("new_contact: required when security_account is 'keep' (the administrator the security "
+                        "vendor's account moves to)")
+    closeout = _parse_closeout(data.get("closeout"), problems)
+
     if problems or end_of_service is None:
         raise InvalidAnswers(problems)
     return Answers(
@@ -344,7 +365,57 @@ def parse_answers(data: Mapping[str, Any]) -> Answers:
         moving_to=cast(MovingTo, moving_to),
         new_contact=new_contact,
         delete_data=bool(raw_delete),
+        stop_services_on=stop_on,
+        security_account=cast(str, security),
+        closeout=closeout,
     )
+
+
+def _date_of(raw: Any, name: str, problems: list[str], *, required: bool) -> date | None:
+    if raw is None:
+        if required:
+            problems.append(f"{name}: required")
+        return None
+    if isinstance(raw, date) and not isinstance(raw, datetime):
+        return raw
+    if isinstance(raw, str):
+        try:
+            return date.fromisoformat(raw.strip())
+        except ValueError:
+            pass
+    shown = raw.isoformat() if isinstance(raw, datetime) else raw
+    problems.append(f"{name}: {shown!r} is not a date (YYYY-MM-DD)")
+    return None
+
+
+def _parse_closeout(raw: Any, problems: list[str]) -> Closeout | None:
+    """`closeout: {date, attended: [names], notes}`: the session with the client that starts the run."""
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        problems.append(f"closeout: {raw!r} is not a mapping with date, attended and notes")
+        return None
+    found = len(problems)
+    problems.extend(
+        f"closeout.{name}: not a closeout field (expected 'date', 'attended', 'notes')"
+        for name in raw
+        if name not in ("date", "attended", "notes")
+    )
+    held_on = _date_of(raw.get("date"), "closeout.date", problems, required=True)
+    attended = raw.get("attended")
+    if isinstance(attended, str):
+        attended = [a for a in (part.strip() for part in attended.split(",")) if a]
+    if not isinstance(attended, list | tuple) or not attended:
+        problems.append("closeout.attended: required (the names of who attended, at least one)")
+    elif not all(isinstance(a, str) and a.strip() for a in attended):
+        problems.append(f"closeout.attended: {attended!r} is not a list of names")
+    notes = raw.get("notes")
+    if notes is not None and not isinstance(notes, str):
+        problems.append(f"closeout.notes: {notes!r} is not text")
+    if len(problems) > found or held_on is None:
+        return None
+    names = tuple(cast(str, a).strip() for a in cast(list[Any], attended))
+    return Closeout(held_on=held_on, attended=names, notes=(notes or "").strip() or None)
 
 
 def _parse_contact(raw: Any) -> tuple[Contact | None, list[str]]:
@@ -396,6 +467,12 @@ def _answer_problems(answers: Answers) -> list[str]:
             problems.append(f"{name}: {value!r} is not one of {_quoted(allowed)}")
     if not isinstance(answers.delete_data, bool):
         problems.append(f"delete_data: {answers.delete_data!r} is not true or false")
+    if answers.security_account not in SECURITY_ACCOUNT:
+        problems.append(f"security_account: {answers.security_account!r} is not one of {_quoted(SECURITY_ACCOUNT)}")
+    if answers.stop_services_on is not None and answers.stop_services_on > answers.end_of_service:
+        problems.append("stop_services_on: after end_of_service")
+    if answers.security_account == "keep" and answers.new_contact is None:
+        problems.append("new_contact: required when security_account is 'keep'")
     if answers.moving_to in MOVING_TO:
         need = _contact_needed(answers.moving_to, answers.new_contact)
         if need:
@@ -455,6 +532,7 @@ class _Ctx:
     inv: Inventory
     ans: Answers
     end: str  # end of service, ISO
+    hold: str  # the first day a paid service may be ended (end of service, or the answers' stop_services_on), ISO
     devices: tuple[Device, ...]
     features: Mapping[str, tuple[str, ...]]  # device key -> features, duplicates dropped
     checks: Mapping[str, tuple[str, ...]]
@@ -539,6 +617,7 @@ def _context(inv: Inventory, ans: Answers) -> _Ctx:
         inv=inv,
         ans=ans,
         end=ans.end_of_service.isoformat(),
+        hold=ans.services_end.isoformat(),
         devices=devices,
         features={d.key: tuple(dict.fromkeys(d.features)) for d in devices},
         checks={d.key: tuple(dict.fromkeys(d.checks)) for d in devices},
@@ -600,7 +679,29 @@ def _phase1(b: _Builder, ctx: _Ctx) -> str:
             "and note for each whether it is reused by us or transferred to the client."
         ),
     )
+    _closeout(b, ctx)
     return snapshot
+
+
+def _closeout(b: _Builder, ctx: _Ctx) -> str:
+    """Seed 003's entry condition: the service closeout session with the client. Given in the answers, it is
+    recorded at once; otherwise a person records it (date, who attended, notes) before the owner approves."""
+    inv, held = ctx.inv, ctx.ans.closeout
+    if held is not None:
+        return b.add(
+            "p1.closeout", 1, f"Closeout session with {inv.client_name} held on {held.held_on}", "auto", (),
+            {"client": inv.client, "date": held.held_on, "attended": held.attended, "notes": held.notes},
+            action="offboarding.closeout",
+        )
+    return b.add(
+        "p1.closeout", 1, f"Hold the closeout session with {inv.client_name}", "manual", (),
+        {"client": inv.client},
+        instructions=(
+            f"Meet {inv.client_name} to close out the service (seed 003, Client Service Closeout): confirm the end "
+            f"of service on {ctx.end}, what is handed over and to whom. Tick this step with a note that gives "
+            "the date, who attended and what was agreed. Deactivation starts only after this session."
+        ),
+    )
 
 
 # ---- phase 2: agreement closeout
@@ -643,7 +744,7 @@ def _phase3_start(b: _Builder, ctx: _Ctx, snapshot: str) -> tuple[str, str | Non
     else:
         agent_line = f"{agents} agent(s) will be uninstalled one by one"
     approval = b.add(
-        "p3.approval", 3, f"Owner approves deactivating {inv.client_name}", "approval", [snapshot],
+        "p3.approval", 3, f"Owner approves deactivating {inv.client_name}", "approval", [snapshot, "p1.closeout"],
         {"client": inv.client, "end_of_service": ctx.end, "reason": ans.reason, "access": ans.access,
          "agent_deployment": ans.agent_deployment, "moving_to": ans.moving_to, "delete_data": ans.delete_data},
         instructions=(
@@ -694,14 +795,14 @@ def _phase3_systems(
             changed.append(b.add(
                 f"p3.feature-off.{device.key}.{feature}", 3,
                 f"Turn off {_feature(feature)} on {device.hostname}", "auto" if auto else "manual", deps,
-                {**ids, "feature": feature},
+                {**ids, "feature": feature, "not_before": ctx.hold},
                 instructions=None if auto else _feature_off_instructions(ctx, device, feature),
                 action=f"{vendor}.disable_feature" if auto else None,
             ))
         for check in ctx.checks[device.key]:
             changed.append(b.add(
                 f"p3.check-delete.{device.key}.{check}", 3, f"Delete check {check} on {device.hostname}",
-                "auto" if auto else "manual", [approval], {**ids, "check": check},
+                "auto" if auto else "manual", [approval], {**ids, "check": check, "not_before": ctx.hold},
                 instructions=None if auto else (
                     f"In the {_vendor(vendor)} dashboard, open client {inv.client_name}, then device "
                     f"{device.hostname}{_agent_id(device)}. Open its Checks list, select the check "
@@ -753,33 +854,18 @@ def _phase3_systems(
         gpo = b.add(
             "p3.gpo-uninstall", 3, f"Uninstall the agents from {inv.client_name}'s domain by group policy",
             "manual", [wait, *(av if any(ctx.has_av(d) for d in agents) else [])],
-            {"client": inv.client, "rmm_vendors": tuple(vendors), "devices": len(agents)},
+            {"client": inv.client, "rmm_vendors": tuple(vendors), "devices": len(agents), "not_before": ctx.hold},
             instructions=(
                 f"On a domain controller of {inv.client_name}, open Group Policy Management and edit the GPO "
                 f"that deploys the {' and '.join(_vendor(v) for v in vendors)} agent: Computer Configuration > "
                 "Policies > Software Settings > Software installation. Right-click the agent package > All "
                 "Tasks > Remove... > 'Immediately uninstall the software from users and computers' > OK. Do "
                 "not delete or unlink the GPO yet: each computer removes the agent at its next restart, and a "
-                f"deleted GPO can no longer uninstall. Restart the {len(agents)} computer(s), or wait for "
-                "their next restart."
+                f"deleted GPO can no longer uninstall. Restart the {len(agents)} computer(s), then mark this "
+                "step done: each agent must not report after that moment."
             ),
         )
-        verified = []
-        for device in agents:
-            auto = ctx.auto(device.rmm_vendor)
-            verified.append(b.add(
-                f"p3.uninstall-verify.{device.key}", 3,
-                f"Confirm the {_vendor(device.rmm_vendor)} agent is gone from {device.hostname}",
-                "auto" if auto else "manual", [gpo],
-                {"device": device.key, "hostname": device.hostname, "rmm_vendor": device.rmm_vendor,
-                 "rmm_id": device.rmm_id},
-                instructions=None if auto else (
-                    f"In the {_vendor(device.rmm_vendor)} dashboard, check that {device.hostname}"
-                    f"{_agent_id(device)} stopped reporting after its restart. If the agent is still there, "
-                    "uninstall it by hand: " + _uninstall_by_hand(device, "full")
-                ),
-                action=f"{device.rmm_vendor}.confirm_agent_removed" if auto else None,
-            ))
+        verified = [_stopped_then_deleted(b, ctx, device, gpo) for device in agents]
         removed += [gpo, *verified]
         removed.append(b.add(
             "p3.gpo-cleanup", 3, "Delete the agent deployment GPO", "manual", verified,
@@ -792,16 +878,21 @@ def _phase3_systems(
         ))
     else:
         for device in agents:
-            auto = ctx.auto(device.rmm_vendor)
-            removed.append(b.add(
+            # agents installed by hand are uninstalled by hand on each machine (seed 000); otherwise the RMM
+            # uninstalls them when it can (Tactical's uninstall deletes the agent's record with it)
+            auto = ctx.auto(device.rmm_vendor) and ans.agent_deployment != "manual"
+            uninstall = b.add(
                 f"p3.uninstall.{device.key}", 3,
                 f"Uninstall the {_vendor(device.rmm_vendor)} agent from {device.hostname}",
                 "auto" if auto else "manual", [wait, *(av if ctx.has_av(device) else [])],
                 {"device": device.key, "hostname": device.hostname, "rmm_vendor": device.rmm_vendor,
-                 "rmm_id": device.rmm_id},
+                 "rmm_id": device.rmm_id, "not_before": ctx.hold},
                 instructions=None if auto else _uninstall_by_hand(device, ans.access),
                 action=f"{device.rmm_vendor}.uninstall_agent" if auto else None,
-            ))
+            )
+            removed.append(uninstall)
+            if not auto and device.role != "network":  # uninstalled on the machine: the RMM still lists it
+                removed.append(_stopped_then_deleted(b, ctx, device, uninstall))
 
     # removing the client from the RMM: per rmm account, and per agent vendor that has none
     rmm_targets: list[tuple[str, str | None, str, str | None]] = [  # (key suffix, account, vendor, id)
@@ -818,7 +909,7 @@ def _phase3_systems(
             f"p3.rmm-remove.{suffix}", 3, f"Remove {inv.client_name} from {_vendor(vendor)}",
             "auto" if auto else "manual", [wait, *av, *removed],
             {"account": account_key, "vendor": vendor,
-             "external_id": external_id, "client": inv.client},
+             "external_id": external_id, "client": inv.client, "not_before": ctx.hold},
             instructions=None if auto else (
                 f"In the {_vendor(vendor)} dashboard, find client {inv.client_name}"
                 f"{f' (id {external_id})' if external_id else ''} and delete it, with every device still "
@@ -838,7 +929,7 @@ def _phase3_vendors(b: _Builder, ctx: _Ctx, approval: str) -> None:
             f"Close or transfer {ctx.inv.client_name}'s {_vendor(account.vendor)} account", "manual",
             [approval],
             {"account": account.key, "vendor": account.vendor, "external_id": account.external_id,
-             "moving_to": ctx.ans.moving_to},
+             "moving_to": ctx.ans.moving_to, "not_before": ctx.hold},
             instructions=(
                 f"In {_vendor(account.vendor)}, "
                 + (f"transfer account {account.external_id or account.key} to {ctx.receiver_label()}"
@@ -854,17 +945,18 @@ def _siem(b: _Builder, ctx: _Ctx, account: VendorAccount, approval: str) -> None
     inv, ans = ctx.inv, ctx.ans
     vendor = _vendor(account.vendor)
     counts = {item: _count(account.details.get(item)) for item in SIEM_ITEMS}
+    # seed 002: the account moves on (kept: only our users leave it) or the client stops using the vendor
+    moving = ans.security_account == "keep"
     items = [item for item in SIEM_ITEMS if counts[item] > 0]
-    moving = ans.moving_to in ("other_msp", "own_it")
     admin_needed = moving
     complete_now = not items and not admin_needed
     ids = {"account": account.key, "vendor": account.vendor, "external_id": account.external_id}
 
     to, cc = VENDOR_SUPPORT.get(account.vendor, (None, ()))
     cc_all = list(cc)
-    if ans.moving_to == "other_msp" and ans.new_contact and ans.new_contact.email:
+    if moving and ans.moving_to == "other_msp" and ans.new_contact and ans.new_contact.email:
         cc_all.append(ans.new_contact.email)
-    if ans.moving_to == "other_msp":
+    if moving and ans.moving_to == "other_msp":
         cc_all += list(ctx.client_to[:1])  # seed 002: someone from the end client on copy
     email = _siem_email(ctx, account, complete=complete_now)
     notice = b.add(
@@ -907,10 +999,15 @@ def _siem(b: _Builder, ctx: _Ctx, account: VendorAccount, approval: str) -> None
         n = counts[item]
         how = BLUMIRA_REMOVAL[item] if account.vendor == "blumira" else (
             f"In the {vendor} console, open {inv.client_name}'s settings and remove each {one}.")
+        if ans.security_account == "close":  # seed 002: logs and alerts stop before the end-of-service date
+            when: dict[str, Any] = {"due_before": ctx.end}
+            title = f"Remove {inv.client_name}'s {n} {one if n == 1 else many} from {vendor} before {ctx.end}"
+        else:
+            when = {"not_before": ctx.hold}  # removing the client from a vendor ends a service it pays for
+            title = f"Remove {inv.client_name}'s {n} {one if n == 1 else many} from {vendor}"
         removals.append(b.add(
-            f"p3.siem-remove.{account.key}.{item}", 3,
-            f"Remove {inv.client_name}'s {n} {one if n == 1 else many} from {vendor}", "manual", after,
-            {**ids, "item": item, "count": n},
+            f"p3.siem-remove.{account.key}.{item}", 3, title, "manual", after,
+            {**ids, "item": item, "count": n, **when},
             instructions=(
                 f"Signed in to {vendor} as an account Administrator, in the sub-account {inv.client_name}: "
                 f"{how} "
@@ -918,12 +1015,29 @@ def _siem(b: _Builder, ctx: _Ctx, account: VendorAccount, approval: str) -> None
                    if item == "users" else f"Remove all {n} {one if n == 1 else many}.")
             ),
         ))
-    if complete_now:
-        return
-    email = _siem_email(ctx, account, complete=True)
+    last = after[-1]
+    if not complete_now:
+        last = _siem_complete(b, ctx, account, [*after, *removals], to, cc_all, ids)
     b.add(
+        f"p3.siem-confirmed.{account.key}", 3, f"{vendor} confirms the de-provisioning and the date service ends",
+        "manual", [last], {**ids, "security_account": ans.security_account},
+        instructions=(
+            f"Wait for {vendor} support to answer: they confirm the full de-provisioning"
+            + (" (or the move of the account to its new parent)" if moving else "")
+            + " and the date service ends. Tick this step with that date and who confirmed it."
+        ),
+    )
+
+
+def _siem_complete(
+    b: _Builder, ctx: _Ctx, account: VendorAccount, after: Sequence[str], to: str | None, cc_all: list[str],
+    ids: Mapping[str, Any],
+) -> str:
+    vendor = _vendor(account.vendor)
+    email = _siem_email(ctx, account, complete=True)
+    return b.add(
         f"p3.siem-complete.{account.key}", 3, f"Tell {vendor} that de-provisioning is complete", "notice",
-        [*after, *removals],
+        after,
         {**ids, "to": to, "cc": tuple(dict.fromkeys(cc_all)), "subject": email[0], "email": email[1]},
         instructions=(
             f"Send this e-mail to {to or f'{vendor} support'}; the vendor confirms the full de-provisioning "
@@ -938,13 +1052,15 @@ def _siem_email(ctx: _Ctx, account: VendorAccount, *, complete: bool) -> tuple[s
     inv, ans = ctx.inv, ctx.ans
     vendor = _vendor(account.vendor)
     edition = str(account.details.get("edition") or "unknown")
-    if ans.moving_to == "other_msp":
+    if ans.security_account == "keep" and ans.moving_to == "other_msp":
         moving = f"yes, to another MSP; its administrator: {ctx.receiver_label()}"
-    elif ans.moving_to == "own_it":
+    elif ans.security_account == "keep":
         moving = f"yes, onto its own; the client's administrator: {ctx.receiver_label()}"
+    elif ans.security_account == "close":
+        moving = "no, the client stops using the service"
     else:
         moving = "unknown"
-    if ans.moving_to in ("other_msp", "own_it"):
+    if ans.security_account == "keep":
         delete = "no (the account moves)"
     else:
         delete = "yes" if ans.delete_data else "no"
@@ -1064,7 +1180,7 @@ def _phase4_stop(b: _Builder, ctx: _Ctx, approval: str, handed_over: Sequence[st
         host = hostnames.get(job.device or "", job.device or "the backup server")
         auto = ctx.auto(job.product) and ans.access != "none"
         ids = {"job": job.key, "device": job.device, "hostname": hostnames.get(job.device or ""),
-               "product": job.product, "name": job.name}
+               "product": job.product, "name": job.name, "not_before": ctx.hold}
         if ans.access == "none":
             how = (f"We have no access to {host}: ask {ctx.receiver_label()} to disable backup job "
                    f"'{job.name}' in {_vendor(job.product)} (or remove our backup target from it), and note "
@@ -1274,6 +1390,35 @@ def _uninstall_by_hand(device: Device, access: str) -> str:
         f"Panel > Programs and Features on older versions), select the {vendor} agent and click Uninstall; "
         "on macOS or Linux run the vendor's uninstall script. Then check the device shows offline in "
         f"{vendor}."
+    )
+
+
+def _stopped_then_deleted(b: _Builder, ctx: _Ctx, device: Device, uninstall: str) -> str:
+    """After an uninstall on the machine (group policy, or by hand) the RMM keeps listing the agent, offline,
+    until its record is deleted (and refuses to delete a client with agents): confirm it stopped reporting
+    after the uninstall, then delete its record. Returns the deletion's key."""
+    vendor, auto = _vendor(device.rmm_vendor), ctx.auto(device.rmm_vendor)
+    ids = {"device": device.key, "hostname": device.hostname, "rmm_vendor": device.rmm_vendor,
+           "rmm_id": device.rmm_id, "uninstalled_by": uninstall}
+    stopped = b.add(
+        f"p3.uninstall-verify.{device.key}", 3,
+        f"Confirm the {vendor} agent on {device.hostname} stopped reporting", "auto" if auto else "manual",
+        [uninstall], ids,
+        instructions=None if auto else (
+            f"In the {vendor} dashboard, check that {device.hostname}{_agent_id(device)} shows offline and was "
+            f"last seen before its uninstall. If it reported since, the uninstall did not take: uninstall it by "
+            "hand: " + _uninstall_by_hand(device, "full")
+        ),
+        action=f"{device.rmm_vendor}.confirm_agent_stopped" if auto else None,
+    )
+    return b.add(
+        f"p3.agent-delete.{device.key}", 3, f"Delete {device.hostname}'s agent record from {vendor}",
+        "auto" if auto else "manual", [stopped], ids,
+        instructions=None if auto else (
+            f"In the {vendor} dashboard, delete the agent {device.hostname}{_agent_id(device)} (it is offline "
+            "and uninstalled: deleting it only removes its record). Check it is no longer listed."
+        ),
+        action=f"{device.rmm_vendor}.delete_agent" if auto else None,
     )
 
 

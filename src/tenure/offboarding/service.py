@@ -24,16 +24,17 @@ from datetime import date, datetime
 from functools import partial
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from tenure import clock
 from tenure.agreements.models import Agreement
+from tenure.bulk import chunks
 from tenure.clients.models import BackupJob, Client, Contact, Device, VendorAccount
 from tenure.connectors.registry import ConnectorSettings, configured
 from tenure.db.engine import Database
 from tenure.db.uow import current_actor
-from tenure.errors import NotFound, TenureError, ValidationFailed
+from tenure.errors import Conflict, NotFound, TenureError, ValidationFailed
 from tenure.offboarding import actions, flow, rules
 from tenure.offboarding.models import OffboardingRun, OffboardingStep, StepAttempt
 from tenure.runner import LEASE_SECONDS, RetryPolicy, Runner
@@ -79,15 +80,28 @@ def answers_json(answers: rules.Answers) -> dict[str, Any]:
         "moving_to": answers.moving_to,
         "new_contact": {"name": contact.name, "email": contact.email} if contact else None,
         "delete_data": answers.delete_data,
+        "stop_services_on": answers.stop_services_on.isoformat() if answers.stop_services_on else None,
+        "security_account": answers.security_account,
+        "closeout": _closeout_json(answers.closeout),
     }
+
+
+def _closeout_json(closeout: rules.Closeout | None) -> dict[str, Any] | None:
+    if closeout is None:
+        return None
+    return {"date": closeout.held_on.isoformat(), "attended": list(closeout.attended), "notes": closeout.notes}
+
+
+# what a run started before an answer existed holds for it
+_ANSWER_DEFAULTS: dict[str, Any] = {"security_account": "unknown"}
 
 
 def _differences(stored: Mapping[str, Any], answers: rules.Answers) -> list[str]:
     given = answers_json(answers)
     return [
-        f"{name} is {stored.get(name)!r} there, {given[name]!r} here"
+        f"{name} is {stored.get(name, _ANSWER_DEFAULTS.get(name))!r} there, {given[name]!r} here"
         for name in rules.ANSWER_FIELDS
-        if stored.get(name) != given[name]
+        if stored.get(name, _ANSWER_DEFAULTS.get(name)) != given[name]
     ]
 
 
@@ -172,7 +186,15 @@ def idempotency_key(run_id: int, step_key: str) -> str:
     return f"{run_id}:{step_key[:40]}#{hashlib.sha256(step_key.encode()).hexdigest()[:40]}"
 
 
-def _create(s: Session, client: Client, answers: rules.Answers, options: Options, now: datetime) -> OffboardingRun:
+def _held_until(target: Mapping[str, Any], zone: Any) -> datetime | None:
+    """When a step that ends a paid service may start: the first moment of its `not_before` day, MSP time."""
+    day = target.get("not_before")
+    return flow.day_start(date.fromisoformat(day), zone) if isinstance(day, str) else None
+
+
+def _create(
+    s: Session, client: Client, answers: rules.Answers, options: Options, now: datetime, owner: str | None = None
+) -> OffboardingRun:
     plan = _plan(s, client, answers, options)
     too_long = [step.key for step in plan.steps if len(step.key) > 200]
     if too_long:
@@ -188,9 +210,11 @@ def _create(s: Session, client: Client, answers: rules.Answers, options: Options
         reason=answers.reason,
         created_at=now,
         lessons={},
+        owner=(owner or "").strip() or current_actor(),
     )
     s.add(run)
     s.flush()
+    zone = flow.msp_zone(s)
     s.add_all(
         OffboardingStep(
             run_id=run.id,
@@ -208,6 +232,7 @@ def _create(s: Session, client: Client, answers: rules.Answers, options: Options
             attempts=0,
             idempotency_key=idempotency_key(run.id, step.key),
             result={},
+            held_until=_held_until(step.target, zone),
         )
         for position, step in enumerate(plan.steps)
     )
@@ -228,7 +253,13 @@ def runner(db: Database, options: Options | None = None) -> Runner:
 
 
 def apply(
-    db: Database, client_key: str, data: Any | None, *, source: str = "answers", options: Options | None = None
+    db: Database,
+    client_key: str,
+    data: Any | None,
+    *,
+    source: str = "answers",
+    options: Options | None = None,
+    owner: str | None = None,
 ) -> dict[str, Any]:
     """Start the client's run, or continue its open one; run what is due now; the run's status."""
     options = options or Options()
@@ -261,7 +292,7 @@ def apply(
                 f"`tenure offboard apply {client_key} --answers FILE`"
             )
         else:
-            run_id = _create(s, client, answers, options, now).id
+            run_id = _create(s, client, answers, options, now, owner).id
         if finished is None:
             flow.advance(s, run_id, now)
     ran = 0 if finished is not None else runner(db, options).run_until_idle(run_id)
@@ -298,7 +329,10 @@ def step_json(step: OffboardingStep) -> dict[str, Any]:
         "action": step.action,
         "state": step.state,
         "attempts": step.attempts,
-        "not_before": _iso(step.not_before),
+        # when it may start: the clock it waits on, or (a step that ends a paid service) the end of service
+        "not_before": _iso(step.not_before if step.not_before is not None else step.held_until),
+        "due_before": (step.target or {}).get("due_before"),
+        "assignee": step.assignee,
         "waiting_on": ("person" if flow.on_person(step) else "clock") if step.state == "waiting" else None,
         "error": result.get("error") if step.state in ("waiting", "failed") else None,
         "note": step.note,
@@ -341,7 +375,7 @@ def status(db: Database, client_key: str, *, with_attempts: bool = False) -> dic
             )
         steps = flow.steps_of(s, run.id)
         attempts = _attempts_json(s, [st.id for st in steps]) if with_attempts else {}
-    state = flow.run_state(steps) if steps else run.state
+    state = run.state  # flow.state_of's answer, kept by flow.advance: what every list and page shows too
     failed = [st for st in steps if st.state == "failed"]
     clock_waits = [st.not_before for st in steps if st.state == "waiting" and st.not_before is not None]
     out_steps = []
@@ -356,6 +390,8 @@ def status(db: Database, client_key: str, *, with_attempts: bool = False) -> dic
         "state": state,
         "end_of_service": run.end_of_service.isoformat(),
         "answers": run.answers,
+        "owner": run.owner,
+        "closeout": (run.answers or {}).get("closeout"),
         "created_at": _iso(run.created_at),
         "completed_at": _iso(run.completed_at),
         "problem": f"{failed[0].key}: {(failed[0].result or {}).get('error')}" if failed else None,
@@ -463,8 +499,14 @@ def _done(
     if step.state in ("skipped", "running"):
         raise TenureError(f"{step.key} is {step.state}" + (f" by {step.lease_owner}" if step.lease_owner else ""))
     _ready(step, by_key)
+    refused_until = held(step, now)
+    if refused_until:
+        raise Conflict(refused_until)
     retrying = step.state == "waiting" and step.not_before is not None and (step.result or {}).get("error")
-    if step.state == "pending" or (step.state == "waiting" and not flow.on_person(step) and not retrying):
+    held_over = step.state == "waiting" and step.held_until is not None and flow.waits_on_person(step)
+    if step.state == "pending" or (
+        step.state == "waiting" and not flow.on_person(step) and not retrying and not held_over
+    ):
         raise TenureError(
             f"{step.key} is automatic and Tenure does it (`tenure offboard apply`); if it was done "
             "another way, `tenure offboard skip` it with the reason"
@@ -472,9 +514,7 @@ def _done(
     _answered(step, "done", text.strip(), now, {"by_hand": current_actor()})
     message = f"{step.key} done"
     if step.key == "p6.tickets":
-        handed = run.answers.get("moving_to") in ("other_msp", "own_it") or bool(run.answers.get("new_contact"))
-        closed = actions.close_tickets(s, run.client_id, handed, now)
-        message += f"; {closed} open ticket(s) {'handed over' if handed else 'closed'}"
+        message += "; " + actions.tickets_closeout(s, run, step, now)
     return message
 
 
@@ -533,3 +573,246 @@ def answer(
         message = ANSWERS[verb](s, run, by_key[step_key], by_key, text, now)
         flow.advance(s, run.id, now)
     return status(db, client_key), f"{client_key}: {message}"
+
+
+# ------------------------------------------------------------------------- held to the end of service
+
+
+def held(step: Any, now: datetime) -> str | None:
+    """Why this step may not be done yet, when it ends a service the client pays for before its day."""
+    until = step.held_until
+    if until is None or now >= until:
+        return None
+    day = (step.target or {}).get("not_before") or until.date().isoformat()
+    return (
+        f"{step.key} may not be done before {day}: it ends a service the client pays for until then "
+        "(the end of service, or the answers' stop_services_on)"
+    )
+
+
+# --------------------------------------------------------------------------- a run started by the API
+
+
+def start(
+    db: Database, client_key: str, data: Any, owner: str | None = None, *, options: Options | None = None
+) -> dict[str, Any]:
+    """Start the client's run from answers given as a document (the API, the client's page): every problem
+    names its field as `answers.<field>`; a client with an open run is refused. Then as `apply`."""
+    try:
+        rules.parse_answers(data)
+    except rules.InvalidAnswers as exc:
+        raise ValidationFailed([f"answers.{problem}" for problem in exc.problems]) from None
+    with db.reader() as s:
+        client = _client(s, client_key)
+        open_run = s.scalar(
+            select(OffboardingRun.id).where(OffboardingRun.client_id == client.id, OffboardingRun.state != "done")
+        )
+    if open_run is not None:
+        raise Conflict(f"{client_key} already has an open offboarding run #{open_run}: answer or continue that one")
+    return apply(db, client_key, data, options=options, owner=owner)
+
+
+def run_key(db: Database, run_id: int, *, open_only: bool = True) -> str:
+    """The key of the client a run ends service for; refused when the run is finished (`open_only`)."""
+    with db.reader() as s:
+        found = s.execute(
+            select(Client.key, OffboardingRun.state)
+            .join(OffboardingRun, OffboardingRun.client_id == Client.id)
+            .where(OffboardingRun.id == run_id)
+        ).first()
+    if found is None:
+        raise NotFound(f"no offboarding run #{run_id}")
+    if open_only and found[1] == "done":
+        raise Conflict(f"offboarding run #{run_id} of {found[0]} is done: nothing left to answer")
+    return str(found[0])
+
+
+def answer_run(db: Database, verb: str, run_id: int, step_key: str, text: str | None = None) -> dict[str, Any]:
+    """A person's answer to a step of this very run (the API); what changed and the run's state."""
+    now = clock.now()
+    client_key = run_key(db, run_id)
+    with db.unit_of_work() as s:
+        run = flow.lock_run(s, run_id)
+        step = s.scalars(
+            select(OffboardingStep).where(OffboardingStep.run_id == run_id, OffboardingStep.key == step_key)
+        ).first()
+        if step is None:
+            raise NotFound(f"offboarding run #{run_id} has no step {step_key!r}")
+        deps = list(
+            s.scalars(
+                select(OffboardingStep).where(
+                    OffboardingStep.run_id == run_id, OffboardingStep.key.in_(step.depends_on or [""])
+                )
+            )
+        )
+        by_key = {st.key: st for st in deps} | {step.key: step}
+        message = ANSWERS[verb](s, run, step, by_key, text, now)
+        state = flow.advance(s, run_id, now)
+        out = step_json(step)
+    return {"run": run_id, "client": client_key, "state": state, "message": f"{client_key}: {message}", "step": out}
+
+
+# ------------------------------------------------------------------------------- many steps at once
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which steps of a run: named by key, every step of a device, or every step of a phase."""
+
+    keys: tuple[str, ...] = ()
+    device: str | None = None
+    phase: int | None = None
+
+    def check(self) -> None:
+        given = sum(1 for chosen in (self.keys, self.device, self.phase) if chosen)
+        if given != 1:
+            raise ValidationFailed(["keys: give exactly one of keys, device and phase"])
+        if self.phase is not None and not 1 <= self.phase <= 7:
+            raise ValidationFailed([f"phase: {self.phase} is not 1 to 7"])
+
+    def described(self) -> str:
+        if self.device:
+            return f"device {self.device}"
+        if self.phase:
+            return f"phase {self.phase}"
+        return f"{len(self.keys)} step(s)"
+
+
+_S = OffboardingStep
+_BULK_COLUMNS = (
+    _S.id, _S.key, _S.kind, _S.state, _S.action, _S.not_before, _S.held_until,
+)
+
+
+def _selected(s: Session, run_id: int, chosen: Selection) -> list[Any]:
+    query = select(*_BULK_COLUMNS).where(_S.run_id == run_id)
+    if chosen.device:
+        rows = list(s.execute(query.where(_S.target["device"].as_string() == chosen.device).order_by(_S.position)))
+    elif chosen.phase:
+        rows = list(s.execute(query.where(_S.phase == chosen.phase).order_by(_S.position)))
+    else:
+        rows = []
+        for some in chunks(sorted(set(chosen.keys))):
+            rows += s.execute(query.where(_S.key.in_(list(some)))).all()
+        missing = sorted(set(chosen.keys) - {r.key for r in rows})
+        if missing:
+            raise NotFound(f"offboarding run #{run_id} has no step {', '.join(map(repr, missing[:5]))}")
+    return rows
+
+
+def _bulk_refusal(verb: str, row: Any, now: datetime, by_name: bool, zone: Any) -> str | None:
+    """Why this step cannot be ticked done (or skipped) now; None when it can. `by_name`: the person named it
+    (a step waiting to try a vendor again may be ticked done when it was done another way)."""
+    if verb == "skip":
+        if row.kind in ("approval", "verify"):
+            return f"{row.key} is {'an approval' if row.kind == 'approval' else 'the exit verification'}: not skipped"
+        return f"{row.key} is {row.state}" if row.state in ("done", "running") else None
+    if row.kind in ("approval", "wait", "verify"):
+        return f"{row.key} is a{'n' if row.kind[0] == 'a' else ''} {row.kind} step: not ticked done by hand"
+    if row.state != "waiting":
+        return f"{row.key} is {'not ready' if row.state == 'pending' else row.state}"
+    if row.held_until is not None and now < row.held_until:
+        return f"{row.key} may not be done before {row.held_until.astimezone(zone).date().isoformat()}"
+    person = row.kind in flow.PERSON_KINDS or (row.kind == "notice" and not row.action)
+    if row.not_before is None or person or by_name:
+        return None
+    return f"{row.key} is automatic and waits on the clock"
+
+
+def bulk(
+    db: Database, verb: str, run_id: int, chosen: Selection, text: str | None
+) -> dict[str, Any]:
+    """Many steps of one run done (or skipped) at once with one note, each recorded with the note, the actor
+    and the moment. Named steps: all or nothing. A device's or a phase's steps: those that can be answered
+    now, the rest left as they are (and said). One UPDATE per batch of steps, then the run moves on once."""
+    if verb not in ("done", "skip"):
+        raise TenureError(f"{verb}: only done and skip are given to many steps at once")
+    chosen.check()
+    field = "note" if verb == "done" else "reason"
+    if not text or not text.strip():
+        raise ValidationFailed([f"{field}: required: say what was done" if verb == "done" else f"{field}: required"])
+    text, now, actor = text.strip(), clock.now(), current_actor()
+    client_key = run_key(db, run_id)
+    with db.unit_of_work() as s:
+        run = flow.lock_run(s, run_id)
+        rows = _selected(s, run_id, chosen)
+        final = "done" if verb == "done" else "skipped"
+        already = [r.key for r in rows if r.state == final]
+        todo = [r for r in rows if r.state != final]
+        zone = flow.msp_zone(s)
+        refusals = {r.key: _bulk_refusal(verb, r, now, bool(chosen.keys), zone) for r in todo}
+        refused = [why for why in refusals.values() if why]
+        if refused and (chosen.keys or len(refused) == len(todo)):
+            more = f" (and {len(refused) - 3} more)" if len(refused) > 3 else ""
+            error = Conflict if any("may not be done before" in why for why in refused) else TenureError
+            raise error(f"{'; '.join(refused[:3])}{more}: nothing was changed")
+        ticked = [r for r in todo if not refusals[r.key]]
+        special = [r for r in ticked if verb == "done" and r.key in _ONE_BY_ONE]
+        plain = [r.id for r in ticked if r not in special]
+        for some in chunks(plain):
+            s.execute(
+                update(_S)
+                .where(_S.id.in_(list(some)))
+                .values(state=final, note=text, done_by=actor, done_at=now, lease_owner=None, lease_until=None)
+            )
+        for row in special:  # a tick that does more than record (open tickets handed over): as one by one
+            step = s.get(OffboardingStep, row.id)
+            assert step is not None
+            _done(s, run, step, {step.key: step}, text, now)
+        state = flow.advance(s, run_id, now)
+    keys = [r.key for r in ticked]
+    left = [why for why in refused]
+    message = (
+        f"{client_key}: {len(keys)} step(s) of {chosen.described()} {final}"
+        + (f"; {len(already)} already {final}" if already else "")
+        + (f"; {len(left)} left as they are ({left[0]}{' …' if len(left) > 1 else ''})" if left else "")
+    )
+    return {
+        "run": run_id,
+        "client": client_key,
+        "state": state,
+        "verb": verb,
+        "steps": keys,
+        "count": len(keys),
+        "already": already,
+        "left": left,
+        "message": message,
+    }
+
+
+_ONE_BY_ONE = frozenset({"p6.tickets"})  # ticking these does more than record the tick (see `_done`)
+
+
+def assign(db: Database, run_id: int, chosen: Selection, assignee: str | None) -> dict[str, Any]:
+    """Name who is to do these steps (blank: no one); one UPDATE per batch."""
+    chosen.check()
+    who = (assignee or "").strip() or None
+    client_key = run_key(db, run_id)
+    with db.unit_of_work() as s:
+        flow.lock_run(s, run_id)
+        rows = _selected(s, run_id, chosen)
+        for some in chunks([r.id for r in rows]):
+            s.execute(update(_S).where(_S.id.in_(list(some))).values(assignee=who))
+    keys = [r.key for r in rows]
+    return {
+        "run": run_id,
+        "client": client_key,
+        "assignee": who,
+        "steps": keys,
+        "count": len(keys),
+        "message": f"{client_key}: {len(keys)} step(s) of {chosen.described()} assigned to {who or 'no one'}",
+    }
+
+
+def run_for(db: Database, client_key: str | None, step_key: str | None) -> int:
+    """The open run a command means: the client's, or the one open run with that step."""
+    with db.reader() as s:
+        if step_key is not None:
+            return _find(s, "done", client_key, step_key)[0].id
+        client = _client(s, client_key or "")
+        found = s.scalar(
+            select(OffboardingRun.id).where(OffboardingRun.client_id == client.id, OffboardingRun.state != "done")
+        )
+    if found is None:
+        raise NotFound(f"{client_key} has no open offboarding run")
+    return int(found)

@@ -23,7 +23,7 @@ from sqlalchemy import Connection, Integer, and_, bindparam, insert, or_, select
 
 from tenure.bulk import chunks
 from tenure.db.engine import Database
-from tenure.offboarding.flow import TERMINAL
+from tenure.offboarding.flow import TERMINAL, mark_running
 from tenure.offboarding.models import OffboardingStep, StepAttempt
 
 LEASE_SECONDS = 120  # renewed while the step runs (runner.lease); a worker silent this long is taken for dead
@@ -132,6 +132,7 @@ def claim(
                 taken = connection.execute(_TAKE_IF_DUE, lease | {"step_id": row.id, "now": now}).first()
                 if taken is not None:  # else another worker was faster
                     claimed.append(_started(connection, taken, worker, now))
+            mark_running(connection, {c.run_id for c in claimed})
         return claimed
     with db.engine.begin() as connection:
         locked = connection.execute(query.with_for_update(skip_locked=True), params | {"limit": limit})
@@ -139,7 +140,9 @@ def claim(
         if not ids:
             return []
         leased = sorted(connection.execute(_TAKE_LOCKED, lease | {"ids": ids}), key=lambda row: ids.index(row.id))
-        return [_started(connection, row, worker, now) for row in leased]
+        started = [_started(connection, row, worker, now) for row in leased]
+        mark_running(connection, {c.run_id for c in started})
+        return started
 
 
 def _ready(connection: Connection, rows: Sequence[Any]) -> list[Any]:

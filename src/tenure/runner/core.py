@@ -254,3 +254,4 @@ class Runner:
                 .where(StepAttempt.id == step.attempt_id)
                 .values(finished_at=now, outcome="stopped", error="interrupted", calls=list(calls))
             )
+            self._settle(s, step.run_id, now)  # the run is no longer running

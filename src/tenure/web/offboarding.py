@@ -2,7 +2,7 @@
 retry, approve, skip with a reason) or the whole run (continue: do every step that is due now)."""
 
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Path, Query, Request
@@ -10,10 +10,12 @@ from fastapi.responses import HTMLResponse, Response
 
 from tenure.accounts.users import Principal
 from tenure.db.engine import Database
-from tenure.errors import TenureError
+from tenure.errors import Conflict, TenureError, ValidationFailed
+from tenure.offboarding import rules
 from tenure.offboarding import service as offboarding
 from tenure.web import queries
 from tenure.web.common import MAX_ID, PAGE_SIZE, Gate, Who, redirect, show
+from tenure.web.forms import Field, FormState, typed
 
 # a step's answers: (verb, permission, the form field that carries its text)
 ANSWERS = (
@@ -28,7 +30,77 @@ ROUTES: list[tuple[str, str, str | None]] = [
     ("GET", "/offboarding/{run}", "read"),
     *[("POST", f"/offboarding/{{run}}/{verb}", permission) for verb, permission, _ in ANSWERS],
     ("POST", "/offboarding/{run}/continue", "offboarding.work"),
+    ("POST", "/offboarding/{run}/many", "offboarding.work"),
+    ("POST", "/offboarding/{run}/skip-many", "offboarding.decide"),
+    ("GET", "/clients/{key}/offboarding", "read"),
+    ("POST", "/clients/{key}/offboarding", "offboarding.decide"),
 ]
+
+# the answers as the client's page asks them (offboarding/rules.py validates them as it does the answers file)
+START_FORM = (
+    Field("end_of_service", "end of service", "date", required=True,
+          hint="the last day of service: agreements end on it, and nothing the client pays for stops before it"),
+    Field("reason", "reason", "select", rules.REASONS, required=True,
+          hint="client_cancelled: the client left; msp_ended: we ended it"),
+    Field("access", "access to the client's machines", "select", rules.ACCESS, required=True,
+          hint="full: on site and remote; remote: remote only; none: agents stay behind, orphaned"),
+    Field("agent_deployment", "how the agents were deployed", "select", rules.DEPLOYMENTS, required=True,
+          hint="group_policy (with full access): one uninstall by GPO; otherwise one machine at a time"),
+    Field("moving_to", "where the client goes", "select", rules.MOVING_TO, required=True,
+          hint="own_it or other_msp need the new administrator below"),
+    Field("new_contact_name", "new administrator's name", hint="the incoming MSP's or the client's administrator"),
+    Field("new_contact_email", "new administrator's e-mail"),
+    Field("delete_data", "all data may be deleted after the end of service", "check"),
+    Field("security_account", "security vendor account", "select", rules.SECURITY_ACCOUNT, required=True,
+          hint="close: the client stops using it (logs and alerts stop before the end date); keep: it moves on"),
+    Field("stop_services_on", "stop paid services from", "date",
+          hint="blank: the end of service; an earlier day only when the client asks for it sooner"),
+    Field("closeout_date", "closeout session held on", "date",
+          hint="seed 003: deactivation starts after the closeout session with the client"),
+    Field("closeout_attended", "who attended", hint="names, separated by commas"),
+    Field("closeout_notes", "notes of the session", "textarea", wide=True),
+    Field("owner", "owner (activation project manager)", hint="blank: you"),
+)  # fmt: skip
+
+
+def answers_of(form: Any) -> tuple[dict[str, Any], str | None]:
+    """The answers document from the start form, and the owner; blanks left out, so the rules say what is
+    missing exactly as for an answers file."""
+    value = {f.name: str(form.get(f.name) or "").strip() for f in START_FORM if f.kind != "check"}
+    answers: dict[str, Any] = {
+        name: value[name]
+        for name in ("end_of_service", "reason", "access", "agent_deployment", "moving_to", "security_account",
+                     "stop_services_on")
+        if value[name]
+    }
+    answers["delete_data"] = "delete_data" in form
+    if value["new_contact_name"] or value["new_contact_email"]:
+        answers["new_contact"] = {"name": value["new_contact_name"], "email": value["new_contact_email"] or None}
+    if value["closeout_date"] or value["closeout_attended"] or value["closeout_notes"]:
+        answers["closeout"] = {"date": value["closeout_date"] or None, "attended": value["closeout_attended"],
+                               "notes": value["closeout_notes"] or None}
+    return answers, value["owner"] or None
+
+
+# a problem of the answers (`answers.new_contact.email: …`) beside the form's field
+FIELD_OF = {"new_contact": "new_contact_name", "new_contact.name": "new_contact_name",
+            "new_contact.email": "new_contact_email", "closeout": "closeout_date", "closeout.date": "closeout_date",
+            "closeout.attended": "closeout_attended", "closeout.notes": "closeout_notes"}  # fmt: skip
+
+
+def sorted_problems(problems: list[str]) -> tuple[dict[str, list[str]], list[str]]:
+    per: dict[str, list[str]] = {}
+    general: list[str] = []
+    names = {f.name for f in START_FORM}
+    for problem in problems:
+        place, sep, message = problem.partition(": ")
+        place = place.removeprefix("answers.")
+        name = FIELD_OF.get(place, place)
+        if sep and name in names:
+            per.setdefault(name, []).append(message)
+        else:
+            general.append(problem)
+    return per, general
 
 
 def make_router(db: Callable[[], Database]) -> APIRouter:
@@ -90,5 +162,76 @@ def make_router(db: Callable[[], Database]) -> APIRouter:
         except TenureError as exc:
             return redirect(back, str(exc), error=True)
         return redirect(back, f"ran {status['ran']} step(s); the run is {status['state']}")
+
+    @router.post("/offboarding/{run}/many")
+    def many(
+        request: Request,
+        run: Annotated[int, Path(ge=1, le=MAX_ID)],
+        who: Annotated[Who, Depends(gate.form("offboarding.work"))],
+    ) -> Response:
+        return bulk_answer(request, run, who[0], skip=False)
+
+    @router.post("/offboarding/{run}/skip-many")
+    def skip_many(
+        request: Request,
+        run: Annotated[int, Path(ge=1, le=MAX_ID)],
+        who: Annotated[Who, Depends(gate.form("offboarding.decide"))],
+    ) -> Response:
+        return bulk_answer(request, run, who[0], skip=True)
+
+    def bulk_answer(request: Request, run: int, who: Principal, *, skip: bool) -> Response:
+        """The run page's checkboxes, or a device's or a phase's steps, done (or skipped, or assigned) with
+        one note."""
+        form = request.state.form
+        keys = tuple(str(k) for k in form.getlist("step") if str(k).strip())[:100_000]
+        device = str(form.get("device") or "").strip() or None
+        phase_text = str(form.get("phase") or "").strip()
+        back = f"/offboarding/{run}"
+        try:
+            phase = int(phase_text) if phase_text else None
+            # the checkboxes, unless a device or a phase was chosen instead
+            chosen = offboarding.Selection(() if device or phase else keys, device, phase)
+            if str(form.get("action") or "") == "assign":
+                result = who.act(offboarding.assign, db(), run, chosen, str(form.get("assignee") or ""))
+            else:
+                verb = "skip" if skip else "done"
+                result = who.act(offboarding.bulk, db(), verb, run, chosen, str(form.get("note") or ""))
+        except ValueError:
+            return redirect(back, f"phase: {phase_text!r} is not 1 to 7", error=True)
+        except TenureError as exc:
+            return redirect(back, str(exc), error=True)
+        return redirect(back, result["message"])
+
+    def start_page(request: Request, who: Who, key: str, state: FormState, status: int = 200) -> HTMLResponse:
+        with db().reader() as s:
+            queries.client_id(s, key)  # NotFound: no such client
+        return show(request, who, "offboarding_start.html", status, key=key, spec=START_FORM, state=state)
+
+    @router.get("/clients/{key}/offboarding", response_class=HTMLResponse)
+    def start_form(request: Request, key: Annotated[str, Path(max_length=100)], who: Read) -> HTMLResponse:
+        state = FormState("offboarding-start", {"reason": "client_cancelled", "access": "full",
+                                                "agent_deployment": "unknown", "moving_to": "unknown",
+                                                "security_account": "unknown", "owner": who[0].actor})
+        return start_page(request, who, key, state)
+
+    @router.post("/clients/{key}/offboarding", response_class=HTMLResponse)
+    def start_run(
+        request: Request,
+        key: Annotated[str, Path(max_length=100)],
+        who: Annotated[Who, Depends(gate.form("offboarding.decide"))],
+    ) -> Response:
+        form = request.state.form
+        answers, owner = answers_of(form)
+        try:
+            status = who[0].act(offboarding.start, db(), key, answers, owner)
+        except ValidationFailed as exc:
+            per, general = sorted_problems(exc.problems)
+            state = FormState("offboarding-start", typed(START_FORM, form), per, general,
+                              message="The offboarding was not started: see the answers marked below.")
+            return start_page(request, who, key, state, 422)
+        except TenureError as exc:
+            state = FormState("offboarding-start", typed(START_FORM, form), message=str(exc))
+            return start_page(request, who, key, state, 409 if isinstance(exc, Conflict) else 422)
+        return redirect(f"/offboarding/{status['run']}", f"offboarding run #{status['run']} started: {status['state']}")
 
     return router
