@@ -68,6 +68,11 @@
         break;
       }
       case "/": {
+        var find = document.querySelector("[data-find]");
+        if (find) { event.preventDefault(); find.focus(); find.select(); }
+        break;
+      }
+      case "f": {
         var search = document.querySelector("[data-search]");
         if (search) { event.preventDefault(); search.focus(); search.select && search.select(); }
         break;
@@ -104,5 +109,118 @@
   document.addEventListener("click", function (event) {
     var row = event.target.closest && event.target.closest("table[data-rows] tbody tr");
     if (row) { select(rows().indexOf(row)); }
+  });
+  // a stacked table row on a phone names each cell by its column (CSS shows `data-label`)
+  document.addEventListener("DOMContentLoaded", function () {
+    Array.prototype.forEach.call(document.querySelectorAll("table.rows"), function (table) {
+      var heads = Array.prototype.map.call(table.querySelectorAll("thead th"), function (th) { return th.textContent.trim(); });
+      Array.prototype.forEach.call(table.querySelectorAll("tbody tr"), function (row) {
+        Array.prototype.forEach.call(row.children, function (cell, i) {
+          if (heads[i] && !cell.hasAttribute("data-label") && !cell.hasAttribute("colspan")) { cell.setAttribute("data-label", heads[i]); }
+        });
+      });
+    });
+  });
+
+  // the time form says who would pay before the time is saved (GET …/time/preview): a former client, work
+  // nothing covers
+  document.addEventListener("DOMContentLoaded", function () {
+    var out = document.querySelector("[data-preview]");
+    var form = out && out.closest("form");
+    if (!form) { return; }
+    var timer = null;
+    function ask() {
+      var minutes = form.querySelector('[name="minutes"]'), work = form.querySelector('[name="work_type"]');
+      var day = form.querySelector('[name="day"]');
+      if (!minutes || !work || !minutes.value) { return; }
+      var query = "?minutes=" + encodeURIComponent(minutes.value) + "&work_type=" + encodeURIComponent(work.value) +
+        (day && day.value ? "&day=" + encodeURIComponent(day.value) : "");
+      fetch(out.getAttribute("data-preview") + query, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+        .then(function (r) { return r.json(); })
+        .then(function (found) {
+          if (found.problem) { out.textContent = found.problem; out.className = "time-preview small problem"; return; }
+          var warn = found.warnings && found.warnings.length;
+          out.textContent = warn ? found.warnings.join(" ") : "Would be paid: " + found.paid + ".";
+          out.className = "time-preview small" + (warn ? " warn" : "");
+        })
+        .catch(function () { out.textContent = ""; });
+    }
+    form.addEventListener("input", function () { clearTimeout(timer); timer = setTimeout(ask, 250); });
+    form.addEventListener("change", function () { clearTimeout(timer); timer = setTimeout(ask, 50); });
+    ask();
+  });
+
+  // the navigation folds into a menu on a narrow screen (without this script it stays open, wrapped)
+  document.documentElement.classList.add("js");
+  document.addEventListener("DOMContentLoaded", function () {
+    var button = document.querySelector(".menu-button");
+    var nav = document.getElementById("main-nav");
+    if (!button || !nav) { return; }
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      var open = button.getAttribute("aria-expanded") !== "true";
+      button.setAttribute("aria-expanded", String(open));
+      nav.classList.toggle("open", open);
+    });
+  });
+
+  // the search box: answers as you type (GET /search, JSON), chosen with the arrow keys, opened with Enter
+  document.addEventListener("DOMContentLoaded", function () {
+    var box = document.querySelector("[data-find]");
+    var list = document.getElementById("find-hits");
+    if (!box || !list) { return; }
+    var timer = null, asked = "", active = -1;
+    function options() { return Array.prototype.slice.call(list.querySelectorAll("[role=option]")); }
+    function close() {
+      list.hidden = true; box.setAttribute("aria-expanded", "false"); box.removeAttribute("aria-activedescendant");
+      active = -1;
+    }
+    function choose(index) {
+      var all = options();
+      if (!all.length) { return; }
+      active = (index + all.length) % all.length;
+      all.forEach(function (o, i) { o.setAttribute("aria-selected", String(i === active)); });
+      box.setAttribute("aria-activedescendant", all[active].id);
+      all[active].scrollIntoView({ block: "nearest" });
+    }
+    function show(hits, query) {
+      list.textContent = "";
+      if (!hits.length) {
+        var none = document.createElement("li");
+        none.className = "none"; none.textContent = "Nothing found for \u201c" + query + "\u201d";
+        list.appendChild(none);
+      }
+      hits.forEach(function (hit, i) {
+        var item = document.createElement("li");
+        item.id = "find-hit-" + i; item.setAttribute("role", "option"); item.setAttribute("aria-selected", "false");
+        var link = document.createElement("a");
+        link.href = hit.page; link.tabIndex = -1;
+        var kind = document.createElement("span"); kind.className = "kind"; kind.textContent = hit.kind;
+        var label = document.createElement("span"); label.className = "label"; label.textContent = hit.label;
+        var detail = document.createElement("span"); detail.className = "detail"; detail.textContent = hit.detail;
+        link.appendChild(kind); link.appendChild(label); link.appendChild(detail);
+        item.appendChild(link); list.appendChild(item);
+      });
+      list.hidden = false; box.setAttribute("aria-expanded", "true"); active = -1;
+    }
+    function ask() {
+      var query = box.value.trim();
+      if (query === asked) { return; }
+      asked = query;
+      if (!query) { close(); return; }
+      fetch("/search?q=" + encodeURIComponent(query), { headers: { Accept: "application/json" }, credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (found) { if (found && found.query === box.value.trim()) { show(found.hits, found.query); } })
+        .catch(function () { /* the form still works: Enter opens the search page */ });
+    }
+    box.addEventListener("input", function () { clearTimeout(timer); timer = setTimeout(ask, 120); });
+    box.addEventListener("keydown", function (event) {
+      if (event.key === "ArrowDown") { event.preventDefault(); if (list.hidden) { asked = ""; ask(); } else { choose(active + 1); } }
+      else if (event.key === "ArrowUp") { event.preventDefault(); choose(active - 1); }
+      else if (event.key === "Enter" && active >= 0) {
+        event.preventDefault(); window.location.href = options()[active].querySelector("a").getAttribute("href");
+      } else if (event.key === "Escape") { close(); }
+    });
+    box.addEventListener("blur", function () { setTimeout(close, 200); });
   });
 })();
