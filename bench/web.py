@@ -145,6 +145,9 @@ def web_pages(db: Database, scale: run.Scale) -> dict[str, Any]:
         f"/offboarding/{runs[big]}?phase=3&offset=2000",
         f"/offboarding/{runs[typical]}",
         f"/reports/unpaid?period={scale.end:%Y-%m}",
+        f"/search?q={big[:-1]}",  # the search box (issue 20): a client by part of its key, its devices' hosts
+        "/search?q=c00",
+        f"/search?q=%23{scale.alerts // 2}",
         "/api/v1/clients?limit=100",
         "/api/v1/clients?class=agreement&limit=100",
         f"/api/v1/clients/{big}",
@@ -153,6 +156,7 @@ def web_pages(db: Database, scale: run.Scale) -> dict[str, Any]:
         "/api/v1/invoices?limit=100",
         "/api/v1/tickets?queue=true&limit=100",
         f"/api/v1/offboarding/runs/{runs[typical]}",
+        "/api/v1/search?q=c03",
     ]
     results: dict[str, dict[str, float]] = {}
     try:

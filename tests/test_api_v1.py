@@ -23,6 +23,7 @@ from tenure.clients.models import Client
 from tenure.db.changelog import ObjectChange
 from tenure.errors import TenureError
 from tenure.offboarding import service as offboarding
+from tenure.vocabulary import ACTIVE_TICKET_STATUSES
 from tests.support import empty
 
 NOW = "2026-11-24T15:00:00Z"
@@ -34,6 +35,7 @@ ANSWERS = {
     "agent_deployment": "manual",
     "moving_to": "other_msp",
     "new_contact": {"name": "Ada Stone", "email": "ada@incoming-msp.example"},
+    "closeout": {"date": "2026-12-01", "attended": ["Ada Stone", "Jo Smith"], "notes": "handover agreed"},
     "delete_data": False,
 }
 SAMPLE = {
@@ -198,7 +200,7 @@ def test_lists_are_pages_with_totals_and_filters(world):
     alerts = http.get("/api/v1/alerts", params={"client": "acme", "limit": 1}, headers=token).json()
     assert alerts["total"] == 2 and len(alerts["alerts"]) == 1 and alerts["next_offset"] == 1
     tickets = http.get("/api/v1/tickets", params={"queue": "true"}, headers=token).json()
-    assert tickets["total"] >= 1 and all(t["status"] in ("open", "awaiting_approval") for t in tickets["tickets"])
+    assert tickets["total"] >= 1 and all(t["status"] in ACTIVE_TICKET_STATUSES for t in tickets["tickets"])
     time = http.get("/api/v1/time-entries", params={"client": "acme", "limit": 5}, headers=token).json()
     dates = [t["date"] for t in time["time_entries"]]
     assert dates == sorted(dates, reverse=True) and time["total"] > 5

@@ -4,6 +4,7 @@ from the keyboard, log out. Every request the pages make stays on the server (no
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -37,6 +38,7 @@ agent_deployment: manual
 moving_to: other_msp
 new_contact: {name: Ada Stone, email: ada@incoming-msp.example}
 delete_data: false
+closeout: {date: 2026-12-01, attended: [Ada Stone, Jo Smith], notes: handover agreed}
 """
 
 pytestmark = pytest.mark.slow
@@ -340,3 +342,47 @@ def test_a_new_client_gets_an_agreement_a_device_a_contact_and_a_backup_job_then
     assert not outside, f"pages reached outside the server: {outside}"
     shown = server.cli("client", "show", "fern", "--json")
     assert '"fern-care"' in shown and '"2027-05-31"' in shown
+
+
+def test_start_an_offboarding_from_the_client_page_and_tick_a_devices_steps_at_once(server):
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(15_000)
+            page.goto(f"{server.url}/login")
+            page.fill("#username", "olive")
+            page.fill("#password", PASSWORD)
+            page.click("#login")
+
+            # the client's page offers the offboarding; the form explains each answer and checks them
+            page.goto(f"{server.url}/clients/willow")
+            page.click("#offboard-start")
+            expect(page.locator("h1")).to_contain_text("Offboard")
+            expect(page.locator('[data-field="security_account"] p.hint')).to_contain_text("logs and alerts")
+            page.select_option("#ob-moving_to", "other_msp")
+            page.fill("#ob-end_of_service", "2026-11-24")
+            page.click("#offboarding-start-submit")
+            expect(page.locator('[data-field="new_contact_name"] p.field-problem')).to_contain_text("required")
+            page.fill("#ob-new_contact_name", "Ada Stone")
+            page.fill("#ob-new_contact_email", "ada@incoming-msp.example")
+            page.fill("#ob-closeout_date", "2026-11-20")
+            page.fill("#ob-closeout_attended", "Morgan Hale, Olive")
+            page.fill("#ob-closeout_notes", "handover agreed")
+            page.click("#offboarding-start-submit")
+            expect(page.locator("h1")).to_contain_text("Offboarding run")
+            expect(page.locator("#run-owner")).to_have_text("user:olive")
+            expect(page.locator("#run-closeout")).to_contain_text("Morgan Hale, Olive")
+
+            # approve, then one device's steps at once with one note
+            page.click('[data-step-approve="p3.approval"]')
+            assert "approved p3.approval" in flash(page)
+            page.fill("#bulk-device", "willow-ws01")
+            page.fill("#bulk-note", "turned off on site")
+            page.click("#bulk-done")
+            assert re.search(r"[1-9]\d* step\(s\) of device willow-ws01 done", flash(page)), flash(page)
+        finally:
+            browser.close()
+    status = json.loads(server.cli("offboard", "status", "willow", "--json"))
+    mine = [s for s in status["steps"] if s["target"].get("device") == "willow-ws01" and s["state"] == "done"]
+    assert mine and all(s["note"] == "turned off on site" and s["done_by"] == "user:olive" for s in mine)

@@ -40,7 +40,7 @@ def test_a_batch_is_stored_and_decided_in_one_go(db):
         states = dict(s.execute(select(RawPayload.id, RawPayload.state)).all())
         assert [states[o.payload] for o in outcomes] == ["processed", "processed", "quarantined"]
         ticket = s.get(Ticket, outcomes[0].ticket)
-        assert ticket.status == "open" and ticket.fingerprint == outcomes[0].fingerprint
+        assert ticket.status == "new" and ticket.fingerprint == outcomes[0].fingerprint
         assert s.get(Alert, outcomes[0].alert).raw_payload_id == outcomes[0].payload
 
 

@@ -12,3 +12,24 @@ def test_models_match_migrations(db):
     with db.engine.begin() as connection:
         config.attributes["connection"] = connection
         command.check(config)  # raises if autogenerate would find any difference
+
+
+def test_a_database_at_the_newest_revision_is_known_without_alembic(db):
+    # every command checks the schema by comparing one stored revision with the newest file's number: that
+    # number must be the head Alembic itself would upgrade to, or a new migration would never be applied
+    from alembic.script import ScriptDirectory
+
+    from tenure.db.engine import head_revision
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert head_revision() == ScriptDirectory.from_config(config).get_current_head()
+    assert db.at_head()
+    try:  # a database one revision behind is not taken for one at the head (and so is upgraded)
+        with db.engine.begin() as connection:
+            connection.exec_driver_sql("UPDATE alembic_version SET version_num = '0001'")
+        assert not db.at_head()
+    finally:
+        with db.engine.begin() as connection:
+            connection.exec_driver_sql(f"UPDATE alembic_version SET version_num = '{head_revision()}'")
+    assert db.at_head()

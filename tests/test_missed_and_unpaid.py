@@ -79,5 +79,7 @@ def test_unpaid_report_counts_free_work_and_names_the_offer_that_covers_it(db):
     # the demo's own printer alert plus these three
     assert rows["maple"]["suppressed"] == 4 and rows["maple"]["minutes_avoided"] == 4 * 45
     assert rows["maple"]["would_cover"]["offer"] == "watch"  # the cheapest offer covering monitoring
-    assert rows["birch"]["reached_a_person"] == 1 and rows["birch"]["unpaid_minutes"] == 45
+    # seed 004: a forwarded alert goes to the client's own contact and costs no technician time
+    assert "monitoring" in rows["birch"]["uncovered_services"]
+    assert rows["birch"]["reached_a_person"] == 0 and rows["birch"]["unpaid_minutes"] == 0
     assert report["totals"]["suppressed"] == sum(r["suppressed"] for r in report["clients"])

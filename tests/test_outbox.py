@@ -389,3 +389,28 @@ def test_coverage_statements_go_to_unmonitored_clients_once_a_year(db, monkeypat
     assert len(notices.list_notices(db, client="dune", kind="coverage_statement")) == 3
     with pytest.raises(TenureError, match="no client"):
         notices.coverage_statements(db, "nobody")
+
+
+def test_coverage_statement_reaches_a_client_monitored_for_all_but_its_backups(db, monkeypatch):
+    """Seed 004: an agreement that covers monitoring but not backup monitoring leaves the backups unwatched,
+    and the client is told so in writing (before, it counted as monitored and got nothing)."""
+    monkeypatch.setenv("TENURE_SECRET_KEY", "test-secret-key-for-signed-links-0123456789")
+    clock.set_now("2026-11-20T15:00:00Z")
+    book = world()
+    cedar = next(c for c in book["clients"] if c["key"] == "cedar")
+    cedar["agreements"][0]["covers"] = ["monitoring"]
+    import_book(db, book)
+    clock.set_now(NOW)
+    results = {r.client: r for r in notices.coverage_statements(db)}
+    assert results["acme"].status == "monitored"  # backup_monitoring covered: nothing to say
+    assert results["cedar"].status == "written"
+    cedar_notice = row(db, results["cedar"].notice)
+    assert cedar_notice.to == ["ann@cedarlaw.example"] and cedar_notice.data["not_monitored"] == ["backup_monitoring"]
+    text = cedar_notice.body_text.replace("\n", " ")
+    assert "Example IT does not monitor your backups for Cedar Law" in text
+    assert "We watch your systems under your agreement" in text and "a disk fills up" not in text
+    assert "your backups for Cedar Law" in cedar_notice.body_html.replace("\n", " ")
+    # the unmonitored client's letter still says both
+    dune = row(db, results["dune"].notice)
+    assert dune.data["not_monitored"] == ["monitoring", "backup_monitoring"]
+    assert "does not monitor your systems or your backups" in dune.body_text.replace("\n", " ")

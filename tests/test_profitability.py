@@ -268,7 +268,8 @@ def test_one_client_only_and_errors(world):
 def test_explain_points_every_figure_at_its_source(world):
     clock.set_now("2026-11-01T07:00:00Z")
     billing.run_billing(world, "2026-11")  # posts the ledger and bills the fees: sources to point at
-    alert = add_alert(world, "harbor", "forward", "2026-10-03T10:00:00")
+    alert = add_alert(world, "harbor", "quote", "2026-10-03T10:00:00")
+    add_alert(world, "harbor", "forward", "2026-10-04T10:00:00")  # the client's own contact got it: no tech time
     clock.set_now("2026-11-24T12:00:00Z")
     trail = explain_month(world, "harbor", "2026-09")
     assert trail["revenue"] == "375.00" and trail["exact_revenue"] == "375.00"
@@ -293,7 +294,7 @@ def test_explain_points_every_figure_at_its_source(world):
     assert [(f["kind"], f["amount"]) for f in october["fees"]] == [("fee", "100.00")]
     assert october["fees"][0]["invoices"]  # the November run billed October's fee as a catch-up line
     (a,) = october["alerts"]
-    assert (a["alert"], a["decision"], a["minutes"]) == (alert, "forward", 45)
+    assert (a["alert"], a["decision"], a["minutes"]) == (alert, "quote", 45)
     assert october["unpaid_minutes"] == 45
 
     acme = explain_month(world, "acme", "2026-10")

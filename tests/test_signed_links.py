@@ -75,7 +75,7 @@ def test_a_valid_link_asks_first_and_records_once_on_post(month):
     assert recorded.answered_at == clock.now()
     with db.reader() as s:
         ticket = s.get(Ticket, recorded.ticket_id)
-    assert ticket.kind == "maintenance" and ticket.billable and ticket.status == "open"
+    assert ticket.kind == "maintenance" and ticket.billable and ticket.status == "new"
     assert f"ticket #{ticket.id}" in answered.text
 
 

@@ -292,12 +292,19 @@ def test_unpaid_minutes_default_model() -> None:
                  Decision("quote", "…")]
     result = unpaid_minutes(decisions)
     assert result.per_alert == 45
-    assert (result.reached, result.minutes) == (3, 135)
+    # the two quotes reached a technician; the forward went to the client's own contact: no tech time
+    assert (result.reached, result.minutes) == (2, 90)
     assert (result.suppressed, result.minutes_avoided) == (3, 135)
 
 
+def test_a_forwarded_alert_costs_no_technician_time() -> None:
+    """Seed 004: forwarding an uncovered alert to the client's own contact costs the MSP nothing."""
+    assert unpaid_minutes(["forward"]).minutes == 0
+    assert unpaid_minutes(["forward", "forward", "quote"]).minutes == 45
+
+
 def test_unpaid_minutes_custom_model_and_errors() -> None:
-    result = unpaid_minutes(["forward", "suppress"], {"reach_decision_maker": 5, "win_approval": 0})
+    result = unpaid_minutes(["quote", "suppress"], {"reach_decision_maker": 5, "win_approval": 0})
     assert (result.minutes, result.minutes_avoided) == (5, 5)
     assert unpaid_minutes([]).minutes == 0
     with pytest.raises(ValueError, match="decision 'ignore'"):

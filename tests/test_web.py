@@ -32,6 +32,7 @@ ANSWERS = {
     "agent_deployment": "manual",
     "moving_to": "other_msp",
     "new_contact": {"name": "Ada Stone", "email": "ada@incoming-msp.example"},
+    "closeout": {"date": "2026-12-01", "attended": ["Ada Stone", "Jo Smith"], "notes": "handover agreed"},
     "delete_data": False,
 }
 SAMPLE = {

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import re
+from decimal import Decimal
 
 import pytest
 
@@ -13,6 +14,7 @@ from tenure import clock
 from tenure.accounts.users import PERMISSIONS
 from tenure.book.service import import_book
 from tenure.reports.service import fit_report, profitability_report
+from tenure.web.common import money
 from tenure.web.owner import ROUTES, best_offer, last_complete_months
 from tests.books import small
 from tests.test_web import STAFF, people, quick_hashes  # noqa: F401  (fixtures: signed-in users, quick hashes)
@@ -48,7 +50,7 @@ def test_the_owner_sees_profitability_with_the_reports_figures(people):  # noqa:
         row = html.unescape(row_of(page.text, c["client"]))
         for field in ("revenue", "hours", "cost", "margin", "effective_rate"):
             if c[field] is not None:
-                assert f">{c[field]}<" in row, (field, row)
+                assert f">{c[field]}<" in row or f">{money(c[field])}<" in row, (field, row)  # money: 1,234.50
         assert ("below target" in row) == c["flagged"]
         assert ('class="flagged"' in row) == c["flagged"]
         assert row.count("<svg") == 1 and "effective rate by month" in row
@@ -63,7 +65,7 @@ def test_the_owner_sees_profitability_with_the_reports_figures(people):  # noqa:
     one = http.get("/reports/profitability?from=2026-10&to=2026-10")
     october = profitability_report(db, "2026-10", "2026-10")
     for c in october["clients"]:
-        assert f">{c['revenue']}<" in row_of(one.text, c["client"])
+        assert f">{money(c['revenue'])}<" in row_of(one.text, c["client"])
 
 
 def test_a_bad_window_is_explained_not_a_crash(people):  # noqa: F811
@@ -99,14 +101,15 @@ def test_the_fit_page_shows_each_catalog_offer_and_marks_the_best(people):  # no
     first, last = last_complete_months(clock.today(), 12)
     report = fit_report(db, "acme", first, last)
     assert f"{first} to {last}" in page.text
-    assert f"<strong>{report['actual']}</strong>" in page.text
+    assert f"<strong>{Decimal(report['actual']):,.2f}</strong>" in page.text  # thousands separated
+    assert "invoiced or would invoice" in page.text and "actually paid" not in page.text
     assert len(report["offers"]) == 2
     best = best_offer(report["offers"])
     for o in report["offers"]:
         found = re.search(rf'<tr id="offer-{o["offer"]}"[^>]*>(.*?)</tr>', page.text, re.S)
         assert found, page.text[:3000]
         row = html.unescape(found.group(0))
-        assert f">{o['total']}<" in row and f">{o['difference']}<" in row
+        assert f">{money(o['total'])}<" in row and f">{money(o['difference'])}<" in row
         if o["margin"] is not None:
             assert f">{o['margin']}<" in row
         assert (">best margin<" in row) == (o["offer"] == best)

@@ -43,7 +43,7 @@ def test_buying_a_block_shows_it_with_its_balance_and_makes_a_prepayment_invoice
     done = send(owner, tab, "blocks-new-form", key="acme-b2", hours="10", price="1250.00", expires="2027-11-30")
     assert done.status_code == 200 and flash(done) == ["block acme-b2 added"]
     row = done.text.split('id="blocks-acme-b2"', 1)[1].split("</tr>", 1)[0]
-    assert "1250.00" in row and "10:00" in row  # its balance: 10 hours left (no bonus tier in the small book)
+    assert "1,250.00" in row and "10:00" in row  # its balance: 10 hours left (no bonus tier in the small book)
     assert objects.get_item(db, "acme", "blocks", "acme-b2")["purchased"] == "2026-11-24"
     assert len(_prepayments(db, "acme")) == before + 1
 

@@ -2,17 +2,36 @@
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from platformdirs import user_data_dir
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_TRUE, _FALSE = {"1", "true", "yes", "on", "t", "y"}, {"0", "false", "no", "off", "f", "n", ""}
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="TENURE_", extra="ignore")
+def _read(name: str, kind: str, text: str) -> Any:
+    """An environment variable's text as its field's type (what pydantic-settings read, without loading it:
+    every command reads these)."""
+    try:
+        if kind == "bool":
+            if text.strip().lower() not in _TRUE | _FALSE:
+                raise ValueError
+            return text.strip().lower() in _TRUE
+        return {"Path": Path, "float": float, "int": int}.get(kind, str)(text)
+    except ValueError:
+        raise ValueError(f"TENURE_{name.upper()}: {text!r} is not a valid {kind}") from None
 
-    home: Path = Path(user_data_dir("tenure", appauthor=False))
+
+@dataclass
+class Settings:
+    """TENURE_<FIELD> overrides each field's default (TENURE_HOME, TENURE_DATABASE_URL, ...); a value other
+    than the default given to the constructor overrides both."""
+
+    home: Path = field(default_factory=lambda: Path(user_data_dir("tenure", appauthor=False)))
     database_url: str | None = None
     debug: bool = False
     # /healthz answers 503 "stalled" when the oldest payload the worker has yet to process is older than this
@@ -22,6 +41,17 @@ class Settings(BaseSettings):
     lock_timeout: float = 300.0
     # the largest book (or answers file) read, in bytes (tenure.book.files)
     book_max_bytes: int = 20 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        given = {f.name: getattr(self, f.name) for f in fields(self)}
+        for f in fields(self):
+            text = os.environ.get(f"TENURE_{f.name.upper()}")
+            if text is None:
+                continue
+            default = f.default_factory() if callable(f.default_factory) else f.default
+            if given[f.name] == default:  # not given to the constructor: the environment's value
+                kind = str(f.type).replace(" | None", "")
+                setattr(self, f.name, _read(f.name, kind, text))
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from tenure import clock
 from tenure.agreements import rules
+from tenure.agreements.frozen import frozen_keys
 from tenure.agreements.models import FrozenAllocation, TimeEntry
 from tenure.agreements.service import (
     allocate_clients,
@@ -184,7 +185,7 @@ def _free_key(s: Session, client_id: int, key: str) -> str:
     for portions, revisions in s.execute(
         select(FrozenAllocation.portions, FrozenAllocation.revisions).where(FrozenAllocation.client_id == client_id)
     ):
-        taken |= {p[0] for p in portions if p[0].startswith(key)} | {k for k in revisions or {} if k.startswith(key)}
+        taken |= {k for k in [*frozen_keys(portions), *(revisions or {})] if k.startswith(key)}
     candidate, n = key, 1
     while candidate in taken:
         n += 1
@@ -275,8 +276,8 @@ def _billed_by(s: Session, cid: int) -> dict[str, str]:
     )
     found: dict[str, str] = {}
     for portions, number in rows:
-        for portion in portions or ():
-            found[str(portion[0])] = number
+        for work_key in frozen_keys(portions):
+            found[str(work_key)] = number
     return found
 
 

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, event, inspect
+from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint, event, inspect
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tenure.agreements.rules import ends_by_term
@@ -73,6 +73,7 @@ class TimeEntry(ChangeLogged, Base):
     __table_args__ = (
         UniqueConstraint("client_id", "key"),
         Index("ix_time_entry_client_date", "client_id", "date"),
+        Index("ix_time_entry_ticket_id", "ticket_id"),  # a ticket's minutes
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -130,8 +131,8 @@ class FrozenAllocation(Base):
     """How a billing run (or the final invoice) paid a client's work: kept so re-allocation never rewrites
     what an invoice counted on. One row per client and run; released when its invoice is voided.
 
-    `portions` are the coverage portions of the work it froze, `monitoring` the monitoring months it
-    decided, both as plain JSON (see agreements.service for the encoding).
+    `portions` are the coverage portions of the work it froze, column by column (agreements.frozen),
+    `monitoring` the monitoring months it decided (agreements.service), both plain JSON.
     """
 
     __tablename__ = "frozen_allocation"
@@ -141,7 +142,7 @@ class FrozenAllocation(Base):
     client_id: Mapped[int] = mapped_column(ForeignKey("client.id", ondelete="CASCADE"), index=True)
     period: Mapped[str] = mapped_column(String(10))  # YYYY-MM, or "final"
     invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoice.id", ondelete="SET NULL"), index=True)
-    portions: Mapped[list[Any]] = mapped_column(default=list)
+    portions: Mapped[Any] = mapped_column(JSON, default=list)
     monitoring: Mapped[list[Any]] = mapped_column(default=list)
     # work key -> the entry's revision this row settled, for entries of a revision other than 0 and for
     # corrected entries this row credited without billing them again (no portions here): see load_worlds

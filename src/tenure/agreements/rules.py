@@ -275,6 +275,16 @@ def month_of(d: dt.date) -> str:
     return f"{d.year:04d}-{d.month:02d}"
 
 
+_MONTHS: dict[dt.date, str] = {}  # month_of by date, memoised: a run asks it for a million entries
+
+
+def _month_of(d: dt.date) -> str:
+    month = _MONTHS.get(d)
+    if month is None:
+        month = _MONTHS[d] = month_of(d)
+    return month
+
+
 def first_of_next_month(d: dt.date) -> dt.date:
     return dt.date(d.year + d.month // 12, d.month % 12 + 1, 1)
 
@@ -373,7 +383,7 @@ class _Included:
         self._used: dict[tuple[str, str], int] = defaultdict(int, frozen_used)
 
     def take(self, agreement: Terms, d: dt.date, wanted: int) -> int:
-        slot = (agreement.key, month_of(d))
+        slot = (agreement.key, _month_of(d))
         left = max(0, (agreement.included_minutes or 0) - self._used[slot])
         taken = min(left, wanted)
         self._used[slot] += taken
@@ -454,6 +464,8 @@ class _Context:
     block_moves: list[BlockMove] = field(default_factory=list)
     retainer_moves: list[RetainerMove] = field(default_factory=list)
     _active: dict[dt.date, list[Terms]] = field(default_factory=dict)
+    _bounds: list[dt.date] | None = None  # the days on which the set of active agreements changes
+    _routes: list[dict[str, _Route]] = field(default_factory=list)  # per stretch between two bounds
 
     def active(self, d: dt.date) -> list[Terms]:
         """Agreements active on `d`, by start then key (memoised: many entries share a date)."""
@@ -462,18 +474,35 @@ class _Context:
             found = self._active[d] = [a for a in self.agreements if a.active_on(d)]
         return found
 
+    def route(self, d: dt.date, work_type: str) -> _Route:
+        """Which agreements the layers would pick for this work on `d`: a client's entries fall on hundreds of
+        days but in a few stretches of the same active agreements, so each (stretch, work type) is decided once."""
+        if self._bounds is None:
+            ends = {a.end + dt.timedelta(days=1) for a in self.agreements if a.end is not None and a.end < dt.date.max}
+            self._bounds = sorted({a.start for a in self.agreements} | ends)
+            self._routes = [{} for _ in range(len(self._bounds) + 1)]
+        routes = self._routes[bisect.bisect_right(self._bounds, d)]
+        found = routes.get(work_type)
+        if found is None:
+            active = self.active(d)
+            managed = [a for a in active if a.kind == "managed" and a.covers_work(work_type)]
+            found = routes[work_type] = _Route(
+                managed[0] if managed and managed[0].included_minutes else None,
+                next((a for a in active if a.kind == "retainer" and a.hourly_rate is not None), None),
+                _rate_among(work_type, active, self.policy),
+                {},
+            )
+        return found
 
-def _included_portions(work: Work, minutes: int, ctx: _Context, active: list[Terms]) -> list[Portion]:
-    managed = [a for a in active if a.kind == "managed" and a.covers_work(work.work_type)]
-    if not managed or not managed[0].included_minutes:
-        return []
-    taken = ctx.included.take(managed[0], work.date, minutes)
-    if taken == 0:
-        return []
-    return [Portion(work.key, work.date, "included", taken, agreement_key=managed[0].key)]
+
+class _Route(NamedTuple):
+    included: Terms | None  # the managed agreement whose included hours layer 1 takes
+    retainer: Terms | None  # layer 3
+    billable: tuple[Decimal, LineKind, str | None]  # layer 4: rate, line kind, agreement key
+    amounts: dict[int, Decimal]  # layer 4: minutes -> minutes × rate ÷ 60, each worked out once
 
 
-def _block_portions(work: Work, minutes: int, ctx: _Context, active: list[Terms]) -> list[Portion]:
+def _block_portions(work: Work, minutes: int, ctx: _Context) -> list[Portion]:
     portions = []
     for block_key, taken in ctx.blocks.draw(work.date, minutes):
         portions.append(Portion(work.key, work.date, "block", taken, block_key=block_key))
@@ -518,29 +547,32 @@ def _rate_among(work_type: str, active: Sequence[Terms], policy: Policy) -> tupl
     return policy.hourly_rate, "hourly", None
 
 
-def _billable_portion(work: Work, minutes: int, ctx: _Context, active: list[Terms]) -> Portion:
-    rate, kind, agreement_key = _rate_among(work.work_type, active, ctx.policy)
-    return Portion(work.key, work.date, "billable", minutes, None, agreement_key, rate, kind,
-                   rate * minutes / MINUTES_PER_HOUR)
+_portion = tuple.__new__  # a Portion of all its fields, made in C: `Portion(...)` runs Python for each one
 
 
 def _allocate_work(work: Work, ctx: _Context) -> list[Portion]:
+    # the hot loop of a billing run (a million entries): the layers' choices come decided from `ctx.route`
     left = round_up(work.minutes, ctx.policy.rounding_minutes)
-    active = ctx.active(work.date)  # once per entry: every layer asks the same question
+    route = ctx.route(work.date, work.work_type)
     portions: list[Portion] = []
-    layers = (_included_portions, _block_portions) if ctx.blocks.oldest_first else (_included_portions,)
-    for layer in layers:  # most clients hold no block
-        if left > 0:
-            taken = layer(work, left, ctx, active)
-            if taken:
-                portions += taken
-                left -= sum(p.minutes for p in taken)
+    if route.included is not None and left > 0:
+        taken = ctx.included.take(route.included, work.date, left)
+        if taken:
+            portions.append(Portion(work.key, work.date, "included", taken, agreement_key=route.included.key))
+            left -= taken
+    if ctx.blocks.oldest_first and left > 0:  # most clients hold no block
+        for portion in _block_portions(work, left, ctx):
+            portions.append(portion)
+            left -= portion.minutes
     if left <= 0:
         return portions
-    retainer = next((a for a in active if a.kind == "retainer" and a.hourly_rate is not None), None)
-    if retainer is not None:
-        return portions + _retainer_portions(work, left, retainer, ctx)
-    portions.append(_billable_portion(work, left, ctx, active))
+    if route.retainer is not None:
+        return portions + _retainer_portions(work, left, route.retainer, ctx)
+    rate, kind, agreement_key = route.billable
+    amount = route.amounts.get(left)
+    if amount is None:
+        amount = route.amounts[left] = rate * left / MINUTES_PER_HOUR
+    portions.append(_portion(Portion, (work.key, work.date, "billable", left, None, agreement_key, rate, kind, amount)))
     return portions
 
 
@@ -632,22 +664,19 @@ def _expiries(blocks: Iterable[PrepaidBlock], ctx: _Context, through: dt.date) -
     return expiries
 
 
-_Event = tuple[tuple[dt.date, int, str, str], Work | Terms]
-
-
-def _events(works: Iterable[Work], agreements: Iterable[Terms], through: dt.date,
-            frozen_months: Mapping[tuple[str, str], MonitoringMonth]) -> list[_Event]:
-    """Work entries and monitoring months, in the order they compete for blocks: by date, monitoring on
-    the 1st before that day's work, then by key."""
-    events: list[_Event] = []
+def _months_due(agreements: Iterable[Terms], through: dt.date,
+                frozen_months: Mapping[tuple[str, str], MonitoringMonth]) -> list[tuple[dt.date, str, str, Terms]]:
+    """The monitoring months to decide, in the order they compete for blocks: by date, then by agreement."""
+    due = []
     for a in agreements:
         for first in monitoring_firsts(a, through):
             if (a.key, month_of(first)) not in frozen_months:
-                events.append(((first, 0, a.start.isoformat(), a.key), a))
-    for w in works:
-        events.append(((w.date, 1, w.key, f"{w.work_type}/{w.minutes}"), w))
-    events.sort(key=lambda e: e[0])
-    return events
+                due.append((first, a.start.isoformat(), a.key, a))
+    due.sort(key=lambda m: m[:3])
+    return due
+
+
+_BY_DATE_AND_KEY = operator.itemgetter(1, 0)  # a Work's (date, key), in C
 
 
 def _move_order(m: BlockMove | RetainerMove) -> tuple[dt.date, int, str, str]:
@@ -688,11 +717,20 @@ def allocate(
 
     portions = list(frozen_portions)
     months = list(frozen_months.values())
-    for order, item in _events(live_works, ctx.agreements, through, frozen_months):
-        if isinstance(item, Work):
-            portions += _allocate_work(item, ctx)
-        else:
-            months.append(_monitoring_month(item, order[0], ctx))
+    # work and monitoring months in the order they compete for blocks: by date, a monitoring month on the 1st
+    # before that day's work, work by key
+    due = _months_due(ctx.agreements, through, frozen_months)
+    live_works.sort(key=_BY_DATE_AND_KEY)
+    next_due = 0
+    for work in live_works if due else ():
+        while next_due < len(due) and due[next_due][0] <= work.date:
+            months.append(_monitoring_month(due[next_due][3], due[next_due][0], ctx))
+            next_due += 1
+        portions += _allocate_work(work, ctx)
+    for work in () if due else live_works:  # no monitoring month to decide: the common case
+        portions += _allocate_work(work, ctx)
+    for first, _, _, agreement in due[next_due:]:
+        months.append(_monitoring_month(agreement, first, ctx))
     expiries = _expiries(live_blocks, ctx, through)
     return _result(portions, months, expiries, live_blocks, ctx)
 

@@ -14,7 +14,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import func, insert, select
@@ -22,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from tenure import clock
 from tenure.agreements import rules
+from tenure.agreements.frozen import decode_portions
 from tenure.agreements.models import Agreement, Block, FrozenAllocation, LedgerEntry, RetainerDeposit, TimeEntry
 from tenure.bulk import chunks as _chunks
 from tenure.clients.models import Client, Contact
@@ -89,50 +89,6 @@ def msp_settings(session: Session) -> MspSettings:
     if msp is None:
         raise TenureError("the MSP is not set up yet: import a book (`tenure book import FILE`) or run `tenure demo`")
     return msp
-
-
-_iso_day = lru_cache(maxsize=4096)(date.isoformat)  # a run encodes a million portions over a few hundred dates
-
-
-def encode_portion(p: rules.Portion) -> list[Any]:
-    key, day, layer, minutes, block, agreement, rate, line_kind, amount = p
-    return [
-        key,
-        _iso_day(day),
-        layer,
-        minutes,
-        block,
-        agreement,
-        None if rate is None else str(rate),
-        line_kind,
-        str(amount),
-    ]
-
-
-def decode_portion(row: list[Any]) -> rules.Portion:
-    key, day, layer, minutes, block, agreement, rate, line_kind, amount = row
-    return rules.Portion(
-        key,
-        date.fromisoformat(day),
-        layer,
-        minutes,
-        block,
-        agreement,
-        None if rate is None else Decimal(rate),
-        line_kind,
-        Decimal(amount),
-    )
-
-
-def decode_portions(rows: list[list[Any]]) -> list[rules.Portion]:
-    """`decode_portion` of many rows at once: each date and each money string parsed once (a client's
-    thousands of frozen portions fall on a few hundred days and a few dozen amounts), no call per row."""
-    days = {day: date.fromisoformat(day) for day in {r[1] for r in rows}}
-    numbers: dict[str | None, Decimal | None] = {text: Decimal(text) for text in {r[8] for r in rows}}
-    numbers |= {text: Decimal(text) for text in {r[6] for r in rows} if text is not None}
-    numbers[None] = None
-    portion = rules.Portion
-    return [portion(r[0], days[r[1]], r[2], r[3], r[4], r[5], numbers[r[6]], r[7], numbers[r[8]]) for r in rows]  # type: ignore[arg-type]
 
 
 def encode_month(m: rules.MonitoringMonth) -> list[Any]:
@@ -248,14 +204,14 @@ def load_worlds(
         else [f"{sql} AND client_id IN ({','.join(str(int(i)) for i in chunk)})" for chunk in _chunks(ids)]
     )
     days: dict[Any, date] = {}  # a million entries fall on a few hundred days: each parsed once
-    work = rules.Work
+    work, made = rules.Work, tuple.__new__  # a Work made in C: `Work(...)` runs Python for each of a million
     for statement in batches:
         for cid, entry_id, key, day, minutes, work_type, revision in driver.execute(statement).fetchall():  # type: ignore[union-attr]
             parsed = days.get(day)
             if parsed is None:
                 parsed = days[day] = day if isinstance(day, date) else date.fromisoformat(day)
             w = worlds[cid]
-            w.works.append(work(key, parsed, minutes, work_type))
+            w.works.append(made(work, (key, parsed, minutes, work_type)))
             w.work_ids[key] = entry_id
             if revision:
                 w.revisions[key] = revision
@@ -558,6 +514,7 @@ class Logged:
     on_hold: bool
     portions: list[dict[str, Any]]
     id: int | None = None  # what `tenure time edit|void ID` and /time-entries/{id} name it by
+    ticket: int | None = None  # the ticket the work was on
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -570,6 +527,7 @@ class Logged:
             "work_type": self.work_type,
             "on_hold": self.on_hold,
             "paid_by": self.portions,
+            "ticket": self.ticket,
         }
 
 
@@ -593,8 +551,11 @@ def log_time(
     day: date | None = None,
     technician: str | None = None,
     note: str | None = None,
+    ticket: int | None = None,
 ) -> Logged:
-    """Record work, allocate it at once, and say which layer pays it (and whether the work is on hold)."""
+    """Record work, allocate it at once, and say which layer pays it (and whether the work is on hold).
+    `ticket`: the work was on that ticket of the client's (a new ticket is in progress from then on); coverage
+    still decides who pays."""
     if work_type not in SERVICES:
         raise TenureError(f"work type {work_type!r} is not one of {', '.join(SERVICES)}")
     if not 0 < minutes <= 24 * 60:
@@ -604,6 +565,7 @@ def log_time(
     day = day or clock.today()
     with db.unit_of_work() as s:
         cid = client_id_of(s, client_key)
+        on_ticket = _ticket_of(s, cid, client_key, ticket) if ticket is not None else None
         worlds, before = allocate_clients(s, [cid], max(day, clock.today()))
         world = worlds[cid]
         retainer = world.retainer_terms(day)
@@ -617,13 +579,30 @@ def log_time(
             technician=technician,
             note=note,
             on_hold=on_hold,
+            ticket_id=ticket,
+            device_id=on_ticket.device_id if on_ticket is not None else None,
         )
         s.add(entry)
         s.flush()
         _, after = allocate_clients(s, [cid], max(day, clock.today()))
         portions = [portion_json(p) for p in after[cid].portions_for(entry.key)]
         rounded = rules.round_up(minutes, msp_settings(s).time_rounding_minutes)
-        return Logged(client_key, entry.key, day, minutes, rounded, work_type, on_hold, portions, entry.id)
+        return Logged(client_key, entry.key, day, minutes, rounded, work_type, on_hold, portions, entry.id, ticket)
+
+
+def _ticket_of(s: Session, client_id: int, client_key: str, number: int) -> Any:
+    """The client's ticket `number` that time is logged against; a new one is in progress from now on."""
+    from tenure.desk.service import change_status_in
+    from tenure.triage.models import Ticket
+
+    ticket = s.get(Ticket, number)
+    if ticket is None:
+        raise NotFound(f"no ticket #{number}")
+    if ticket.client_id != client_id:
+        raise TenureError(f"ticket #{number} is another client's, not {client_key}'s")
+    if ticket.status == "new":
+        change_status_in(s, ticket, "in_progress")
+    return ticket
 
 
 def reallocate_all(db: Database, through: date | None = None) -> None:

@@ -24,13 +24,12 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from tenure import __version__, operations
-from tenure.api import problems, v1
+from tenure.api import docs, problems, v1
 from tenure.api.notices_routes import notices_router
 from tenure.api.problems import problem
 from tenure.db.engine import Database, get_database
 from tenure.intake.writer import IntakeWriter, KnownPings, Refused, Submission, ingest_now
-from tenure.operations.http import intake_backlog
-from tenure.settings import get_settings
+from tenure.operations.http import health
 from tenure.web import routes as web
 
 # what a token needs to post payloads (accounts/users.py PERMISSIONS: its role's, bounded by its user's)
@@ -99,7 +98,9 @@ class Receipt(BaseModel):
 
 
 class Health(BaseModel):
-    status: Literal["ok", "stalled"]
+    status: Literal["ok", "stalled", "starting"] = Field(
+        description="`starting` (503) for the first seconds of `tenure serve`, while the application is built"
+    )
     unprocessed: int = Field(description="Payloads stored and not yet processed by the worker.")
     oldest_unprocessed_seconds: int = Field(description="How long the oldest of them has waited (0 without one).")
 
@@ -266,21 +267,21 @@ def create_app(database: Database | None = None) -> FastAPI:
         "/healthz",
         tags=["operations"],
         response_model=Health,
-        responses={503: {"model": Health, "description": "Stalled: payloads wait longer than the threshold."}},
+        responses={
+            503: {
+                "model": Health,
+                "description": "Stalled: payloads wait longer than the threshold; or starting: not ready yet.",
+            }
+        },
         summary="Health (open): 503 when intake has stalled",
     )
     def healthz() -> JSONResponse:
-        backlog = intake_backlog(db())
-        stalled = backlog.oldest_seconds > get_settings().intake_stall_seconds
-        answer = {
-            "status": "stalled" if stalled else "ok",
-            "oldest_unprocessed_seconds": int(backlog.oldest_seconds),
-            "unprocessed": backlog.unprocessed,
-        }
-        return JSONResponse(answer, status_code=503 if stalled else 200)
+        answer, status = health(db())
+        return JSONResponse(answer, status_code=status)
 
     v1.install(app, db)  # REST API v1: clients, agreements, time, invoices, alerts, tickets, runs, reports
     web.install(app, db)  # pages, log-in, static assets
+    docs.install(app)  # /docs: the API's interactive documentation, served offline
     operations.install(app, db)  # /metrics, JSON request logs, problem details for every error
     app.include_router(notices_router(db))  # signed-link pages and calendar feeds (no account)
     problems.install(app)  # /openapi.json says what the server answers

@@ -4,7 +4,7 @@ from collections.abc import Callable
 from datetime import date as Date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -26,9 +26,11 @@ from tenure.api.common import (
     within_reason,
 )
 from tenure.api.problems import ProblemDetails as Problem
+from tenure.billing import mailing
 from tenure.billing.charges import add_charge, edit_charge, get_charge, list_charges, void_charge
+from tenure.billing.render import statement_pdf
 from tenure.billing.service import change_status, get_invoice, run_billing
-from tenure.errors import Busy
+from tenure.errors import Busy, ValidationFailed
 from tenure.web import queries
 
 
@@ -53,6 +55,52 @@ class InvoiceOut(BaseModel):
     total: str
     period: str | None
     lines: list[InvoiceLineOut]
+
+
+class MailOut(BaseModel):
+    notice: int = Field(description="The notice in the outbox (`tenure notices show N`).")
+    state: str = Field(description="`waiting` to be sent; `kept` when the client has no address (not sent).")
+    to: list[str]
+    error: str | None
+
+
+class InvoiceIssuedOut(InvoiceOut):
+    mail: MailOut | None = Field(None, description="The invoice's mail to the client's billing contacts.")
+
+
+class IssuedOne(BaseModel):
+    number: str
+    client: str
+    total: str
+    mail: MailOut
+
+
+class Refusal(BaseModel):
+    number: str
+    error: str
+
+
+class IssueManyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    numbers: list[Annotated[str, Field(max_length=50, pattern=NUMBER)]] | None = Field(
+        None, max_length=1000, description="Drafts to issue."
+    )
+    period: str | None = Field(None, pattern=PERIOD, description="Or: every draft dated in this month (a run's).")
+
+
+class IssueManyOut(BaseModel):
+    period: str | None = None
+    issued: int
+    refused: list[Refusal]
+    invoices: list[IssuedOne]
+
+
+class SentOut(BaseModel):
+    number: str
+    client: str
+    status: str
+    mail: MailOut
 
 
 class InvoicePage(PageMeta):
@@ -111,6 +159,8 @@ def router(api: Api) -> APIRouter:
             number: Annotated[str, Path(max_length=50, pattern=NUMBER)],
             principal: Annotated[Principal, Depends(require("invoices.change"))],
         ) -> dict[str, Any]:
+            if action == "issue":
+                return principal.act(mailing.issue_one, db(), number)
             return principal.act(change_status, db(), number, action)
 
         change.__name__ = f"invoice_{action}"
@@ -137,8 +187,8 @@ def router(api: Api) -> APIRouter:
         return summary | {"invoices": [i["number"] for i in result.invoices]}
 
     for action, summary in (
-        ("issue", "Issue a draft invoice"),
-        ("pay", "Mark an issued invoice paid"),
+        ("issue", "Issue a draft invoice and mail it to the client's billing contacts, its PDF attached"),
+        ("pay", "Mark an issued invoice paid (its reminders stop)"),
         ("void", "Void a draft or issued invoice (its work is billed again by the next run)"),
     ):
         route(
@@ -146,10 +196,30 @@ def router(api: Api) -> APIRouter:
             f"/invoices/{{number}}/{action}",
             "invoices.change",
             tags=["invoices"],
-            response_model=InvoiceOut,
+            response_model=InvoiceIssuedOut if action == "issue" else InvoiceOut,
             responses=NOT_FOUND,
             summary=summary,
         )(invoice_change(action))
+
+    @route("POST", "/invoices/issue", "invoices.change", tags=["invoices"], response_model=IssueManyOut,
+           summary="Issue and mail several drafts, or every draft of a month (a billing run's) at once")  # fmt: skip
+    async def issue_many(
+        body: IssueManyIn, principal: Annotated[Principal, Depends(require("invoices.change"))]
+    ) -> dict[str, Any]:
+        if (body.numbers is None) == (body.period is None):
+            raise ValidationFailed(["numbers: give either `numbers` or `period`"])
+        if body.period:
+            within_reason(Date(int(body.period[:4]), int(body.period[5:7]), 1), "period", "body")
+            return await run_in_threadpool(principal.act, mailing.issue_drafts, db(), body.period)
+        return await run_in_threadpool(principal.act, mailing.issue_invoices, db(), body.numbers or [])
+
+    @route("POST", "/invoices/{number}/send", "invoices.change", tags=["invoices"], response_model=SentOut,
+           responses=NOT_FOUND, summary="Mail an issued or paid invoice again, its PDF attached")  # fmt: skip
+    def invoice_send(
+        number: Annotated[str, Path(max_length=50, pattern=NUMBER)],
+        principal: Annotated[Principal, Depends(require("invoices.change"))],
+    ) -> dict[str, Any]:
+        return principal.act(mailing.send_again, db(), number)
 
     # ------------------------------------------------------------------------------ charges
 
@@ -189,5 +259,39 @@ def router(api: Api) -> APIRouter:
         reason: Annotated[str | None, Query(max_length=500, pattern=TEXT)] = None,
     ) -> dict[str, Any]:
         return await run_in_threadpool(principal.act, void_charge, db(), key, item, reason)
+
+    # ------------------------------------------------------------------------- statement of account
+
+    Since = Annotated[Date | None, Query(description="Payments from this day (default a year back).")]
+
+    def statement_pdf_response(key: str, since: Date | None) -> Response:
+        shown = mailing.statement(db(), key, since)
+        return Response(
+            statement_pdf(shown),
+            media_type="application/pdf",
+            headers={"Content-Disposition": f'inline; filename="statement-{shown["client"]}-{shown["date"]}.pdf"'},
+        )
+
+    @route("GET", "/clients/{key}/statement", "read", tags=["invoices"], responses=NOT_FOUND,
+           summary="A client's statement of account: open invoices, payments, balance (PDF with Accept: "
+           "application/pdf)")  # fmt: skip
+    def statement(key: ClientPath, _: Read, request: Request, since: Since = None) -> Any:
+        if "application/pdf" in request.headers.get("accept", ""):
+            return statement_pdf_response(key, since)
+        return mailing.statement(db(), key, since)
+
+    @route("GET", "/clients/{key}/statement.pdf", "read", tags=["invoices"], responses=NOT_FOUND,
+           response_class=Response, summary="A client's statement of account as PDF")  # fmt: skip
+    def statement_document(key: ClientPath, _: Read, since: Since = None) -> Response:
+        return statement_pdf_response(key, since)
+
+    @route("POST", "/clients/{key}/statement/send", "invoices.change", tags=["invoices"], responses=NOT_FOUND,
+           summary="Mail the client's statement of account to its billing contacts, its PDF attached")  # fmt: skip
+    def statement_send(
+        key: ClientPath,
+        principal: Annotated[Principal, Depends(require("invoices.change"))],
+        since: Since = None,
+    ) -> dict[str, Any]:
+        return principal.act(mailing.send_statement, db(), key, since)
 
     return router

@@ -59,6 +59,7 @@ class TimeEntryIn(BaseModel):
     date: Date | None = Field(None, description="The day of the work (default today).")
     technician: str | None = Field(None, max_length=100, pattern=TEXT, description="Default: the caller.")
     note: str | None = Field(None, max_length=2000, pattern=TEXT)
+    ticket: int | None = Field(None, ge=1, le=MAX_ID, description="The client's ticket the work was on.")
 
 
 CORRECTION = "Any of date, minutes, work_type, technician, note, device, client; and an optional reason."
@@ -90,6 +91,7 @@ class LoggedOut(BaseModel):
     work_type: str
     on_hold: bool
     paid_by: list[PortionOut]
+    ticket: int | None = None
 
 
 def router(api: Api) -> APIRouter:
@@ -133,6 +135,7 @@ def router(api: Api) -> APIRouter:
             entry.date,
             entry.technician or principal.username or principal.token_name,
             entry.note,
+            entry.ticket,
         )
         return logged.as_json()
 

@@ -29,14 +29,18 @@ from tenure.api import (
     invoices,
     msp,
     offboarding,
+    quotes,
     reports,
+    search,
     tickets,
     time,
 )
 from tenure.api.common import Api, install_problems
 from tenure.db.engine import Database
 
-FEATURES = (accounts, clients, agreements, time, invoices, alerts, tickets, offboarding, reports, history, msp)
+FEATURES = (
+    accounts, clients, agreements, time, invoices, alerts, tickets, quotes, offboarding, reports, history, msp, search,
+)
 
 
 def install(app: FastAPI, db: Callable[[], Database]) -> None:

@@ -157,8 +157,37 @@ class Msp(Strict):
     minimum_block_hours: Hours | None = None
     catalog: list[CatalogOffer] = []
     intake_address: Line | None = Field(None, pattern=r"^[^@\s+]+@[^@\s]+$")
+    # the service desk's response and resolution targets, minutes, per agreement kind (or `default`) and
+    # priority: {"managed": {"P1": {"response": 30, "resolution": 240}}}; what is left out keeps its default
+    ticket_targets: dict[str, Any] = {}
     unpaid_work_minutes: UnpaidWork | None = None
     term_notice_days: int = Field(60, ge=0, le=366)  # the owner is told this many days before a term ends
+    # days past due that an unpaid invoice's reminders go (each once); [] sends none
+    reminder_days: list[int] = Field([1, 7, 14], max_length=20)
+
+    @field_validator("reminder_days", mode="before")
+    @classmethod
+    def _days_list(cls, value: Any) -> Any:
+        if isinstance(value, str):  # "1, 7, 14" (a form, a command line)
+            value = [part for part in re.split(r"[\s,]+", value.strip()) if part]
+        return value
+
+    @field_validator("reminder_days")
+    @classmethod
+    def _days_past_due(cls, value: list[int]) -> list[int]:
+        if any(not 1 <= d <= 365 for d in value):
+            raise ValueError("each reminder day is a number of days past due from 1 to 365")
+        return sorted(set(value))
+
+    @field_validator("ticket_targets")
+    @classmethod
+    def _targets(cls, value: dict[str, Any]) -> dict[str, Any]:
+        from tenure.desk.rules import check_targets
+
+        problems = check_targets(value)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return value
 
     @field_validator("timezone")
     @classmethod

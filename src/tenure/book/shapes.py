@@ -76,6 +76,8 @@ def msp_values(msp: schema.Msp) -> dict[str, Any]:
         "catalog": [o.model_dump(mode="json", exclude_none=True, exclude_defaults=True) for o in msp.catalog],
         "unpaid_work_minutes": msp.unpaid_work_minutes.model_dump() if msp.unpaid_work_minutes else {},
         "term_notice_days": msp.term_notice_days,
+        "reminder_days": list(msp.reminder_days),
+        "ticket_targets": dict(msp.ticket_targets),
     }
 
 
@@ -100,7 +102,13 @@ def msp_view(msp: Any) -> dict[str, Any]:
             "unpaid_work_minutes": msp.unpaid_work_minutes,
             "term_notice_days": msp.term_notice_days,
         }
-    )
+    ) | _reminder_days(msp) | ({"ticket_targets": msp.ticket_targets} if msp.ticket_targets else {})
+
+
+def _reminder_days(msp: Any) -> dict[str, Any]:
+    """Written only when not the default, so a book without them reads back the same (and [] stays [])."""
+    days = list(msp.reminder_days if msp.reminder_days is not None else [1, 7, 14])
+    return {} if days == [1, 7, 14] else {"reminder_days": days}
 
 
 CLIENT_ALIKE = ("key", "name", "domains", "notes")

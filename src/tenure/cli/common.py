@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from datetime import date
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 
 from tenure import clock
-from tenure.db.engine import Database, get_database
+
+if TYPE_CHECKING:
+    from tenure.db.engine import Database
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -36,6 +39,8 @@ def today(now: str | None = None) -> date:
 
 
 def db() -> Database:
+    from tenure.db.engine import get_database  # the ORM when a command needs the database, not at start
+
     return get_database()
 
 
@@ -78,3 +83,36 @@ def show_object(document: dict[str, Any], title: str, json_: bool) -> None:
         if value not in (None, [], {}):
             shown = ", ".join(map(str, value)) if isinstance(value, list) else value
             out.print(f"  {name}: {shown}")
+
+
+# ------------------------------------------------------------------------------------ lists in pages
+
+LIST_LIMIT = 500
+LimitOpt = Annotated[
+    int, typer.Option("--limit", min=1, help="Print at most this many rows (more exist: said on stderr).")
+]
+OffsetOpt = Annotated[int, typer.Option("--offset", min=0, help="Skip this many rows first.")]
+AllOpt = Annotated[bool, typer.Option("--all", help="Print every row (no --limit).")]
+Row = TypeVar("Row")
+
+
+def paged(
+    fetch: Callable[[int | None, int], Sequence[Row]], limit: int, offset: int, all_: bool, what: str
+) -> list[Row]:
+    """The rows of one page of a list command, and a line on stderr when more rows exist than it prints.
+
+    `fetch(limit, offset)` returns rows in a stable order (`limit` None: all of them from `offset`). One
+    row more than asked is fetched, so knowing that more exist costs no count over a large table.
+    """
+    if all_:
+        return list(fetch(None, offset))
+    rows = list(fetch(limit + 1, offset))
+    if len(rows) > limit:
+        rows = rows[:limit]
+        err.print(
+            f"{what}: printed {limit} (rows {offset + 1}–{offset + limit}); more exist: "
+            f"--offset {offset + limit} for the next ones, or --all",
+            markup=False,
+            highlight=False,
+        )
+    return rows

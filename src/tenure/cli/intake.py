@@ -8,7 +8,20 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from tenure.cli.common import JsonOpt, NowOpt, apply_now, db, err, out, print_json
+from tenure.cli.common import (
+    LIST_LIMIT,
+    AllOpt,
+    JsonOpt,
+    LimitOpt,
+    NowOpt,
+    OffsetOpt,
+    apply_now,
+    db,
+    err,
+    out,
+    paged,
+    print_json,
+)
 from tenure.intake import service
 from tenure.triage.service import DECISIONS, TICKET_STATUSES, list_alerts, list_tickets
 
@@ -110,10 +123,13 @@ def alerts(
     client: Annotated[str | None, typer.Option(help="Only this client.")] = None,
     decision: Annotated[str | None, typer.Option(help=f"One of {', '.join(DECISIONS)}.")] = None,
     status: Annotated[str | None, typer.Option(help="firing or resolved.")] = None,
+    limit: LimitOpt = LIST_LIMIT,
+    offset: OffsetOpt = 0,
+    all_: AllOpt = False,
     json_: JsonOpt = False,
 ) -> None:
     """Alerts, newest first, with the decision and why."""
-    rows = list_alerts(db(), client, decision, status)
+    rows = paged(lambda n, skip: list_alerts(db(), client, decision, status, n, skip), limit, offset, all_, "alerts")
     if json_:
         print_json({"alerts": rows})
         return
@@ -138,16 +154,27 @@ def alerts(
 def tickets(
     client: Annotated[str | None, typer.Option(help="Only this client.")] = None,
     status: Annotated[str | None, typer.Option(help=f"One of {', '.join(TICKET_STATUSES)}.")] = None,
+    assignee: Annotated[str | None, typer.Option(help="Only this user's (\"\": nobody's).")] = None,
+    priority: Annotated[str | None, typer.Option(help="Only this priority (P1-P4).")] = None,
+    breached: Annotated[bool, typer.Option("--breached", help="Only tickets past a target.")] = False,
+    limit: LimitOpt = LIST_LIMIT,
+    offset: OffsetOpt = 0,
+    all_: AllOpt = False,
     json_: JsonOpt = False,
 ) -> None:
     """Tickets, newest first."""
-    rows = list_tickets(db(), client, status)
+    filters = {"assignee": assignee, "priority": priority, "breached": breached}
+    rows = paged(lambda n, skip: list_tickets(db(), client, status, n, skip, **filters), limit, offset, all_, "tickets")
     if json_:
         print_json({"tickets": rows})
         return
     table = Table(title="Tickets")
-    for column in ("ticket", "client", "kind", "status", "alerts", "title"):
+    for column in ("ticket", "client", "kind", "priority", "status", "assignee", "due", "alerts", "title"):
         table.add_column(column)
     for t in rows:
-        table.add_row(str(t["ticket"]), t["client"], t["kind"], t["status"], str(t["alerts"]), t["title"])
+        due = (t["due_at"] or "")[:16].replace("T", " ") + (" BREACHED" if t["breached"] else "")
+        table.add_row(
+            str(t["ticket"]), t["client"], t["kind"], t["priority"], t["status"], t["assignee"] or "", due,
+            str(t["alerts"]), t["title"],
+        )  # fmt: skip
     out.print(table)

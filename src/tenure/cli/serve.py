@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import gc
 import threading
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from tenure.cli.common import JsonOpt, NowOpt, apply_now, db, err, print_json
-from tenure.worker import run_forever, run_once
+from tenure.worker import run_forever, run_once, run_processes
 
 
 def _host_port(value: str, option: str) -> tuple[str, int]:
@@ -28,7 +28,7 @@ def serve(
     """Serve the REST API and intake endpoints (and the worker, and SMTP intake if asked)."""
     import uvicorn
 
-    from tenure.api.app import create_app
+    from tenure.api.starting import Starting
 
     database = db()
     controller = None
@@ -39,16 +39,27 @@ def serve(
         controller = start_smtp(database, smtp_host, smtp_port)
         err.print(f"SMTP intake on {smtp_host}:{smtp_port}")
     stop = threading.Event()
-    if worker:
-        threading.Thread(target=run_forever, args=(database, stop), name="tenure-worker", daemon=True).start()
-    app = create_app(database)
-    # Everything built so far (modules, the app, the ORM's and the templates' caches) lives as long as the
-    # process: frozen, a full collection no longer walks it, which stopped every request for ~100 ms and
-    # set the intake endpoints' p99 latency.
-    gc.collect()
-    gc.freeze()
+
+    def build() -> Any:
+        from tenure.api.app import create_app
+
+        app = create_app(database)
+        # Everything built so far (modules, the app, the ORM's and the templates' caches) lives as long as the
+        # process: frozen, a full collection no longer walks it, which stopped every request for ~100 ms and
+        # set the intake endpoints' p99 latency.
+        gc.collect()
+        gc.freeze()
+        return app
+
+    def start_worker() -> None:  # once the application is built: its first round would slow the build
+        if worker:
+            threading.Thread(target=run_forever, args=(database, stop), name="tenure-worker", daemon=True).start()
+
+    # listening at once: /healthz answers and other requests wait while the application is built beside
+    front = Starting(database)
+    front.build_beside(build, then=start_worker)
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning")
+        uvicorn.run(front, host=host, port=port, log_level="warning")
     finally:
         stop.set()
         if controller is not None:
@@ -57,11 +68,31 @@ def serve(
 
 def worker(
     once: Annotated[bool, typer.Option("--once", help="Do all work due now, then exit (cron, tests).")] = False,
+    processes: Annotated[
+        int,
+        typer.Option(
+            "--processes",
+            min=1,
+            help="Worker processes claiming intake batches side by side (PostgreSQL; about one per core).",
+        ),
+    ] = 1,
     now: NowOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """The worker alone: intake processing, the missed-backup sweep, and what else is due."""
     apply_now(now)
+    if processes > 1:
+        database = db()
+        if database.is_sqlite:
+            err.print("--processes above 1 needs PostgreSQL: SQLite has one writer at a time (use --processes 1)")
+            raise typer.Exit(2)
+        done = run_processes(database, processes, once, now)
+        if once:
+            if json_:
+                print_json(done)
+            else:
+                err.print(", ".join(f"{k}: {v}" for k, v in done.items()))
+        return
     if once:
         done = run_once(db())
         if json_:

@@ -95,12 +95,13 @@ def log(
     on: Annotated[str | None, typer.Option("--date", help="The day of the work (default today).")] = None,
     technician: Annotated[str | None, typer.Option(help="Who did it.")] = None,
     note: Annotated[str | None, typer.Option(help="What was done.")] = None,
+    ticket: Annotated[int | None, typer.Option(help="The ticket the work was on.", show_default=False)] = None,
     now: NowOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Log work and see at once which layer pays it (included hours, block, retainer, or billed)."""
     apply_now(now)
-    logged = log_time(db(), client, minutes, work_type, _date(on, "--date"), technician, note)
+    logged = log_time(db(), client, minutes, work_type, _date(on, "--date"), technician, note, ticket)
     if json_:
         print_json(logged.as_json())
         return
@@ -115,7 +116,8 @@ def log(
     )
     out.print(
         f"logged {logged.key} (id {logged.id}): {logged.minutes} min {logged.work_type} for {client} on {logged.date} "
-        f"(paid as {logged.rounded_minutes} min: {paid})"
+        + (f"on ticket #{ticket} " if ticket else "")
+        + f"(paid as {logged.rounded_minutes} min: {paid})"
     )
     if logged.on_hold:
         err.print(f"ON HOLD: {client}'s retainer is at zero; new work waits for a deposit (`tenure retainer deposit`)")

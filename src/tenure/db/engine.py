@@ -11,10 +11,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from tenure.db.checkpoint import Checkpointer
@@ -90,6 +89,12 @@ def make_engine(url: str) -> tuple[Engine, Checkpointer | None]:
     return create_engine(url, pool_pre_ping=True, json_serializer=_compact_json), None
 
 
+def head_revision() -> str:
+    """The newest migration revision, from the file names alone (`0016_intake_scale_out.py` is revision
+    0016; revisions are numbered in order and each file's name starts with its number)."""
+    return max(name.split("_", 1)[0] for name in os.listdir(MIGRATIONS / "versions") if name[:1].isdigit())
+
+
 class Database:
     def __init__(self, url: str):
         import tenure.models  # noqa: F401  (every mapper configured, whichever feature is used first)
@@ -107,7 +112,22 @@ class Database:
         if self.checkpointer is not None:
             self.checkpointer.settle()
 
+    def at_head(self) -> bool:
+        """Whether the database is already at the newest revision: one cheap query, so a command does not load
+        Alembic (a quarter of a second) only to learn that there is nothing to do."""
+        try:
+            with self.engine.connect() as connection:
+                stored = connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+        except DBAPIError:  # no table yet: a new database
+            return False
+        return stored == [head_revision()]
+
     def migrate(self) -> None:
+        if self.at_head():
+            return
+        from alembic import command
+        from alembic.config import Config
+
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
         with self.engine.begin() as connection:

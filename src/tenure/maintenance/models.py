@@ -63,6 +63,8 @@ class MaintenanceOccurrence(Base):
     due_at: Mapped[datetime] = mapped_column(UTCDateTime())
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # when its ticket was closed: the task done (desk.service.close_ticket)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class CalendarFeed(ChangeLogged, Base):

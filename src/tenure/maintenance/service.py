@@ -309,7 +309,7 @@ def run_due(db: Database, keys: list[str] | None = None, dry_run: bool = False) 
                     minutes=task.estimate_minutes,
                 )
                 if due.handled and last is not None:
-                    if last[0] != due.occurrence or statuses.get(last[1] or 0) in ("closed", "handed_over"):
+                    if last[0] != due.occurrence or statuses.get(last[1] or 0) == "closed":
                         continue  # done: the ticket of this occurrence is closed
                     item.ticket, item.ticket_status = last[1], statuses.get(last[1] or 0)
                 elif not dry_run:
@@ -326,20 +326,13 @@ def run_due(db: Database, keys: list[str] | None = None, dry_run: bool = False) 
 
 
 def _new_ticket(s: Session, client_id: int, title: str, fingerprint: str, billable: bool, now: datetime) -> Ticket:
-    """A maintenance ticket (due for a managed client, or approved by a call-before-service one)."""
-    ticket = Ticket(
-        client_id=client_id,
-        kind="maintenance",
-        status="open",
-        title=title[:500],
-        fingerprint=fingerprint[:200],
-        billable=billable,
-        opened_at=now,
-        alert_count=0,
+    """A maintenance ticket (due for a managed client, or approved by a call-before-service one): the service
+    desk's, with its targets (closing it records the task as done)."""
+    from tenure.desk.service import open_ticket_in
+
+    return open_ticket_in(
+        s, client_id, title[:500], kind="maintenance", fingerprint=fingerprint[:200], billable=billable, now=now
     )
-    s.add(ticket)
-    s.flush()
-    return ticket
 
 
 def _open_ticket(

@@ -36,6 +36,11 @@ class MspSettings(ChangeLogged, Base):
     unpaid_work_minutes: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # days before an agreement's term ends that the owner is told (agreements.terms)
     term_notice_days: Mapped[int] = mapped_column(default=60)
+    # days past an invoice's due date that a reminder goes, each once (billing.mailing)
+    reminder_days: Mapped[list[Any]] = mapped_column(default=lambda: [1, 7, 14])
+    # response and resolution targets, minutes, per agreement kind (or "default") and priority:
+    # {"managed": {"P1": {"response": 30, "resolution": 240}, ...}, ...}; empty: desk.rules.DEFAULT_TARGETS
+    ticket_targets: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
     def changelog_label(self) -> str:
         return self.name

@@ -47,6 +47,7 @@ from tenure import __version__, clock
 from tenure.api.problems import API_PREFIXES, problem
 from tenure.db.engine import Database
 from tenure.intake.models import RawPayload
+from tenure.settings import get_settings
 
 INTAKE_PREFIX = "/api/v1/intake/"
 # the methods counted under their own name: anything else a client sends is counted as `other`
@@ -142,6 +143,18 @@ def intake_backlog(db: Database) -> Backlog:
         first = s.scalar(select(RawPayload.received_at).where(waiting).order_by(RawPayload.id).limit(1))
     age = max(0.0, (clock.now() - first).total_seconds()) if first is not None else 0.0
     return Backlog(int(count), age)
+
+
+def health(db: Database) -> tuple[dict[str, Any], int]:
+    """`/healthz`'s answer and status: 503 `stalled` when the oldest payload waits longer than the threshold."""
+    backlog = intake_backlog(db)
+    stalled = backlog.oldest_seconds > get_settings().intake_stall_seconds
+    answer = {
+        "status": "stalled" if stalled else "ok",
+        "oldest_unprocessed_seconds": int(backlog.oldest_seconds),
+        "unprocessed": backlog.unprocessed,
+    }
+    return answer, 503 if stalled else 200
 
 
 class _Backlog:

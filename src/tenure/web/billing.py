@@ -1,5 +1,6 @@
-"""Billing: the invoice list, running a period, issuing drafts in bulk, and one invoice (its page, its
-printable document, and its actions: issue, pay, void)."""
+"""Billing: the invoice list, running a period, issuing drafts in bulk (selected, or all of a run's), one
+invoice (its page, its printable document, its mail, and its actions: issue, pay, void, send again), and a
+client's statement of account (page, PDF, mail)."""
 
 from collections.abc import Callable
 from datetime import date
@@ -10,7 +11,8 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 
-from tenure.billing.render import invoice_html
+from tenure.billing import mailing
+from tenure.billing.render import invoice_html, statement_pdf
 from tenure.billing.service import change_status, get_invoice, run_billing
 from tenure.book import history as changelog
 from tenure.db.engine import Database
@@ -35,10 +37,31 @@ ROUTES: list[tuple[str, str, str | None]] = [
     ("GET", "/billing", "read"),
     ("POST", "/billing/run", "billing.run"),
     ("POST", "/billing/issue", "invoices.change"),
+    ("POST", "/billing/issue-drafts", "invoices.change"),
     ("GET", "/invoices/{number}", "read"),
     ("GET", "/invoices/{number}/document", "read"),
     ("POST", "/invoices/{number}/{action}", "invoices.change"),
+    ("GET", "/clients/{key}/statement", "read"),
+    ("GET", "/clients/{key}/statement.pdf", "read"),
+    ("POST", "/clients/{key}/statement/send", "invoices.change"),
 ]
+
+
+def _mail_said(mail: dict[str, Any] | None) -> str:
+    if not mail:
+        return ""
+    if mail["state"] == "kept":
+        return f"; not mailed: {mail['error']}"
+    return f"; mailed to {', '.join(mail['to'])} (through the outbox)"
+
+
+def _issued(back: str, result: dict[str, Any]) -> Response:
+    issued, problems = result["issued"], [r["error"] for r in result["refused"]]
+    kept = sum(1 for i in result["invoices"] if i["mail"]["state"] == "kept")
+    message = f"{issued} invoice(s) issued and mailed" + (f" ({kept} not mailed: no contact address)" if kept else "")
+    if problems:
+        message += f"; {len(problems)} refused: {problems[0]}"
+    return redirect(back, message, error=bool(problems) and not issued)
 
 
 def make_router(db: Callable[[], Database]) -> APIRouter:
@@ -90,21 +113,24 @@ def make_router(db: Callable[[], Database]) -> APIRouter:
         data = request.state.form
         numbers = [str(n) for n in data.getlist("number")][: PAGE_SIZE * 2]
         back = safe_next(str(data.get("back") or "/billing"))
-        issued, problems = 0, []
-        for number in numbers:
-            try:
-                await run_in_threadpool(who[0].act, change_status, db(), number, "issue")
-                issued += 1
-            except TenureError as exc:
-                problems.append(str(exc))
-        message = f"{issued} invoice(s) issued" + (f"; {len(problems)} refused: {problems[0]}" if problems else "")
-        return redirect(back, message, error=bool(problems) and not issued)
+        result = await run_in_threadpool(who[0].act, mailing.issue_invoices, db(), numbers)
+        return _issued(back, result)
+
+    @router.post("/billing/issue-drafts")
+    async def billing_issue_drafts(
+        who: Annotated[Who, Depends(gate.form("invoices.change"))], period: Annotated[str, Form(max_length=7)]
+    ) -> Response:
+        if not PERIOD.fullmatch(period):
+            return redirect("/billing", f"period {period!r} is not YYYY-MM", error=True)
+        result = await run_in_threadpool(who[0].act, mailing.issue_drafts, db(), period)
+        return _issued(f"/billing?period={period}", result)
 
     @router.get("/invoices/{number}", response_class=HTMLResponse)
     def invoice(request: Request, number: str, who: Read) -> HTMLResponse:
         found = get_invoice(db(), number)
         changes = changelog.history(db(), "invoice", number, 50)["changes"]
-        return show(request, who, "invoice.html", invoice=found, changes=changes)
+        mails = mailing.mail_history(db(), number)
+        return show(request, who, "invoice.html", invoice=found, changes=changes, mails=mails)
 
     @router.get("/invoices/{number}/document", response_class=HTMLResponse)
     def invoice_document(number: str, who: Read) -> HTMLResponse:
@@ -117,14 +143,47 @@ def make_router(db: Callable[[], Database]) -> APIRouter:
         number: str, action: str, who: Annotated[Who, Depends(gate.form("invoices.change"))]
     ) -> Response:
         back = f"/invoices/{quote(number)}"
-        if action not in ("issue", "pay", "void"):
+        if action not in ("issue", "pay", "void", "send"):
             raise Refused(404, f"no invoice action {action!r}")
         try:
-            done = who[0].act(change_status, db(), number, action)
+            if action == "send":
+                done = who[0].act(mailing.send_again, db(), number)
+            elif action == "issue":
+                done = who[0].act(mailing.issue_one, db(), number)
+            else:
+                done = who[0].act(change_status, db(), number, action)
         except NotFound:
             raise
         except TenureError as exc:
             return redirect(back, str(exc), error=True)
-        return redirect(back, f"invoice {done['number']} is {done['status']}")
+        if action == "send":
+            return redirect(back, f"invoice {number}{_mail_said(done['mail'])}")
+        return redirect(back, f"invoice {done['number']} is {done['status']}{_mail_said(done.get('mail'))}")
+
+    # --------------------------------------------------------------------------- statement of account
+
+    @router.get("/clients/{key}/statement", response_class=HTMLResponse)
+    def statement(request: Request, key: str, who: Read) -> HTMLResponse:
+        return show(request, who, "statement.html", st=mailing.statement(db(), key))
+
+    @router.get("/clients/{key}/statement.pdf")
+    def statement_document(key: str, who: Read) -> Response:
+        shown = mailing.statement(db(), key)
+        return Response(
+            statement_pdf(shown),
+            media_type="application/pdf",
+            headers={"Content-Disposition": f'inline; filename="statement-{shown["client"]}-{shown["date"]}.pdf"'},
+        )
+
+    @router.post("/clients/{key}/statement/send")
+    def statement_send(key: str, who: Annotated[Who, Depends(gate.form("invoices.change"))]) -> Response:
+        back = f"/clients/{quote(key)}/statement"
+        try:
+            done = who[0].act(mailing.send_statement, db(), key)
+        except NotFound:
+            raise
+        except TenureError as exc:
+            return redirect(back, str(exc), error=True)
+        return redirect(back, f"statement{_mail_said(done['mail'])}")
 
     return router

@@ -1,4 +1,8 @@
-"""Charts as inline SVG: no script, no external library, readable without colour (every bar is labelled)."""
+"""Charts as inline SVG: no script, no external library, readable without colour (every bar is labelled).
+
+Each chart has a title (what it counts, for a screen reader too), its axis drawn, and the axis named (`axis`:
+"clients", "amount invoiced"). A chart whose bars are links is a group of links, not an image (an image may
+not hold links a keyboard reaches)."""
 
 from __future__ import annotations
 
@@ -20,15 +24,33 @@ def _number(value: Number, money: bool) -> str:
     return f"{value:,.2f}" if money else f"{value:,.0f}"
 
 
-def bars(items: list[tuple[str, Number]], link: str | None = None, money: bool = False) -> Markup:
-    """Horizontal bars, one per (label, value); `link` formats each bar's target with {label}."""
+def _open(width: int, height: int, title: str, linked: bool) -> str:
+    role = "group" if linked else "img"
+    return (
+        f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="{role}" '
+        f'aria-label="{escape(title)}"><title>{escape(title)}</title>'
+    )
+
+
+def bars(
+    items: list[tuple[str, Number]],
+    link: str | None = None,
+    money: bool = False,
+    title: str = "bar chart",
+    axis: str | None = None,
+) -> Markup:
+    """Horizontal bars, one per (label, value); `link` formats each bar's target with {label}; `axis` names
+    what the bars measure (written under them)."""
     top = max((v for _, v in items), default=0) or 1
-    height = ROW * len(items) + 4
+    plot = ROW * len(items) + 4
+    height = plot + (18 if axis else 0)
     room = WIDTH - LABEL - 70
     parts = [
-        f'<svg class="chart" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}" role="img" '
-        f'aria-label="bar chart">'
+        _open(WIDTH, height, title, bool(link)),
+        f'<line x1="{LABEL}" y1="0" x2="{LABEL}" y2="{plot}" class="chart-axis"/>',
     ]
+    if axis:
+        parts.append(f'<text x="{LABEL}" y="{height - 4}" class="chart-axis-label">{escape(axis)} →</text>')
     for i, (label, value) in enumerate(items):
         y = i * ROW + 2
         width = max(0.0, room * float(value) / float(top))
@@ -47,16 +69,25 @@ def bars(items: list[tuple[str, Number]], link: str | None = None, money: bool =
     return Markup("".join(parts))
 
 
-def columns(items: list[tuple[str, Number]], money: bool = False, height: int = 160) -> Markup:
-    """Vertical columns, one per (label, value), labelled below and valued above."""
+def columns(
+    items: list[tuple[str, Number]],
+    money: bool = False,
+    height: int = 160,
+    title: str = "column chart",
+    axis: str | None = None,
+) -> Markup:
+    """Vertical columns, one per (label, value), labelled below and valued above; `axis` names what the
+    columns measure (written above them)."""
     top = max((v for _, v in items), default=0) or 1
     n = max(1, len(items))
     step = WIDTH / n
-    room = height - 44
+    room = height - 44 - (14 if axis else 0)
     parts = [
-        f'<svg class="chart" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}" role="img" '
-        f'aria-label="column chart">'
+        _open(WIDTH, height, title, False),
+        f'<line x1="0" y1="{height - 22}" x2="{WIDTH}" y2="{height - 22}" class="chart-axis"/>',
     ]
+    if axis:
+        parts.append(f'<text x="0" y="11" class="chart-axis-label">↑ {escape(axis)}</text>')
     for i, (label, value) in enumerate(items):
         h = max(0.0, room * float(value) / float(top))
         x = i * step + step * 0.15

@@ -14,6 +14,7 @@ import pathlib
 import re
 from collections.abc import Callable
 from datetime import date, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote, unquote, urlencode
 
@@ -26,12 +27,17 @@ from tenure import __version__, clock
 from tenure.accounts.users import Principal, csrf_ok, session_principal
 from tenure.db.engine import Database
 from tenure.offboarding import service as offboarding
+from tenure.web.words import words
 
 HERE = pathlib.Path(__file__).parent
 SESSION_COOKIE = "tenure_session"
 LOGIN_CSRF_COOKIE = "tenure_login_csrf"
 FLASH_COOKIE = "tenure_flash"
-STATIC = {"app.css": "text/css; charset=utf-8", "app.js": "text/javascript; charset=utf-8"}
+STATIC = {
+    "app.css": "text/css; charset=utf-8",
+    "app.js": "text/javascript; charset=utf-8",
+    "favicon.svg": "image/svg+xml",
+}
 CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
     "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
@@ -100,6 +106,17 @@ def paid_words(portions: list[dict[str, Any]] | None) -> str:
     return "; ".join(words) or "nothing yet"
 
 
+def money(value: Any, places: int = 2) -> str:
+    """An amount with thousands separators (`12,345.60`); blank for nothing. Everywhere money shows."""
+    if value is None or value == "":
+        return ""
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        return str(value)
+    return f"{number:,.{places}f}"
+
+
 def _static_version() -> str:
     digest = hashlib.sha256()
     for name in sorted(STATIC):
@@ -128,6 +145,8 @@ env = Environment(
 env.filters["hm"] = _minutes
 env.filters["brief"] = _brief
 env.filters["paid"] = paid_words
+env.filters["words"] = words
+env.filters["money"] = money
 env.globals["version"] = __version__
 env.globals["PHASES"] = offboarding.PHASES
 env.globals["with_query"] = with_query
@@ -143,6 +162,8 @@ def render(
     **context: Any,
 ) -> HTMLResponse:
     flash = request.cookies.get(FLASH_COOKIE)
+    if principal is not None and "attention" not in context:
+        context["attention"] = _attention(request)
     html = env.get_template(template).render(
         request=request,
         me=principal,
@@ -157,6 +178,19 @@ def render(
     if flash:
         response.delete_cookie(FLASH_COOKIE, path="/")
     return response
+
+
+def _attention(request: Request) -> dict[str, int]:
+    """The navigation's counts (web/shell.py), from the database the page's gate used; none without one."""
+    db = getattr(request.state, "db", None)
+    if db is None:
+        return {}
+    from tenure.web.shell import attention  # the shell's queries import this module
+
+    try:
+        return attention(db())
+    except Exception:  # a count beside a link never costs the page itself
+        return {}
 
 
 def show(request: Request, who: Who, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
@@ -221,7 +255,32 @@ def error_page(request: Request, status: int, detail: str) -> Response:
         return redirect(f"/login?next={quote(request.url.path)}")
     titles = {403: "Not allowed", 404: "Not found", 405: "Not allowed here", 422: "Not understood"}
     title = titles.get(status, "Something went wrong")
-    return render(request, "error.html", status_code=status, title=title, detail=detail)
+    who = _error_viewer(request)
+    principal, csrf = who if who else (None, None)
+    return render(
+        request, "error.html", status_code=status, principal=principal, csrf=csrf, title=title, detail=detail,
+        advice=ERROR_ADVICE.get(status, ERROR_ADVICE[500]), status=status,
+    )
+
+
+ERROR_ADVICE = {
+    403: "Your role does not allow this. Ask the owner to change your role (Settings), or go back.",
+    404: "It may have been renamed, archived or never existed. Search for it with the box above, or open the list.",
+    405: "This address is a form's: open the page the form is on and send it from there.",
+    422: "Something in the address or the form was not understood: go back, check what you typed and send again.",
+    500: "Nothing was changed. Try again in a moment; if it happens again, tell the owner what you were doing.",
+}
+
+
+def _error_viewer(request: Request) -> Who | None:
+    """Who sees an error page: the signed-in user, so the page keeps the navigation (none if not signed in)."""
+    db = getattr(request.state, "db", None) or getattr(request.app.state, "web_db", None)
+    if db is None:
+        return None
+    try:
+        return Gate(db).signed_in(request)
+    except Exception:  # an error page never fails for want of a session
+        return None
 
 
 # ------------------------------------------------------------------------------------------ the checks
@@ -234,6 +293,7 @@ class Gate:
         self.db = db
 
     def signed_in(self, request: Request) -> Who | None:
+        request.state.db = self.db  # the frame's counts and an error page's navigation read from it too
         found = session_principal(self.db(), request.cookies.get(SESSION_COOKIE))
         if found is None:
             return None

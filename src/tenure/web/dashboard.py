@@ -37,11 +37,23 @@ def make_router(db: Callable[[], Database]) -> APIRouter:
             "dashboard.html",
             classes=classes,
             clients=len(views),
-            class_chart=charts.bars([(k, v) for k, v in classes.items()], link="/clients?class={label}"),
+            class_chart=charts.bars(
+                [(k, v) for k, v in classes.items()],
+                link="/clients?class={label}",
+                title="clients by class",
+                axis="number of clients",
+            ),
             low=queries.low_balances(db(), today, views),
             unpaid=unpaid,
-            decision_chart=charts.bars(list(unpaid["decisions"].items()), link="/alerts?decision={label}"),
-            month_chart=charts.columns(list(totals), money=True),
+            decision_chart=charts.bars(
+                list(unpaid["decisions"].items()),
+                link="/alerts?decision={label}",
+                title="alerts this month by what became of them",
+                axis="number of alerts",
+            ),
+            month_chart=charts.columns(
+                list(totals), money=True, title="amount invoiced per month", axis="amount invoiced"
+            ),
             queue=queue,
             runs=queries.open_runs(db()),
         )

@@ -187,6 +187,8 @@ MSP = (
     Field("intake_address", "intake address", hint="the mailbox intake reads, e.g. help@msp.example"),
     Field("term_notice_days", "term notice (days)", "number", required=True,
           hint="the owner is told this many days before a term ends"),
+    Field("reminder_days", "invoice reminders (days past due)", "words",
+          hint="e.g. 1 7 14: each unpaid invoice's reminder goes once on each; blank: none"),
 )  # fmt: skip
 OFFER = (
     Field("key", "key", required=True, new_only=True, hint=KEY_HINT),
@@ -303,7 +305,7 @@ def shown(fields: Sequence[Field], item: Mapping[str, Any]) -> dict[str, Any]:
         elif f.kind == "checks":
             values[f.name] = list(value or [])
         elif f.kind == "words":
-            values[f.name] = ", ".join(value or [])
+            values[f.name] = ", ".join(str(v) for v in value or [])  # words or numbers (reminder days)
         else:
             values[f.name] = "" if value is None else str(value)
     return values

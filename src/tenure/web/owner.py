@@ -81,7 +81,7 @@ def margin_bars(rows: Sequence[tuple[str, str | None]], link: str = "#client-{la
     zero = label_w + float((-low) / span) * room
     height = row * len(values) + 4
     parts = [
-        f'<svg class="chart margins" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
+        f'<svg class="chart margins" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="group" '
         f'aria-label="margin per client">'
         f'<line x1="{zero:.1f}" y1="0" x2="{zero:.1f}" y2="{height}" stroke="{MUTED}" stroke-width="1"/>'
     ]
@@ -144,8 +144,8 @@ def rate_sparkline(months: Sequence[Mapping[str, Any]], target: str | None) -> M
 
 def total_bars(actual: str, offers: Sequence[Mapping[str, Any]], best: str | None) -> Markup:
     """What the client paid beside what each offer would have cost it, one bar each."""
-    row, label_w, width = 22, 150, 460
-    items = [("actually paid", Decimal(actual), False)] + [
+    row, label_w, width = 22, 170, 480
+    items = [("invoiced or would invoice", Decimal(actual), False)] + [
         (o["offer"], Decimal(o["total"]), o["offer"] == best) for o in offers
     ]
     top = max([v for _, v, _ in items] + [Decimal(1)])

@@ -40,13 +40,11 @@ from tenure.offboarding import flow
 from tenure.offboarding.models import OffboardingRun, OffboardingStep, StepAttempt
 from tenure.offboarding.service import PHASES, step_json
 from tenure.triage import rules as triage_rules
-from tenure.triage.models import Ticket
 from tenure.triage.report import unpaid_report
 from tenure.triage.service import alert_json
 
 COUNT_CAP = 10_000
 CLASS_TTL = 300.0
-OPEN_TICKETS = ("open", "awaiting_approval")
 
 
 @dataclass
@@ -271,7 +269,9 @@ def ledger_page(db: Database, key: str, day: date, limit: int = 50, offset: int 
             item |= {"amount": fmt(r.amount), "balance": fmt(money)}
         entries.append(item)
     entries.reverse()
-    return Page(entries[offset : offset + limit], len(entries), True, limit, offset)
+    from tenure.agreements.explain import explain  # each entry's cause, in words and linked
+
+    return Page(explain(db, key, entries[offset : offset + limit]), len(entries), True, limit, offset)
 
 
 # ------------------------------------------------------------------------------------ a client's forms
@@ -558,20 +558,6 @@ def alerts_page(
     return Page([alert_json(a, key, host) for a, key, host in rows], total, is_exact, limit, offset)
 
 
-def ticket_json(t: Ticket, key: str) -> dict[str, Any]:
-    return {
-        "ticket": t.id,
-        "client": key,
-        "kind": t.kind,
-        "status": t.status,
-        "title": t.title,
-        "billable": t.billable,
-        "alerts": t.alert_count,
-        "opened_at": t.opened_at.isoformat(),
-        "closed_at": _iso(t.closed_at),
-    }
-
-
 def tickets_page(
     db: Database,
     client: str | None = None,
@@ -579,19 +565,13 @@ def tickets_page(
     queue: bool = False,
     limit: int = 50,
     offset: int = 0,
+    **filters: Any,
 ) -> Page:
-    """Tickets newest first; `queue` keeps the ones waiting on someone (open, awaiting approval)."""
-    with db.reader() as s:
-        query = select(Ticket, Client.key).join(Client, Client.id == Ticket.client_id)
-        if client:
-            query = query.where(Ticket.client_id == client_id(s, client))
-        if status:
-            query = query.where(Ticket.status == status)
-        if queue:
-            query = query.where(Ticket.status.in_(OPEN_TICKETS))
-        total, exact = count(s, query.with_only_columns(Ticket.id))
-        rows = s.execute(query.order_by(Ticket.id.desc()).limit(limit).offset(offset)).all()
-    return Page([ticket_json(t, key) for t, key in rows], total, exact, limit, offset)
+    """Tickets newest first (desk.service.tickets_page); `queue` keeps the ones waiting on someone."""
+    from tenure.desk.service import tickets_page as desk_page
+
+    page: Page = desk_page(db, client, status, queue, limit, offset, **filters)
+    return page
 
 
 # ---------------------------------------------------------------------------------------- offboarding
@@ -608,6 +588,7 @@ def run_summary(run: OffboardingRun, key: str, counts: dict[str, int]) -> dict[s
         "completed_at": _iso(run.completed_at),
         "steps": sum(counts.values()),
         "counts": counts,
+        "owner": run.owner,
     }
 
 
@@ -671,7 +652,6 @@ def run_detail(db: Database, run_id: int, with_attempts: bool = True) -> dict[st
         for st in steps:
             counts[st.state] += 1
         summary = run_summary(run, key, dict(counts))
-    summary["state"] = flow.run_state(steps) if steps else run.state
     return summary | {
         "answers": run.answers,
         "waiting_on": [st.key for st in steps if flow.on_person(st)],
@@ -761,19 +741,8 @@ def run_page(
     for states in by_phase.values():
         for state, n in states.items():
             counts[state] += n
-    total = sum(counts.values())
-    terminal = counts.get("done", 0) + counts.get("skipped", 0)
-    if total and terminal == total:
-        state = "done"
-    elif counts.get("failed"):
-        state = "failed"
-    elif counts.get("running"):
-        state = "running"
-    elif not terminal and not attempted:
-        state = "planned"
-    else:
-        state = "waiting" if total else run.state
-    summary = run_summary(run, key, dict(counts)) | {"state": state, "answers": run.answers}
+    # the run's state as flow.state_of decided it (flow.advance keeps the column): the same in the list
+    summary = run_summary(run, key, dict(counts)) | {"answers": run.answers}
     shown = {}
     for ph, group in steps.items():
         items = []

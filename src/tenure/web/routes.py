@@ -4,6 +4,7 @@
 HTML. `ROUTES` is every page and form with the permission it needs (None: open), gathered from the feature
 modules' own tables; tests/test_web.py walks it against every role.
 
+    shell.py        the frame of every page: the search box's answers, the navigation's counts
     common.py       rendering, flash and redirects, the checks of a page and a form (CSRF), static assets
     session.py      log in, log out
     dashboard.py    the dashboard, the unpaid-work report
@@ -12,6 +13,8 @@ modules' own tables; tests/test_web.py walks it against every role.
                     vendor accounts, backup jobs, intake mapping rules; blocks bought, retainer deposits
     time.py         time entries; on a client's time tab: logging time, correcting it (edit, move, void),
                     charges (add, void)
+    desk.py         the ticket queue with filters (my tickets, closed ones), a ticket's page and its forms
+    quotes.py       a quote on a ticket, mailed to the client with signed Approve / Decline links
     triage.py       the triage queue, tickets' actions, alerts
     billing.py      billing runs, invoices
     offboarding.py  offboarding runs and their steps
@@ -35,12 +38,16 @@ from tenure.web import (
     clients,
     common,
     dashboard,
+    desk,
     items,
     offboarding,
     owner,
+    quotes,
     session,
     settings,
+    shell,
     time,
+    time_preview,
     triage,
 )
 from tenure.web.common import (
@@ -54,7 +61,11 @@ from tenure.web.common import (
     render,
 )
 
-FEATURES = (common, session, dashboard, clients, items, time, triage, billing, offboarding, owner, settings)
+# desk and quotes before triage: their /tickets/{n}/notes, /assign, /quote ... before triage's /tickets/{n}/{action}
+FEATURES = (
+    common, session, shell, dashboard, clients, items, time, time_preview, desk, quotes, triage, billing,
+    offboarding, owner, settings,
+)
 
 # every page and form, and the permission it needs (None: open). tests/test_web.py walks this table.
 ROUTES: list[tuple[str, str, str | None]] = [route for feature in FEATURES for route in feature.ROUTES]
@@ -72,6 +83,7 @@ def make_router(db: Callable[[], Database]) -> APIRouter:
 def install(app: FastAPI, db: Callable[[], Database]) -> None:
     app.include_router(make_router(db))
     app.state.html_errors = error_page
+    app.state.web_db = db  # an error page finds who is signed in, to keep the navigation
 
     @app.exception_handler(LoginRequired)
     async def login_required(request: Request, exc: LoginRequired) -> Response:

@@ -118,12 +118,19 @@ def make_router(db: Callable[[], Database]) -> APIRouter:
         work_type: Annotated[str, Form(max_length=30)],
         day: Annotated[date | None, Form()] = None,
         note: Annotated[str, Form(max_length=2000)] = "",
+        ticket: Annotated[str, Form(max_length=12)] = "",
     ) -> Response:
         back = time_tab(key)
         if day is not None and not today_minus(3653) <= day <= today_minus(-366):
             return redirect(back, f"{day} {FAR}", error=True)
+        number = ticket.strip().lstrip("#")
+        if number and (not number.isdigit() or not 1 <= int(number) <= MAX_ID):
+            return redirect(back, f"ticket: {ticket!r} is not a ticket number", error=True)
         try:
-            logged = who[0].act(log_time, db(), key, minutes, work_type, day, who[0].username, note.strip() or None)
+            logged = who[0].act(
+                log_time, db(), key, minutes, work_type, day, who[0].username, note.strip() or None,
+                int(number) if number else None,
+            )  # fmt: skip
         except TenureError as exc:
             return redirect(back, str(exc), error=True)
         return redirect(
