@@ -54,7 +54,12 @@ COMMANDS: dict[str, Lazy] = {
     "device": Lazy("tenure.cli.inventory", "device_app", "A client's devices: add, change, retire."),
     "contact": Lazy("tenure.cli.inventory", "contact_app", "A client's contacts: add, change, remove."),
     "job": Lazy("tenure.cli.inventory", "job_app", "Backup jobs: answer a pending job, pause or retire one."),
-    "token": Lazy("tenure.cli.token", "app", "API tokens for scripts and monitoring tools."),
+    "token": Lazy(
+        "tenure.cli.token",
+        "app",
+        "API tokens for scripts and monitoring tools.",
+        also=("tenure.cli.users",),  # gives `token create` its `--user`
+    ),
     "billing": Lazy("tenure.cli.billing", "billing", "The monthly billing run and the final invoice."),
     "invoice": Lazy(
         "tenure.cli.billing",
