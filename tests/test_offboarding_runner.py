@@ -483,7 +483,12 @@ def test_ctrl_c_hands_the_step_back_at_once(db, fake):
 
 def test_a_step_key_in_several_open_runs_needs_the_client(db, fake):
     start(db, fake)
-    service.apply(db, "bravo", ANSWERS | {"moving_to": "unknown", "new_contact": None}, options=options(fake))
+    service.apply(
+        db,
+        "bravo",
+        ANSWERS | {"moving_to": "unknown", "new_contact": None, "security_account": "unknown"},
+        options=options(fake),
+    )
     with pytest.raises(TenureError, match=r"open runs of acme, bravo: name the client"):
         service.answer(db, "approve", None, "p3.approval")
     status, message = service.answer(db, "approve", "bravo", "p3.approval")
