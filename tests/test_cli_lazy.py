@@ -52,3 +52,36 @@ def test_the_listing_imports_no_command_and_no_database_layer():
     assert "LOADED []" in done.stdout, done.stdout + done.stderr
     for name in COMMANDS:  # every command listed, each with its help
         assert f" {name} " in done.stdout
+
+
+def test_tenure_help_answers_before_the_command_line_libraries_load():
+    """`tenure --help` (the console script's `main`) lists every command with its help, the root options, and
+    loads neither typer nor rich: the listing is drawn from the table alone."""
+    probe = (
+        "import sys\n"
+        "sys.argv = ['tenure', '--help']\n"
+        "from tenure.cli.main import main\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exit:\n"
+        "    code = exit.code\n"
+        "print('LOADED', [m for m in ('typer', 'rich', 'sqlalchemy', 'pydantic') if m in sys.modules], 'EXIT', code)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, env={"COLUMNS": "100", "PATH": ""}
+    )
+    assert "LOADED [] EXIT 0" in done.stdout, done.stdout + done.stderr
+    assert "Usage: tenure [OPTIONS] COMMAND [ARGS]..." in done.stdout
+    for name, entry in COMMANDS.items():
+        assert f"│ {name} " in done.stdout
+        assert entry.help.split()[0] in done.stdout
+    for option in ("--now", "--version", "--help"):
+        assert f"│ {option} " in done.stdout
+    assert max(len(line) for line in done.stdout.splitlines()) == 100  # as wide as the terminal
+
+
+def test_bare_tenure_shows_the_listing_as_a_usage_error_and_version_answers():
+    bare = subprocess.run([sys.executable, "-m", "tenure"], capture_output=True, text=True, timeout=120)
+    assert bare.returncode == 2 and "Commands" in bare.stdout
+    version = subprocess.run([sys.executable, "-m", "tenure", "--version"], capture_output=True, text=True, timeout=60)
+    assert version.returncode == 0 and version.stdout.startswith("tenure ")

@@ -9,17 +9,12 @@ command is run (or its own `--help` asked for).
 from __future__ import annotations
 
 import importlib
-from typing import Any, NamedTuple
+from typing import Any
 
 import typer
 from typer.core import TyperCommand, TyperGroup
 
-
-class Lazy(NamedTuple):
-    module: str  # e.g. "tenure.cli.client"
-    attribute: str  # a typer.Typer (a group of commands) or a function (one command)
-    help: str  # what `tenure --help` shows beside the name
-    also: tuple[str, ...] = ()  # modules that add commands to it when imported (cli/ticket.py to `ticket`)
+from tenure.cli.commands import Lazy
 
 
 def load(name: str, entry: Lazy) -> Any:

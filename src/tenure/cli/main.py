@@ -1,140 +1,23 @@
 """The `tenure` command. Errors are one line on stderr and a non-zero exit. Each command's module is imported
-when that command runs (cli/lazy.py), so `tenure --help` and a read answer at once."""
+when that command runs (cli/lazy.py), so a read answers at once; `tenure --help` and `tenure --version` are
+answered before the command line's libraries are even imported (cli/listing.py)."""
 
 from __future__ import annotations
 
-import getpass
 import os
 import sys
+from typing import Any
 
-import typer
-
-from tenure import __version__
-from tenure.cli.common import apply_now, err
-from tenure.cli.lazy import Lazy, lazy_group
-from tenure.errors import TenureError
-
-# every command: where it lives and what `tenure --help` says of it (its module is imported when it runs;
-# tests/test_cli_lazy.py checks each help here against the command's own). Single commands first, then groups
-# of commands, in the order the listing shows them.
-COMMANDS: dict[str, Lazy] = {
-    "intake": Lazy(
-        "tenure.cli.intake",
-        "intake",
-        "Feed payload files through intake exactly as the HTTP endpoints do and print each alert's decision.",
-    ),
-    "serve": Lazy(
-        "tenure.cli.serve",
-        "serve",
-        "Serve the REST API and intake endpoints (and the worker, and SMTP intake if asked).",
-    ),
-    "worker": Lazy(
-        "tenure.cli.serve",
-        "worker",
-        "The worker alone: intake processing, the missed-backup sweep, and what else is due.",
-    ),
-    "demo": Lazy(
-        "tenure.cli.demo",
-        "demo",
-        "Load a realistic demo MSP: every agreement kind and client class. Running it twice changes nothing.",
-    ),
-    "backup": Lazy(
-        "tenure.operations.cli",
-        "backup",
-        "Back up the database while Tenure runs (SQLite online backup, or pg_dump for PostgreSQL).",
-    ),
-    "restore": Lazy(
-        "tenure.operations.cli",
-        "restore",
-        "Replace the database with a backup (then migrate it to this version of Tenure).",
-    ),
-    "book": Lazy("tenure.cli.book", "app", "The book: one YAML or JSON file that describes the MSP and its clients."),
-    "client": Lazy("tenure.cli.client", "app", "Clients, their class, agreements and balances."),
-    "agreement": Lazy("tenure.cli.agreement", "app", "A client's agreements: sign one, change its terms, end it."),
-    "device": Lazy("tenure.cli.inventory", "device_app", "A client's devices: add, change, retire."),
-    "contact": Lazy("tenure.cli.inventory", "contact_app", "A client's contacts: add, change, remove."),
-    "job": Lazy("tenure.cli.inventory", "job_app", "Backup jobs: answer a pending job, pause or retire one."),
-    "token": Lazy(
-        "tenure.cli.token",
-        "app",
-        "API tokens for scripts and monitoring tools.",
-        also=("tenure.cli.users",),  # gives `token create` its `--user`
-    ),
-    "billing": Lazy("tenure.cli.billing", "billing", "The monthly billing run and the final invoice."),
-    "invoice": Lazy(
-        "tenure.cli.billing",
-        "invoice",
-        "Invoices: list, show, issue (and mail), send again, pay, void, export; a client's statement.",
-    ),
-    "charge": Lazy(
-        "tenure.cli.charge",
-        "app",
-        "Charges: parts, materials and one-off charges, billed in arrears on the next monthly invoice.",
-    ),
-    "time": Lazy("tenure.cli.work", "time_app", "Time entries: every minute is paid by exactly one layer."),
-    "block": Lazy("tenure.cli.work", "block_app", "Prepaid blocks of hours."),
-    "retainer": Lazy("tenure.cli.work", "retainer_app", "Retainer money held in advance."),
-    "alert": Lazy("tenure.cli.intake", "alert_app", "Alerts and the decision triage made for each."),
-    "ticket": Lazy(
-        "tenure.cli.intake",
-        "ticket_app",
-        "Tickets opened by triage, maintenance or people.",
-        also=("tenure.cli.ticket", "tenure.cli.quote"),
-    ),
-    "report": Lazy("tenure.cli.report", "app", "Reports for the owner."),
-    "account": Lazy(
-        "tenure.cli.account",
-        "account_app",
-        "Vendor accounts (RMM, SIEM, backup, hosted) and their secrets.",
-    ),
-    "sync": Lazy("tenure.cli.account", "sync_app", "Bring vendors' state into Tenure."),
-    "offboard": Lazy(
-        "tenure.cli.offboard",
-        "app",
-        "Offboarding: a planned, durable, verified end of service. A STEP is a step's key as `status` shows "
-        "it, after the client's key (`approve acme p3.approval`), or alone when only one open run has that "
-        "step.",
-    ),
-    "user": Lazy("tenure.cli.users", "app", "People who sign in to the web app, with their roles."),
-    "notices": Lazy("tenure.cli.notices", "notices_app", "Notices: mail to clients and staff, sent and waiting."),
-    "maintenance": Lazy(
-        "tenure.cli.notices",
-        "maintenance_app",
-        "Proactive maintenance: plans, what is due, calendars.",
-    ),
-}
-
-app = typer.Typer(
-    cls=lazy_group(COMMANDS),
-    help="Tenure: run an MSP's client relationships from what each client pays for.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
+from tenure.cli.commands import COMMANDS  # noqa: F401  (the table, for whoever imports it from here)
 
 
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"tenure {__version__}")
-        raise typer.Exit()
+def __getattr__(name: str) -> Any:
+    """`app`, the root typer group (cli/root.py), built when asked for: tests and `main` use it."""
+    if name == "app":
+        from tenure.cli.root import app
 
-
-@app.callback()
-def root(
-    now: str | None = typer.Option(None, "--now", help="Act as if it were this ISO date-time (also TENURE_NOW)."),
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
-) -> None:
-    from tenure.db.uow import actor  # here, before any command, not at start: `tenure.db` brings the ORM
-
-    actor.set(f"cli:{_login()}")
-    apply_now(now)
-
-
-def _login() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no login name in some containers
-        return "unknown"
+        return app
+    raise AttributeError(name)
 
 
 def now_first(argv: list[str]) -> list[str]:
@@ -163,6 +46,13 @@ def now_first(argv: list[str]) -> list[str]:
 
 def main() -> None:
     sys.argv[1:] = now_first(sys.argv[1:])
+    from tenure.cli import listing
+
+    listing.answer_at_once(sys.argv[1:])  # --help, --version, nothing: exits here, nothing else imported
+    from tenure.cli.common import err
+    from tenure.cli.root import app
+    from tenure.errors import TenureError
+
     try:
         app()
     except TenureError as exc:
