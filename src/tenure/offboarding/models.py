@@ -33,6 +33,7 @@ class OffboardingStep(Base):
         UniqueConstraint("run_id", "key"),
         # the runner's claim: due steps in order
         Index("ix_step_due", "state", "not_before"),
+        Index("ix_step_run_state", "run_id", "state"),  # the run's state: which states its steps are in
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -44,6 +45,8 @@ class OffboardingStep(Base):
     kind: Mapped[str] = mapped_column(String(10))  # auto|manual|approval|wait|notice|verify
     action: Mapped[str | None] = mapped_column(String(60))  # the connector call an auto step makes
     depends_on: Mapped[list[str]] = mapped_column(default=list)
+    # the reverse of depends_on: the steps that may become ready when this one finishes (flow.advance)
+    dependants: Mapped[list[str]] = mapped_column(default=list, server_default="[]")
     target: Mapped[dict[str, Any]] = mapped_column(default=dict)
     instructions: Mapped[str | None] = mapped_column(Text)
     seconds: Mapped[int | None]

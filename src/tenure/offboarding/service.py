@@ -17,7 +17,7 @@ A run that is done makes its client `former` (clients/rules.py) from its end of 
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -215,6 +215,10 @@ def _create(
     s.add(run)
     s.flush()
     zone = flow.msp_zone(s)
+    dependants: dict[str, list[str]] = defaultdict(list)
+    for step in plan.steps:
+        for needed in step.depends_on:
+            dependants[needed].append(step.key)
     s.add_all(
         OffboardingStep(
             run_id=run.id,
@@ -225,6 +229,7 @@ def _create(
             kind=step.kind,
             action=step.action,
             depends_on=list(step.depends_on),
+            dependants=dependants.get(step.key, []),
             target=step.to_json()["target"],
             instructions=step.instructions,
             seconds=step.seconds,
@@ -638,18 +643,17 @@ def answer_run(db: Database, verb: str, run_id: int, step_key: str, text: str | 
         ).first()
         if step is None:
             raise NotFound(f"offboarding run #{run_id} has no step {step_key!r}")
-        deps = list(
-            s.scalars(
-                select(OffboardingStep).where(
-                    OffboardingStep.run_id == run_id, OffboardingStep.key.in_(step.depends_on or [""])
-                )
-            )
-        )
-        by_key = {st.key: st for st in deps} | {step.key: step}
-        message = ANSWERS[verb](s, run, step, by_key, text, now)
+        message = ANSWERS[verb](s, run, step, _with_dependencies(s, run_id, step), text, now)
         state = flow.advance(s, run_id, now)
         out = step_json(step)
     return {"run": run_id, "client": client_key, "state": state, "message": f"{client_key}: {message}", "step": out}
+
+
+def _with_dependencies(s: Session, run_id: int, step: OffboardingStep) -> dict[str, OffboardingStep]:
+    """The step and the steps it depends on, by key: what an answer checks before it is given."""
+    needed = step.depends_on or [""]
+    deps = s.scalars(select(OffboardingStep).where(OffboardingStep.run_id == run_id, OffboardingStep.key.in_(needed)))
+    return {st.key: st for st in deps} | {step.key: step}
 
 
 # ------------------------------------------------------------------------------- many steps at once
@@ -680,7 +684,13 @@ class Selection:
 
 _S = OffboardingStep
 _BULK_COLUMNS = (
-    _S.id, _S.key, _S.kind, _S.state, _S.action, _S.not_before, _S.held_until,
+    _S.id,
+    _S.key,
+    _S.kind,
+    _S.state,
+    _S.action,
+    _S.not_before,
+    _S.held_until,
 )
 
 
@@ -719,9 +729,7 @@ def _bulk_refusal(verb: str, row: Any, now: datetime, by_name: bool, zone: Any) 
     return f"{row.key} is automatic and waits on the clock"
 
 
-def bulk(
-    db: Database, verb: str, run_id: int, chosen: Selection, text: str | None
-) -> dict[str, Any]:
+def bulk(db: Database, verb: str, run_id: int, chosen: Selection, text: str | None) -> dict[str, Any]:
     """Many steps of one run done (or skipped) at once with one note, each recorded with the note, the actor
     and the moment. Named steps: all or nothing. A device's or a phase's steps: those that can be answered
     now, the rest left as they are (and said). One UPDATE per batch of steps, then the run moves on once."""
@@ -758,8 +766,9 @@ def bulk(
         for row in special:  # a tick that does more than record (open tickets handed over): as one by one
             step = s.get(OffboardingStep, row.id)
             assert step is not None
-            _done(s, run, step, {step.key: step}, text, now)
-        state = flow.advance(s, run_id, now)
+            _done(s, run, step, _with_dependencies(s, run_id, step), text, now)
+        # only the ticked steps' dependants can have become ready (a special tick may finish more: all read)
+        state = flow.advance(s, run_id, now, finished=None if special else [r.key for r in ticked])
     keys = [r.key for r in ticked]
     left = [why for why in refused]
     message = (

@@ -28,7 +28,6 @@ from functools import cache
 from typing import Any, Literal
 
 from sqlalchemy import Update, bindparam, update
-from sqlalchemy.orm import Session
 
 from tenure import clock
 from tenure.connectors.base import CallLog, ConnectorError, NotSupported
@@ -111,7 +110,9 @@ def _move(columns: tuple[str, ...]) -> Update:
 
 
 Execute = Callable[[StepContext], Outcome]
-Settle = Callable[[Session, int, datetime], Any]  # (session, run id, now): promote ready steps, update the run
+# (session, run id, now, finished=keys): promote the steps that the steps `finished` (done just now) made
+# ready, and update the run
+Settle = Callable[..., Any]
 
 
 class Runner:
@@ -238,7 +239,7 @@ class Runner:
                 },
             )
             if attempt_outcome != "lost":
-                self._settle(s, step.run_id, now)
+                self._settle(s, step.run_id, now, finished=(step.key,) if outcome.kind == "done" else ())
 
     def _release(self, step: Claimed, calls: list[dict[str, Any]]) -> None:
         """Interrupted (Ctrl-C): hand the step back at once instead of waiting for the lease to end."""
@@ -254,4 +255,4 @@ class Runner:
                 .where(StepAttempt.id == step.attempt_id)
                 .values(finished_at=now, outcome="stopped", error="interrupted", calls=list(calls))
             )
-            self._settle(s, step.run_id, now)  # the run is no longer running
+            self._settle(s, step.run_id, now, finished=())  # the run is no longer running
