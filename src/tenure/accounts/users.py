@@ -28,7 +28,10 @@ permissions and is refused (403) to a role without it; `tests/test_api_v1.py` wa
 | `settings.edit`      |   ✓   |            |            |          |        | the MSP's settings and catalog of offers
 
 `readonly` only reads; `intake` is for machines (monitoring tools) and only posts payloads: it can neither
-read nor sign in. Users themselves are managed on the command line (`tenure user ...`), by whoever runs it.
+read nor sign in. Users and tokens are managed by whoever may `users.manage` (the owner) on /settings/users,
+/settings/tokens and /api/v1/users, /api/v1/tokens, and on the command line (`tenure user ...`, `tenure token
+...`) by whoever runs it: all through the functions below. The last active owner can neither be demoted nor
+deactivated (`change_user`), so somebody is always left to manage users.
 
 Passwords are hashed with argon2id (argon2-cffi's defaults). A browser session is a random secret in a
 cookie (HttpOnly, SameSite=Lax, Secure over HTTPS); the database keeps only its SHA-256, the user, the
@@ -65,9 +68,10 @@ from tenure import clock
 from tenure.accounts.models import ROLES, ApiToken, LoginFailure, User, WebSession
 from tenure.accounts.service import TOKEN_PREFIX, TokenInfo, create_token
 from tenure.accounts.service import _hash as token_hash
+from tenure.db.changelog import ObjectChange
 from tenure.db.engine import Database
 from tenure.db.uow import as_actor
-from tenure.errors import NotFound, TenureError
+from tenure.errors import Conflict, NotFound, TenureError, ValidationFailed
 
 T = TypeVar("T")
 
@@ -87,6 +91,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "agreements.edit": frozenset({"owner", "bookkeeper"}),
     "inventory.edit": frozenset({"owner", "technician"}),
     "settings.edit": frozenset({"owner"}),
+    "users.manage": frozenset({"owner"}),  # users, their roles, API tokens
+    "outbox.send": frozenset({"owner", "technician", "bookkeeper"}),  # send a waiting mail now, retry a failed one
+    "maintenance.edit": frozenset({"owner", "technician"}),  # a plan's tasks: interval, skip, the client's own
 }
 
 IDLE = timedelta(hours=12)
@@ -191,6 +198,8 @@ class UserInfo:
     role: str
     active: bool
     has_password: bool
+    created_at: datetime | None = None  # from the change log: None for a user it no longer holds
+    last_sign_in_at: datetime | None = None  # the newest session kept: sessions are forgotten once they end
 
     def as_json(self) -> dict[str, Any]:
         return {"username": self.username, "role": self.role, "active": self.active, "password": self.has_password}
@@ -200,22 +209,63 @@ def _user_info(u: User) -> UserInfo:
     return UserInfo(u.username, u.role, u.active, bool(u.password_hash))
 
 
-def _check_role(role: str) -> None:
+def _with_history(s: Any, found: list[User]) -> list[UserInfo]:
+    """Users with when each was created and last signed in, if known: two queries for the whole list (the
+    schema keeps neither on the user; the change log and the sessions do)."""
+    ids = [u.id for u in found]
+    if not ids:
+        return []
+    created = dict(
+        s.execute(  # the newest `create`: a row id used again after a restore names the later user
+            select(ObjectChange.object_id, func.max(ObjectChange.time))
+            .where(ObjectChange.object_type == User.__tablename__, ObjectChange.action == "create")
+            .where(ObjectChange.object_id.in_(ids))
+            .group_by(ObjectChange.object_id)
+        ).all()
+    )
+    signed_in = dict(
+        s.execute(
+            select(WebSession.user_id, func.max(WebSession.created_at))
+            .where(WebSession.user_id.in_(ids))
+            .group_by(WebSession.user_id)
+        ).all()
+    )
+    return [
+        UserInfo(u.username, u.role, u.active, bool(u.password_hash), created.get(u.id), signed_in.get(u.id))
+        for u in found
+    ]
+
+
+def _role_problem(role: str) -> str | None:
     if role not in USER_ROLES:
-        raise TenureError(f"role {role!r} is not one of {', '.join(USER_ROLES)} (intake is for tokens only)")
+        return f"role: {role!r} is not one of {', '.join(USER_ROLES)} (intake is for tokens only)"
+    return None
 
 
-def _check_password(password: str) -> None:
+def _password_problem(password: str) -> str | None:
     if len(password) < MIN_PASSWORD:
-        raise TenureError(f"a password needs at least {MIN_PASSWORD} characters")
+        return f"password: a password needs at least {MIN_PASSWORD} characters"
     if len(password) > 1024:
-        raise TenureError("a password may have at most 1024 characters")
+        return "password: a password may have at most 1024 characters"
+    if any(0xD800 <= ord(c) <= 0xDFFF for c in password):  # not text: it cannot be encoded to be hashed
+        return "password: a password may not hold unpaired surrogate characters"
+    return None
+
+
+def _refuse(*problems: str | None) -> None:
+    """Every problem of the request at once, each naming its field (`password: ...`)."""
+    found = [p for p in problems if p]
+    if found:
+        raise ValidationFailed(found)
 
 
 def _check_name(username: str) -> str:
     name = username.strip()
-    if not name or len(name) > 100 or any(c.isspace() or not c.isprintable() for c in name):
-        raise TenureError(f"{username!r} is not a user name (1 to 100 printable characters, no spaces)")
+    # a name is part of addresses (/api/v1/users/{name}, /settings/users/{name}/...): no slash
+    if not name or len(name) > 100 or any(c.isspace() or c == "/" or not c.isprintable() for c in name):
+        raise ValidationFailed(
+            [f"name: {username!r} is not a user name (1 to 100 printable characters, no spaces or /)"]
+        )
     return name
 
 
@@ -225,15 +275,14 @@ def hash_password(password: str) -> str:
 
 def create_user(db: Database, username: str, password: str, role: str) -> UserInfo:
     name = _check_name(username)
-    _check_role(role)
-    _check_password(password)
+    _refuse(_role_problem(role), _password_problem(password))
     with db.unit_of_work() as s:
         if s.scalars(select(User).where(User.username == name)).first() is not None:
-            raise TenureError(f"a user named {name!r} exists (see `tenure user list`)")
+            raise Conflict(f"a user named {name!r} exists (see `tenure user list`)")
         user = User(username=name, password_hash=hash_password(password), role=role, active=True)
         s.add(user)
         s.flush()
-        return _user_info(user)
+        return _with_history(s, [user])[0]
 
 
 def _user(s: Any, username: str) -> User:
@@ -243,33 +292,56 @@ def _user(s: Any, username: str) -> User:
     return user
 
 
-def set_password(db: Database, username: str, password: str) -> UserInfo:
-    """A new password; every session of the user ends."""
-    _check_password(password)
+def change_user(
+    db: Database, username: str, role: str | None = None, active: bool | None = None, password: str | None = None
+) -> UserInfo:
+    """Change a user's role, whether they may sign in, their password: all of what is given, or nothing.
+
+    A new password or a deactivation ends every session of the user. The last active owner can neither be
+    demoted nor deactivated: nobody would be left to manage users (the command line included, where the
+    person running it would have to fix the database by hand)."""
+    _refuse(
+        _role_problem(role) if role is not None else None,
+        _password_problem(password) if password is not None else None,
+    )
     with db.unit_of_work() as s:
         user = _user(s, username)
-        user.password_hash = hash_password(password)
-        s.execute(delete(WebSession).where(WebSession.user_id == user.id))
-        return _user_info(user)
+        stays_owner = (role or user.role) == "owner" and (user.active if active is None else active)
+        if user.role == "owner" and user.active and not stays_owner:
+            # locked, so two owners demoting each other at once cannot both pass (PostgreSQL)
+            owners = s.scalars(
+                select(User.id).where(User.role == "owner", User.active.is_(True)).with_for_update()
+            ).all()
+            if set(owners) <= {user.id}:
+                change = "deactivated" if active is False else f"made {role}"
+                raise Conflict(
+                    f"{user.username!r} is the last active owner and cannot be {change}: make another user owner first"
+                )
+        if role is not None:
+            user.role = role
+        if password is not None:
+            user.password_hash = hash_password(password)
+        if active is not None:
+            user.active = active
+        if password is not None or active is False:
+            s.execute(delete(WebSession).where(WebSession.user_id == user.id))
+        s.flush()
+        return _with_history(s, [user])[0]
+
+
+def set_password(db: Database, username: str, password: str) -> UserInfo:
+    """A new password; every session of the user ends."""
+    return change_user(db, username, password=password)
 
 
 def set_role(db: Database, username: str, role: str) -> UserInfo:
-    _check_role(role)
-    with db.unit_of_work() as s:
-        user = _user(s, username)
-        user.role = role
-        return _user_info(user)
+    return change_user(db, username, role=role)
 
 
 def set_active(db: Database, username: str, active: bool) -> UserInfo:
     """Deactivate (or reactivate) a user: a deactivated user cannot sign in, its sessions end, its tokens
     are refused."""
-    with db.unit_of_work() as s:
-        user = _user(s, username)
-        user.active = active
-        if not active:
-            s.execute(delete(WebSession).where(WebSession.user_id == user.id))
-        return _user_info(user)
+    return change_user(db, username, active=active)
 
 
 def any_user(db: Database) -> bool:
@@ -279,21 +351,25 @@ def any_user(db: Database) -> bool:
 
 def list_users(db: Database) -> list[UserInfo]:
     with db.reader() as s:
-        return [_user_info(u) for u in s.scalars(select(User).order_by(User.username))]
+        return _with_history(s, list(s.scalars(select(User).order_by(User.username))))
 
 
 def create_user_token(db: Database, name: str, role: str | None, username: str) -> tuple[str, TokenInfo]:
     """A token that belongs to `username`: with the user's role unless a lesser one is asked for."""
     with db.reader() as s:
-        user = _user(s, username)
+        user = s.scalars(select(User).where(User.username == username)).first()
+        if user is None:  # a field of the request at fault, not a missing resource
+            raise ValidationFailed([f"user: no user {username!r} (see `tenure user list`)"])
         user_id, user_role, active = user.id, user.role, user.active
     if not active:
-        raise TenureError(f"user {username!r} is deactivated")
+        raise ValidationFailed([f"user: user {username!r} is deactivated"])
     role = role or user_role
     if role not in ROLES:
-        raise TenureError(f"role {role!r} is not one of {', '.join(ROLES)}")
+        raise ValidationFailed([f"role: {role!r} is not one of {', '.join(ROLES)}"])
     if not rights(role) <= rights(user_role):
-        raise TenureError(f"a {user_role} may not hold a {role} token: it would have rights its user has not")
+        raise ValidationFailed(
+            [f"role: a {user_role} may not hold a {role} token: it would have rights its user has not"]
+        )
     return create_token(db, name, role, user_id)
 
 
