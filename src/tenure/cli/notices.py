@@ -104,8 +104,11 @@ def send(now: NowOpt = None, json_: JsonOpt = False) -> None:
 
 
 @notices_app.command("retry")
-def retry(notice: Annotated[int, typer.Argument(help="A failed or kept notice's id.")], json_: JsonOpt = False) -> None:
-    """Send a failed (or kept) notice again, with the same Message-ID."""
+def retry(
+    notice: Annotated[int, typer.Argument(help="A failed, kept or waiting notice's id.")], json_: JsonOpt = False
+) -> None:
+    """Send a failed (or kept) notice again, with the same Message-ID; a waiting one with the next send, its
+    backoff cut short. A sent one is refused."""
     result = outbox.requeue(db(), notice)
     if json_:
         print_json(result.as_json())

@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 from tenure import clock
 from tenure.clients.models import Client
 from tenure.db.engine import Database
-from tenure.errors import NotFound, TenureError
+from tenure.errors import Conflict, NotFound, TenureError
 from tenure.intake.schedule import zone_of
 from tenure.msp.models import MspSettings
 from tenure.notices import attachments, links
@@ -324,13 +324,23 @@ def _attempt(db: Database, mailer: Mailer, config: MailConfig, item: Outgoing, a
 
 
 def requeue(db: Database, notice_id: int) -> Result:
-    """A failed or kept notice back to `waiting`, due now, with a fresh count of attempts."""
+    """A failed or kept notice back to `waiting`, due now, with a fresh count of attempts; a waiting one (its
+    backoff not over) due now, its attempts and last error kept. Sent or being sent: Conflict."""
     with db.unit_of_work() as s:
         notice = s.get(Notice, notice_id)
         if notice is None:
             raise NotFound(f"no notice {notice_id} (see `tenure notices list`)")
+        if notice.state == "waiting":
+            # guarded like a claim: a worker may take the notice between this read and this write
+            guard = (Notice.id == notice.id, Notice.state == "waiting")
+            if s.connection().execute(update(Notice).where(*guard).values(not_before=None)).rowcount:
+                return Result(notice.id, "waiting", notice.attempts, notice.error, notice.message_id)
+            s.refresh(notice)
         if notice.state not in ("failed", "kept"):
-            raise TenureError(f"notice {notice_id} is {notice.state}: only a failed or kept notice is sent again")
+            raise Conflict(
+                f"notice {notice_id} is {notice.state}: only a failed or kept notice is sent again "
+                "(or a waiting one sent now)"
+            )
         notice.state, notice.attempts, notice.not_before, notice.error = "waiting", 0, None, None
         return Result(notice.id, "waiting", 0, None, notice.message_id)
 

@@ -33,6 +33,7 @@ from tenure.notices.models import Notice
 from tenure.notices.render import money, render_notice
 
 CHUNK = 900
+INVOICE_KINDS = ("invoice", "invoice_reminder")  # billing.mailing's mail of one invoice: `data.invoice` its number
 MONITORING = ("monitoring", "backup_monitoring")
 BACKUP = "backup_monitoring"
 # who a notice is for, by contact role, first role with an address wins; nobody with the role: every contact
@@ -95,6 +96,22 @@ def notice_json(n: Notice, client_key: str | None) -> dict[str, Any]:
     }
 
 
+def _filtered(s: Session, query: Any, state: str | None, client: str | None, kind: str | None) -> Any:
+    """`query` of notices narrowed to a state, a client (its key: NotFound if none) and a kind."""
+    if state is not None and state not in outbox.STATES:
+        raise TenureError(f"state {state!r} is not one of {', '.join(outbox.STATES)}")
+    if client:
+        client_id = s.scalars(select(Client.id).where(Client.key == client)).first()
+        if client_id is None:
+            raise NotFound(f"no client {client!r} (see `tenure client list`)")
+        query = query.where(Notice.client_id == client_id)
+    if state:
+        query = query.where(Notice.state == state)
+    if kind:
+        query = query.where(Notice.kind == kind)
+    return query
+
+
 def list_notices(
     db: Database,
     state: str | None = None,
@@ -103,8 +120,6 @@ def list_notices(
     limit: int = 500,
 ) -> list[dict[str, Any]]:
     """Notices, newest first: what went out and what waits."""
-    if state is not None and state not in outbox.STATES:
-        raise TenureError(f"state {state!r} is not one of {', '.join(outbox.STATES)}")
     with db.reader() as s:
         query = (
             select(Notice, Client.key)
@@ -112,15 +127,56 @@ def list_notices(
             .order_by(Notice.created_at.desc(), Notice.id.desc())
             .limit(limit)
         )
-        if client:
-            if s.scalars(select(Client.id).where(Client.key == client)).first() is None:
-                raise NotFound(f"no client {client!r} (see `tenure client list`)")
-            query = query.where(Client.key == client)
-        if state:
-            query = query.where(Notice.state == state)
-        if kind:
-            query = query.where(Notice.kind == kind)
-        return [notice_json(n, key) for n, key in s.execute(query)]
+        return [notice_json(n, key) for n, key in s.execute(_filtered(s, query, state, client, kind))]
+
+
+def outbox_json(n: Notice, client_key: str | None) -> dict[str, Any]:
+    """A notice as the outbox's page and API show it: when it is tried next (a waiting one; a `sending` one's
+    lease end, when it is tried again if its outcome stays unknown) and the invoice an invoice mail is for."""
+    trying = n.state in ("waiting", "sending")
+    return notice_json(n, client_key) | {
+        "next_attempt_at": n.not_before.isoformat() if trying and n.not_before else None,
+        "invoice": (n.data or {}).get("invoice") if n.kind in INVOICE_KINDS else None,
+    }
+
+
+def outbox_page(
+    db: Database,
+    state: str | None = None,
+    client: str | None = None,
+    kind: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+    exact: bool = False,
+) -> Any:
+    """The outbox a page at a time (queries.Page), newest first by id (the order notices were recorded, on
+    the primary key: the list may hold years of mail)."""
+    from tenure.web.queries import Page, count  # the read models import the services: not at the top
+
+    with db.reader() as s:
+        query = _filtered(s, select(Notice, Client.key).outerjoin(Client, Client.id == Notice.client_id), state,
+                          client, kind)  # fmt: skip
+        total, is_exact = count(s, query.with_only_columns(Notice.id), exact)
+        rows = s.execute(query.order_by(Notice.id.desc()).limit(limit).offset(offset)).all()
+        return Page([outbox_json(n, key) for n, key in rows], total, is_exact, limit, offset)
+
+
+def outbox_counts(db: Database) -> dict[str, int]:
+    """How many notices are in each state (every state, zero included), in one query on the state index."""
+    with db.reader() as s:
+        found = {state: n for state, n in s.execute(select(Notice.state, func.count()).group_by(Notice.state))}
+    return {state: int(found.get(state, 0)) for state in outbox.STATES}
+
+
+def outbox_message(db: Database, notice_id: int) -> dict[str, Any]:
+    """One notice as the outbox lists it, without its body."""
+    with db.reader() as s:
+        row = s.execute(
+            select(Notice, Client.key).outerjoin(Client, Client.id == Notice.client_id).where(Notice.id == notice_id)
+        ).first()
+        if row is None:
+            raise NotFound(f"no notice {notice_id} (see `tenure notices list`)")
+        return outbox_json(*row)
 
 
 def show_notice(db: Database, notice_id: int) -> dict[str, Any]:
@@ -132,7 +188,7 @@ def show_notice(db: Database, notice_id: int) -> dict[str, Any]:
         if row is None:
             raise NotFound(f"no notice {notice_id} (see `tenure notices list`)")
         notice, key = row
-        shown = notice_json(notice, key) | {"data": notice.data, "body_text": notice.body_text}
+        shown = outbox_json(notice, key) | {"data": notice.data, "body_text": notice.body_text}
         if notice.body_html is None:
             preview = outbox.prepare(s, notice, persist_links=False)
             shown |= {"body_text": preview["body_text"], "body_html": preview["body_html"], "preview": True}
