@@ -710,6 +710,18 @@ def show_plan(db: Database, client: str | None = None) -> dict[str, Any]:
         }
 
 
+def own_plans(db: Database) -> list[dict[str, Any]]:
+    """The clients with tasks of their own (replacing the default ones), by key: their number of own tasks."""
+    with db.reader() as s:
+        rows = s.execute(
+            select(Client.key, Client.name, func.count(MaintenanceTask.id))
+            .join(MaintenanceTask, MaintenanceTask.client_id == Client.id)
+            .group_by(Client.key, Client.name)
+            .order_by(Client.key)
+        ).all()
+    return [{"client": key, "name": name, "tasks": int(n)} for key, name, n in rows]
+
+
 def set_task(
     db: Database,
     key: str,
