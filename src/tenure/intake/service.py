@@ -20,7 +20,7 @@ from email.message import Message
 from email.utils import getaddresses, parseaddr
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, select, text
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -546,3 +546,112 @@ def quarantined(db: Database) -> list[dict[str, Any]]:
             }
             for r in s.scalars(select(RawPayload).where(RawPayload.state == "quarantined").order_by(RawPayload.id))
         ]
+
+
+# ------------------------------------------------------------------------------------------ quarantine
+
+# the reason triage gives an alert no client matched: a payload quarantined with it waits for a mapping rule
+NO_CLIENT = triage.decide("monitoring", "alert", None).reason
+# a rule's label names (book/schema.py `MappingRule`): labels named otherwise cannot be written as a rule
+_RULE_LABEL = re.compile(r"^[A-Za-z0-9_]+$")
+# the fields a written rule is best made of, most telling first (a hostname names one machine; a subject
+# changes with every alert, so it comes last)
+RULE_PREFERENCE = ("hostname", "sender_domain", "sender", "label:client", "label:tenant", "label:instance")
+ALERTS_SHOWN = 10  # of one payload: an Alertmanager group may hold hundreds, alike for a rule
+PATTERN_LENGTH = 300  # what the mapping_rule table keeps of a pattern
+
+
+def rule_fields(signal: Signal) -> dict[str, str]:
+    """What a mapping rule could match in an alert, by the rule's own field names (`hostname`, `sender`,
+    `sender_domain`, `subject`, `label:NAME`): only the fields the alert has."""
+    hints = signal.hints()
+    sender = parseaddr(str(hints["sender"] or ""))[1].strip().lower()
+    found = {
+        "hostname": (hints["hostname"] or "").strip().lower().rstrip("."),
+        "sender": sender,
+        "sender_domain": sender.rpartition("@")[2].rstrip(".") if "@" in sender else "",
+        "subject": str(hints["subject"] or "").strip(),
+    }
+    for name, value in sorted(hints["labels"].items()):
+        if _RULE_LABEL.match(name) and value is not None:
+            found[f"label:{name}"] = str(value).strip()
+    return {name: value[:PATTERN_LENGTH] for name, value in found.items() if value}
+
+
+def suggested_rule(fields: dict[str, str]) -> dict[str, str] | None:
+    """The rule a person most likely wants for an alert with these fields (a form's first values)."""
+    for name in (*RULE_PREFERENCE, *sorted(fields)):
+        if name in fields:
+            return {"field": name, "pattern": fields[name]}
+    return None
+
+
+def _kind_of_wait(error: str | None) -> str:
+    """Why a payload waits: no client matched it, it could not be read, or recording it failed."""
+    if error == NO_CLIENT:
+        return "unmatched"
+    if error and error.startswith("processing failed ("):  # `_quarantine_failed`: read, then refused on the way in
+        return "failed"
+    return "unreadable"
+
+
+def quarantine_count(db: Database) -> int:
+    with db.reader() as s:
+        return int(s.scalar(select(func.count()).select_from(RawPayload).where(RawPayload.state == "quarantined")) or 0)
+
+
+def quarantine_page(db: Database, limit: int = 100, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+    """What waits in quarantine, oldest first, and how many in all: each payload with why it waits and,
+    when it can be read now, its alerts as a mapping rule sees them (`fields`), the rule a person would
+    likely write (`suggested`), and the client the rules as they stand now place it on (`matches_now`:
+    replaying it would place it there)."""
+    table = RawPayload.__table__
+    waiting = table.c.state == "quarantined"
+    with db.reader() as s:
+        total = int(s.scalar(select(func.count()).select_from(table).where(waiting)) or 0)
+        rows = s.execute(
+            select(table.c.id, table.c.source, table.c.received_at, table.c.body, table.c.meta, table.c.error)
+            .where(waiting)
+            .order_by(table.c.id)
+            .limit(limit)
+            .offset(offset)
+        ).all()
+        read: dict[int, list[Signal]] = {}
+        for row in rows:
+            try:
+                signals = parse_payload(row)
+                if needs_cleaning(row.source, row.body):
+                    signals = [clean_fields(signal) for signal in signals]
+                read[row.id] = signals
+            except Exception:  # the reason it waits already says why it cannot be read: shown as it is
+                continue
+        index = MatchIndex(s, [signal for signals in read.values() for signal in signals])
+        items = []
+        for row in rows:
+            signals = read.get(row.id, [])
+            alerts = []
+            for signal in signals[:ALERTS_SHOWN]:
+                fields = rule_fields(signal)
+                alerts.append(
+                    {
+                        "title": signal.title,
+                        "status": signal.status,
+                        "service": signal.service,
+                        "fields": fields,
+                        "suggested": suggested_rule(fields),
+                        "matches_now": index.client_of(signal, row.meta),
+                    }
+                )
+            items.append(
+                {
+                    "payload": row.id,
+                    "source": row.source,
+                    "received_at": row.received_at.isoformat(),
+                    "kind": _kind_of_wait(row.error),
+                    "reason": row.error or "",
+                    "bytes": len(row.body),
+                    "alert_count": len(signals),
+                    "alerts": alerts,
+                }
+            )
+    return items, total
