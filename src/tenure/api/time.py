@@ -1,4 +1,4 @@
-"""REST API v1: time entries: logged, listed (and corrected)."""
+"""REST API v1: time entries: previewed (who would pay), logged, listed (and corrected)."""
 
 from datetime import date as Date
 from typing import Annotated, Any
@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tenure.accounts.users import Principal
 from tenure.agreements.changes import edit_time_entry, get_time_entry, void_time_entry
+from tenure.agreements.preview import logged_warnings, preview_time
 from tenure.agreements.service import log_time
 from tenure.api.common import (
     KEY,
@@ -92,6 +93,21 @@ class LoggedOut(BaseModel):
     on_hold: bool
     paid_by: list[PortionOut]
     ticket: int | None = None
+    warnings: list[str] = Field(
+        default_factory=list, description="Work nothing covers (billed), a retainer at zero (on hold), in words."
+    )
+
+
+class PreviewOut(BaseModel):
+    client: str
+    minutes: int
+    rounded_minutes: int = Field(description="The minutes as paid: rounded up to the MSP's unit.")
+    work_type: str
+    date: str
+    portions: list[PortionOut] = Field(description="Who would pay: each layer, its minutes and amount.")
+    billable: bool = Field(description="Some of it would be billed: nothing covers it.")
+    former_client: bool
+    warnings: list[str] = Field(description="A former client, work nothing covers, a retainer at zero, in words.")
 
 
 def router(api: Api) -> APIRouter:
@@ -137,7 +153,26 @@ def router(api: Api) -> APIRouter:
             entry.note,
             entry.ticket,
         )
-        return logged.as_json()
+        return logged.as_json() | {"warnings": logged_warnings(logged)}
+
+    # the preview's own path: no POST /time-entries/{entry} exists to clash with, and it is declared first anyway
+    @route(
+        "POST",
+        "/time-entries/preview",
+        "time.log",
+        tags=["time"],
+        response_model=PreviewOut,
+        responses=NOT_FOUND,
+        summary="Who would pay for time before it is logged (the body of POST /time-entries); nothing is saved",
+    )
+    def preview(entry: TimeEntryIn, _: Annotated[Principal, Depends(require("time.log"))]) -> dict[str, Any]:
+        """The portions (layer, minutes, amount) logging this time would make, the minutes rounded, and warnings
+        in words: a former client, work nothing covers, a retainer at zero. What the log would refuse, this
+        refuses too (422 naming the field; 404 for an unknown client or ticket)."""
+        if entry.date is not None:
+            within_reason(entry.date, "date", "body")
+        client, minutes, work_type, day = entry.client, entry.minutes, entry.work_type, entry.date
+        return preview_time(db(), client, minutes, work_type, day, technician=entry.technician, ticket=entry.ticket)
 
     # ------------------------------------------------------------------------------ corrections
 

@@ -7,8 +7,10 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated
 
 import typer
+from rich.table import Table
 
 from tenure.agreements.changes import edit_time_entry, get_time_entry, void_time_entry
+from tenure.agreements.preview import logged_warnings, preview_time
 from tenure.agreements.service import log_time
 from tenure.billing.service import buy_block, deposit
 from tenure.cli.common import JsonOpt, NowOpt, apply_now, db, err, fields, out, print_json, show_object
@@ -96,14 +98,25 @@ def log(
     technician: Annotated[str | None, typer.Option(help="Who did it.")] = None,
     note: Annotated[str | None, typer.Option(help="What was done.")] = None,
     ticket: Annotated[int | None, typer.Option(help="The ticket the work was on.", show_default=False)] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only say who would pay (and warn); save nothing.")
+    ] = False,
     now: NowOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Log work and see at once which layer pays it (included hours, block, retainer, or billed)."""
+    """Log work and see at once which layer pays it (included hours, block, retainer, or billed); warnings
+    (work nothing covers, a retainer at zero) on stderr. `--dry-run` says who would pay and saves nothing."""
     apply_now(now)
-    logged = log_time(db(), client, minutes, work_type, _date(on, "--date"), technician, note, ticket)
+    day = _date(on, "--date")
+    if dry_run:
+        _preview(client, minutes, work_type, day, technician, ticket, json_)
+        return
+    logged = log_time(db(), client, minutes, work_type, day, technician, note, ticket)
+    # a former client is not said here: log_time does not work out the class (`--dry-run` does)
+    warnings = logged_warnings(logged)
     if json_:
-        print_json(logged.as_json())
+        print_json(logged.as_json() | {"warnings": warnings})
+        _warn(warnings)
         return
     paid = (
         "; ".join(
@@ -119,8 +132,37 @@ def log(
         + (f"on ticket #{ticket} " if ticket else "")
         + f"(paid as {logged.rounded_minutes} min: {paid})"
     )
+    _warn(warnings)
     if logged.on_hold:
-        err.print(f"ON HOLD: {client}'s retainer is at zero; new work waits for a deposit (`tenure retainer deposit`)")
+        err.print(f"ON HOLD: {client}'s work waits for a deposit (`tenure retainer deposit`)")
+
+
+def _warn(warnings: list[str]) -> None:
+    for warning in warnings:
+        err.print(f"warning: {warning}", markup=False, highlight=False)
+
+
+def _preview(
+    client: str, minutes: int, work_type: str, day: date | None, technician: str | None, ticket: int | None, json_: bool
+) -> None:
+    """`time log --dry-run`: the document `POST /api/v1/time-entries/preview` answers, or a table of it."""
+    found = preview_time(db(), client, minutes, work_type, day, technician=technician, ticket=ticket)
+    if json_:
+        print_json(found)
+        _warn(found["warnings"])
+        return
+    table = Table(
+        title=f"{client}: {minutes} min {work_type} on {found['date']} would be paid as {found['rounded_minutes']} min"
+    )
+    for column in ("layer", "minutes", "from", "rate", "amount"):
+        table.add_column(column, justify="right" if column in ("minutes", "rate", "amount") else "left")
+    for p in found["portions"]:
+        table.add_row(p["layer"], str(p["minutes"]), p["block"] or p["agreement"] or "", p["rate"] or "", p["amount"])
+    out.print(table)
+    if not found["portions"]:
+        out.print("not yet allocated (future date)")
+    _warn(found["warnings"])
+    err.print("dry run: nothing saved", markup=False, highlight=False)
 
 
 @block_app.command("buy")
