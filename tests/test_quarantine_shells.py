@@ -280,3 +280,35 @@ def test_in_a_browser_on_a_phone_the_page_fits_and_a_rule_written_from_an_alert_
                 browser.close()
     finally:
         server.stop()
+
+
+def test_one_unknown_host_among_known_ones_waits_alone_and_a_replay_records_only_it(shop):
+    """An Alertmanager group with a known machine and an unknown one: the known one is decided at once, the
+    payload waits in quarantine for the other alone, and a replay records only that one (the known alert is
+    not counted twice)."""
+    api, auth = shop["api"], shop["technician"]["auth"]
+    body = json.loads(alertmanager())
+    known = json.loads(alertmanager("ACME-DC01", "Disk C: on ACME-DC01 is 97% full"))["alerts"][0]
+    known["fingerprint"] = "0a0a0a0a0a0a0a0a"
+    body["alerts"].insert(0, known)
+    first = post_alert(shop, json.dumps(body).encode())
+    decisions = {d["client"]: d["decision"] for d in first["decisions"]}
+    assert decisions == {"acme": "ticket", None: "quarantine"}
+    waiting = api.get("/api/v1/quarantine", headers=auth).json()["quarantined"]
+    (item,) = [i for i in waiting if i["payload"] == first["payload"]]
+    assert item["kind"] == "unmatched" and item["reason"].startswith("1 of its alerts:")
+    assert [a["fields"]["hostname"] for a in item["alerts"]] == [HOST]  # only what waits
+    alerts_before = api.get("/api/v1/alerts?client=acme", headers=auth).json()
+
+    made = api.post("/api/v1/mapping-rules", json={"client": "acme", "field": "hostname", "pattern": HOST},
+                    headers=auth)  # fmt: skip
+    assert made.status_code == 201, made.text
+    replayed = api.post("/api/v1/quarantine/replay", json={"payloads": [first["payload"]]}, headers=auth).json()
+    assert [(d["client"], d["decision"]) for d in replayed["decisions"]] == [("acme", "ticket")]
+    assert replayed["waiting"] == 0
+    alerts_after = api.get("/api/v1/alerts?client=acme", headers=auth).json()
+    assert alerts_after["total"] == alerts_before["total"] + 1
+    was = {a["alert"]: a for a in alerts_before["alerts"]}
+    for alert in alerts_after["alerts"]:  # the alert recorded on the first pass is as it was: not seen twice
+        if alert["alert"] in was:
+            assert alert == was[alert["alert"]]

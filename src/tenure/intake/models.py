@@ -30,6 +30,8 @@ class RawPayload(Base):
     state: Mapped[str] = mapped_column(String(12), default="stored")  # stored|processed|quarantined
     error: Mapped[str | None] = mapped_column(String(2000))
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # a payload in quarantine for some of its alerts only: the fingerprints already recorded (a replay skips)
+    placed: Mapped[list[str] | None] = mapped_column()
 
 
 class Alert(Base):

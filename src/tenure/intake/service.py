@@ -343,7 +343,7 @@ def _claim(
         table.update()
         .where(table.c.state.in_(states))
         .values(state="processed", error=None, processed_at=now)
-        .returning(table.c.id, table.c.source, table.c.received_at, table.c.body, table.c.meta)
+        .returning(table.c.id, table.c.source, table.c.received_at, table.c.body, table.c.meta, table.c.placed)
     )
     connection = s.connection()
     if payload_ids is None:
@@ -445,6 +445,8 @@ def _process_rows(s: Session, rows: list[Any], now: datetime) -> list[Outcome]:
             signals = parse_payload(row)
             if needs_cleaning(row.source, row.body):
                 signals = [clean_fields(signal) for signal in signals]
+            if row.placed:  # replayed for the alerts that matched no client: the others were recorded already
+                signals = [signal for signal in signals if signal.fingerprint not in set(row.placed)]
             parsed += [(row, signal) for signal in signals]
         except IntakeError as exc:
             failed[row.id] = _unread(row.id, clean_text(str(exc)))
@@ -491,14 +493,18 @@ def _process_rows(s: Session, rows: list[Any], now: datetime) -> list[Outcome]:
     for row in rows:
         results = [failed[row.id]] if row.id in failed else by_row.get(row.id, [])
         outcomes += results
-        if results and all(o.decision == "quarantine" for o in results):
-            quarantined.append({"pid": row.id, "error": results[0].reason[:1900]})
-    if quarantined:
+        unmatched = [o for o in results if o.decision == "quarantine"]
+        if not unmatched:
+            continue
+        placed = sorted({*(row.placed or ()), *(o.fingerprint for o in results if o.decision != "quarantine")})
+        error = results[0].reason if not placed else f"{len(unmatched)} of its alerts: {unmatched[0].reason}"
+        quarantined.append({"pid": row.id, "error": error[:1900], "placed": placed or None})
+    if quarantined:  # one bad or unmatched alert waits aside; what matched in the same payload is recorded
         table = RawPayload.__table__
         s.connection().execute(
             table.update()
             .where(table.c.id == bindparam("pid"))
-            .values(state="quarantined", error=bindparam("error")),
+            .values(state="quarantined", error=bindparam("error"), placed=bindparam("placed")),
             quarantined,
         )
     return outcomes
@@ -588,7 +594,7 @@ def suggested_rule(fields: dict[str, str]) -> dict[str, str] | None:
 
 def _kind_of_wait(error: str | None) -> str:
     """Why a payload waits: no client matched it, it could not be read, or recording it failed."""
-    if error == NO_CLIENT:
+    if error and error.endswith(NO_CLIENT):  # the whole payload, or some of its alerts (`N of its alerts: …`)
         return "unmatched"
     if error and error.startswith("processing failed ("):  # `_quarantine_failed`: read, then refused on the way in
         return "failed"
@@ -610,7 +616,15 @@ def quarantine_page(db: Database, limit: int = 100, offset: int = 0) -> tuple[li
     with db.reader() as s:
         total = int(s.scalar(select(func.count()).select_from(table).where(waiting)) or 0)
         rows = s.execute(
-            select(table.c.id, table.c.source, table.c.received_at, table.c.body, table.c.meta, table.c.error)
+            select(
+                table.c.id,
+                table.c.source,
+                table.c.received_at,
+                table.c.body,
+                table.c.meta,
+                table.c.error,
+                table.c.placed,
+            )
             .where(waiting)
             .order_by(table.c.id)
             .limit(limit)
@@ -622,7 +636,8 @@ def quarantine_page(db: Database, limit: int = 100, offset: int = 0) -> tuple[li
                 signals = parse_payload(row)
                 if needs_cleaning(row.source, row.body):
                     signals = [clean_fields(signal) for signal in signals]
-                read[row.id] = signals
+                placed = set(row.placed or ())  # recorded already: not what waits
+                read[row.id] = [signal for signal in signals if signal.fingerprint not in placed]
             except Exception:  # the reason it waits already says why it cannot be read: shown as it is
                 continue
         index = MatchIndex(s, [signal for signals in read.values() for signal in signals])
