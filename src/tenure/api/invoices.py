@@ -28,10 +28,11 @@ from tenure.api.common import (
 from tenure.api.problems import ProblemDetails as Problem
 from tenure.billing import mailing
 from tenure.billing.charges import add_charge, edit_charge, get_charge, list_charges, void_charge
-from tenure.billing.render import statement_pdf
-from tenure.billing.service import change_status, get_invoice, run_billing
+from tenure.billing.render import invoice_pdf, statement_pdf
+from tenure.billing.service import change_status, csv_rows, csv_text, get_invoice, run_billing
 from tenure.errors import Busy, ValidationFailed
 from tenure.web import queries
+from tenure.web.billing import attachment
 
 
 class InvoiceLineOut(BaseModel):
@@ -153,6 +154,20 @@ def router(api: Api) -> APIRouter:
     def invoice(number: Annotated[str, Path(max_length=50, pattern=NUMBER)], _: Read) -> dict[str, Any]:
         """One invoice with its lines."""
         return get_invoice(db(), number)
+
+    @route("GET", "/invoices/{number}/pdf", "read", tags=["invoices"], responses=NOT_FOUND,
+           response_class=Response, summary="The invoice as the client gets it, as PDF (a download)",
+           openapi_extra={"responses": {"200": {"content": {"application/pdf": {}}}}})  # fmt: skip
+    def invoice_pdf_download(number: Annotated[str, Path(max_length=50, pattern=NUMBER)], _: Read) -> Response:
+        found = get_invoice(db(), number)
+        return Response(invoice_pdf(db(), found), media_type="application/pdf", headers=attachment(number, "pdf"))
+
+    @route("GET", "/invoices/{number}/csv", "read", tags=["invoices"], responses=NOT_FOUND,
+           response_class=Response, summary="The invoice's lines as CSV, as `tenure invoice export` writes them",
+           openapi_extra={"responses": {"200": {"content": {"text/csv": {}}}}})  # fmt: skip
+    def invoice_csv_download(number: Annotated[str, Path(max_length=50, pattern=NUMBER)], _: Read) -> Response:
+        text = csv_text(csv_rows([get_invoice(db(), number)]))
+        return Response(text, media_type="text/csv; charset=utf-8", headers=attachment(number, "csv"))
 
     def invoice_change(action: str) -> Callable[..., dict[str, Any]]:
         def change(

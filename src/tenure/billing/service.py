@@ -7,6 +7,8 @@ The work an invoice counted on is frozen (FrozenAllocation) so later re-allocati
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from collections import defaultdict
 from collections.abc import Iterable
@@ -816,6 +818,15 @@ CSV_COLUMNS = (
     "amount",
     "invoice_total",
 )
+
+
+def csv_text(rows: list[dict[str, str]]) -> str:
+    """`csv_rows` as one CSV document with its header: `invoice export`, an invoice's download."""
+    out = io.StringIO(newline="")
+    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
 
 
 def csv_rows(invoices: list[dict[str, Any]]) -> list[dict[str, str]]:

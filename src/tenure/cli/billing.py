@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -278,8 +277,5 @@ def export(
 ) -> None:
     """Invoices as CSV for accounting tools: one row per invoice line."""
     rows = service.csv_rows(service.list_invoices(db(), client, period, status))
-    with file.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=service.CSV_COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
+    file.write_text(service.csv_text(rows), encoding="utf-8", newline="")
     err.print(f"wrote {len(rows)} lines to {file}")

@@ -4,6 +4,7 @@ client's statement of account (page, PDF, mail)."""
 
 from collections.abc import Callable
 from datetime import date
+from html import escape
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -12,8 +13,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 
 from tenure.billing import mailing
-from tenure.billing.render import invoice_html, statement_pdf
-from tenure.billing.service import change_status, get_invoice, run_billing
+from tenure.billing.render import invoice_html, invoice_pdf, statement_pdf
+from tenure.billing.service import change_status, csv_rows, csv_text, get_invoice, run_billing
 from tenure.book import history as changelog
 from tenure.db.engine import Database
 from tenure.errors import NotFound, TenureError
@@ -40,6 +41,8 @@ ROUTES: list[tuple[str, str, str | None]] = [
     ("POST", "/billing/issue-drafts", "invoices.change"),
     ("GET", "/invoices/{number}", "read"),
     ("GET", "/invoices/{number}/document", "read"),
+    ("GET", "/invoices/{number}/pdf", "read"),
+    ("GET", "/invoices/{number}/csv", "read"),
     ("POST", "/invoices/{number}/{action}", "invoices.change"),
     ("GET", "/clients/{key}/statement", "read"),
     ("GET", "/clients/{key}/statement.pdf", "read"),
@@ -134,9 +137,27 @@ def make_router(db: Callable[[], Database]) -> APIRouter:
 
     @router.get("/invoices/{number}/document", response_class=HTMLResponse)
     def invoice_document(number: str, who: Read) -> HTMLResponse:
-        response = HTMLResponse(invoice_html(db(), get_invoice(db(), number)))
+        document = invoice_html(db(), get_invoice(db(), number))
+        # the client's copy as it is mailed, with a way back that neither printing nor the PDF shows
+        back = (
+            f'<p class="way-back" style="font:14px sans-serif;margin:0 0 1rem"><a href="/invoices/{quote(number)}">'
+            f'← Back to invoice {escape(number)}</a> · <a href="/invoices/{quote(number)}/pdf">PDF</a></p>'
+            "<style>@media print { .way-back { display: none } }</style>"
+        )
+        document = document.replace("<body>", f"<body>{back}", 1) if "<body>" in document else back + document
+        response = HTMLResponse(document)
         secure_headers(response, CSP.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'"))
         return response
+
+    @router.get("/invoices/{number}/pdf")
+    def invoice_download(number: str, who: Read) -> Response:
+        found = get_invoice(db(), number)
+        return Response(invoice_pdf(db(), found), media_type="application/pdf", headers=attachment(number, "pdf"))
+
+    @router.get("/invoices/{number}/csv")
+    def invoice_lines(number: str, who: Read) -> Response:
+        text = csv_text(csv_rows([get_invoice(db(), number)]))
+        return Response(text, media_type="text/csv; charset=utf-8", headers=attachment(number, "csv"))
 
     @router.post("/invoices/{number}/{action}")
     def invoice_action(
@@ -187,3 +208,9 @@ def make_router(db: Callable[[], Database]) -> APIRouter:
         return redirect(back, f"statement{_mail_said(done['mail'])}")
 
     return router
+
+
+def attachment(number: str, extension: str) -> dict[str, str]:
+    """A download named after the invoice (its number made safe for a file name)."""
+    name = "".join(c if c.isalnum() or c in "-_." else "-" for c in number)
+    return {"Content-Disposition": f'attachment; filename="invoice-{name}.{extension}"'}
