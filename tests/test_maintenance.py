@@ -12,6 +12,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from dateutil.rrule import rrulestr
 from fastapi.testclient import TestClient
+from hypothesis import given
+from hypothesis import strategies as st
 from icalendar import Calendar
 from sqlalchemy import func, select
 
@@ -360,3 +362,35 @@ def test_the_technician_calendar_holds_their_tasks(loaded):
     path = links.calendar_path(client="cedar")
     tampered = path.replace(".ics", "x.ics")
     assert http(loaded).get(tampered).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("schedule", "said"),
+    [
+        ("RRULE:FREQ=MONTHLY;BYMONTHDAY=1", "every month on the 1st at 09:00"),
+        ("RRULE:FREQ=MONTHLY;INTERVAL=6;BYMONTHDAY=1", "every 6 months on the 1st at 09:00"),
+        ("RRULE:FREQ=MONTHLY;BYDAY=2WE", "every month on the 2nd Wednesday at 09:00"),
+        ("DTSTART:20260101T073000 RRULE:FREQ=MONTHLY;BYDAY=-1FR", "every month on the last Friday at 07:30"),
+        ("RRULE:FREQ=WEEKLY;BYDAY=MO,TH;BYHOUR=7", "every week on Monday, Thursday at 07:00"),
+        ("RRULE:FREQ=MONTHLY;BYMONTHDAY=-1;BYHOUR=18;BYMINUTE=30", "every month on the last day at 18:30"),
+        ("0 8 * * 1-5", "weekdays at 08:00"),
+        ("30 2 1 * *", "every month on the 1st at 02:30"),
+        ("0 3 * * 0", "every Sunday at 03:00"),
+        ("RRULE:FREQ=MONTHLY;COUNT=3", "RRULE:FREQ=MONTHLY;COUNT=3"),  # more than the words say: shown as written
+        ("*/5 * * * *", "*/5 * * * *"),
+    ],
+)
+def test_a_schedule_reads_as_words_or_as_written(schedule, said):
+    from tenure.maintenance.rules import describe_schedule
+
+    assert describe_schedule(schedule) == said
+
+
+RULES = r"RRULE:FREQ=(DAILY|WEEKLY|MONTHLY|YEARLY)(;[A-Z]{5,10}=[-+0-9A-Z,]{1,8}){0,4}"
+
+
+@given(st.text(min_size=1, max_size=80) | st.from_regex(RULES, fullmatch=True))
+def test_any_schedule_text_reads_as_something(text):
+    from tenure.maintenance.rules import describe_schedule
+
+    assert describe_schedule(text)  # words, or the schedule itself: never an error on the page

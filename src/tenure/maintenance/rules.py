@@ -212,6 +212,95 @@ def parse_task_schedule(text: str) -> TaskSchedule:
     return schedule
 
 
+_WEEKDAYS = {"MO": "Monday", "TU": "Tuesday", "WE": "Wednesday", "TH": "Thursday", "FR": "Friday",
+             "SA": "Saturday", "SU": "Sunday"}  # fmt: skip
+_CRON_DAYS = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_EVERY = {"DAILY": ("day", "days"), "WEEKLY": ("week", "weeks"), "MONTHLY": ("month", "months"),
+          "YEARLY": ("year", "years")}  # fmt: skip
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+           "November", "December")  # fmt: skip
+
+
+def _ordinal(n: int) -> str:
+    if n == -1:
+        return "last"
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def describe_schedule(text: str) -> str:
+    """A schedule in words for a person ("every month on the 2nd Wednesday at 09:00", "weekdays at 08:00");
+    the schedule itself when it says more than these words can (a person reads it then)."""
+    try:
+        schedule = parse_task_schedule(text)
+    except ScheduleError:
+        return text
+    if isinstance(schedule, CronSchedule):
+        return _describe_cron(text.strip()) or text
+    return _describe_rrule(schedule) or text
+
+
+def _describe_rrule(schedule: RRuleSchedule) -> str | None:
+    parts = dict(part.split("=", 1) for part in schedule.rule.upper().split(";") if "=" in part)
+    if set(parts) - {"FREQ", "INTERVAL", "BYMONTHDAY", "BYDAY", "BYHOUR", "BYMINUTE", "BYMONTH"}:
+        return None
+    unit = _EVERY.get(parts.get("FREQ", ""))
+    if unit is None or not parts.get("INTERVAL", "1").isdigit():
+        return None
+    interval = int(parts.get("INTERVAL", "1"))
+    words = [f"every {unit[0]}" if interval == 1 else f"every {interval} {unit[1]}"]
+    if "BYMONTH" in parts:
+        months = [int(m) for m in parts["BYMONTH"].split(",") if m.isdigit() and 1 <= int(m) <= 12]
+        if not months:
+            return None
+        words.append("in " + ", ".join(_MONTHS[m - 1] for m in months))
+    if "BYMONTHDAY" in parts:
+        days = parts["BYMONTHDAY"].split(",")
+        if not all(d.isdigit() or d == "-1" for d in days):
+            return None
+        words.append("on the " + ", ".join("last day" if d == "-1" else _ordinal(int(d)) for d in days))
+    if "BYDAY" in parts:
+        days = []
+        for day in parts["BYDAY"].split(","):
+            found = re.fullmatch(r"([+-]?\d{1,2})?(MO|TU|WE|TH|FR|SA|SU)", day)
+            if not found:
+                return None
+            nth, name = found.groups()
+            days.append(f"the {_ordinal(int(nth))} {_WEEKDAYS[name]}" if nth else _WEEKDAYS[name])
+        words.append("on " + ", ".join(days))
+    hour, minute = parts.get("BYHOUR", ""), parts.get("BYMINUTE", "0")
+    if not hour and "BYMINUTE" in parts:
+        return None
+    if hour.isdigit() and minute.isdigit():
+        words.append(f"at {int(hour):02d}:{int(minute):02d}")
+    elif not hour and schedule.dtstart is not None:
+        words.append(f"at {schedule.dtstart:%H:%M}")
+    elif not hour:
+        words.append(f"at {DEFAULT_TIME:%H:%M}")
+    else:
+        return None
+    return " ".join(words)
+
+
+def _describe_cron(line: str) -> str | None:
+    fields = line.split()
+    if len(fields) != 5 or not fields[0].isdigit() or not fields[1].isdigit():
+        return None
+    at = f"at {int(fields[1]):02d}:{int(fields[0]):02d}"
+    day_of_month, month, day_of_week = fields[2:]
+    if month != "*":
+        return None
+    if day_of_month == "*" and day_of_week == "*":
+        return f"every day {at}"
+    if day_of_month == "*" and day_of_week in ("1-5", "MON-FRI", "mon-fri"):
+        return f"weekdays {at}"
+    if day_of_month == "*" and day_of_week.isdigit() and int(day_of_week) <= 7:
+        return f"every {_CRON_DAYS[int(day_of_week)]} {at}"
+    if day_of_week == "*" and day_of_month.isdigit():
+        return f"every month on the {_ordinal(int(day_of_month))} {at}"
+    return None
+
+
 def check_schedule(text: str) -> str | None:
     """None when the schedule can be read, else what is wrong with it."""
     try:
