@@ -145,6 +145,15 @@ def web_pages(db: Database, scale: run.Scale) -> dict[str, Any]:
         f"/offboarding/{runs[big]}?phase=3&offset=2000",
         f"/offboarding/{runs[typical]}",
         f"/reports/unpaid?period={scale.end:%Y-%m}",
+        "/tickets",
+        "/maintenance",  # what is due for every client (a dry run of the worker's maintenance pass)
+        f"/maintenance?client={big}",
+        f"/clients/{big}/statement",
+        "/settings",
+        "/settings/users",
+        "/settings/tokens",
+        "/settings/outbox",
+        "/settings/intake",
         f"/search?q={big[:-1]}",  # the search box (issue 20): a client by part of its key, its devices' hosts
         "/search?q=c00",
         f"/search?q=%23{scale.alerts // 2}",
@@ -157,6 +166,10 @@ def web_pages(db: Database, scale: run.Scale) -> dict[str, Any]:
         "/api/v1/tickets?queue=true&limit=100",
         f"/api/v1/offboarding/runs/{runs[typical]}",
         "/api/v1/search?q=c03",
+        "/api/v1/maintenance/due?limit=100",
+        "/api/v1/outbox?limit=100",
+        "/api/v1/quarantine?limit=100",
+        "/api/v1/users",
     ]
     results: dict[str, dict[str, float]] = {}
     try:

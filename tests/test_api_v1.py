@@ -43,6 +43,9 @@ SAMPLE = {
     "item": "x",
     "entry": "999999",
     "rule": "999999",
+    "name": "nobody",  # a user or a token that is not there
+    "notice": "999999",
+    "task": "nope",
     "number": "NOPE-1",
     "ticket": "999999",
     "run": "999999",

@@ -145,9 +145,9 @@ def test_log_in_run_billing_tick_off_a_step_and_work_the_queue(server):
             page.click("#run-billing")
             assert re.search(r"billing run 2026-11: [1-9]\d* invoice\(s\) made", flash(page)), flash(page)
             page.locator("table.rows tbody a[data-open]").first.click()
-            expect(page.locator("#invoice-status")).to_have_text("draft")
+            expect(page.locator("#invoice-status")).to_have_text("Draft")
             page.click("#invoice-issue")
-            expect(page.locator("#invoice-status")).to_have_text("issued")
+            expect(page.locator("#invoice-status")).to_have_text("Issued")
             assert "is issued" in flash(page)
 
             # offboarding: tick off the manual licence step with a note
@@ -158,7 +158,7 @@ def test_log_in_run_billing_tick_off_a_step_and_work_the_queue(server):
             page.click('[data-step-done="p1.licenses"]')
             assert "p1.licenses done" in flash(page)
             row = page.locator('[id="step-p1.licenses"]')
-            expect(row.locator("span.state")).to_have_text("done")
+            expect(row.locator("span.state")).to_have_text("Done")
             expect(row).to_contain_text("3 licences moved to the pool")
             expect(row).to_contain_text("user:olive")
 
@@ -231,9 +231,9 @@ def test_a_new_client_gets_an_agreement_a_device_a_contact_and_a_backup_job_then
             page.click("#add-agreements")
             assert flash(page) == "agreement fern-care added"
             row = page.locator('[id="agreements-fern-care"]')
-            expect(row).to_contain_text("managed")
+            expect(row).to_contain_text("Managed")
             expect(row).to_contain_text("300.00")
-            expect(row).to_contain_text("monitoring, remote_support")
+            expect(row).to_contain_text("Monitoring, Remote support")
             expect(row.locator("td.end")).to_have_text("–")
 
             # time logged on the client's page, then voided with a reason: struck through, counted for nothing
@@ -297,7 +297,7 @@ def test_a_new_client_gets_an_agreement_a_device_a_contact_and_a_backup_job_then
             assert flash(page) == "contact Ana Lee changed"
             row = page.locator("#contacts tbody tr", has_text="Ana Lee")
             expect(row).to_contain_text("555-0142")
-            expect(row).to_contain_text("primary, billing")
+            expect(row).to_contain_text("Primary, Billing")
 
             # a pending backup job: the overview says it waits; the backups tab activates it
             page.click("#tab-backups")
@@ -310,14 +310,14 @@ def test_a_new_client_gets_an_agreement_a_device_a_contact_and_a_backup_job_then
             page.click("#add-backup_jobs")
             assert flash(page) == "backup job fern-nas added"
             job = page.locator('[id="backup_jobs-fern-nas"]')
-            expect(job.locator("span.state")).to_have_text("pending")
+            expect(job.locator("span.state")).to_have_text("Pending")
             page.click("#tab-overview")
             expect(page.locator("#pending-jobs")).to_contain_text("1 backup job(s) wait for an answer")
             page.click("#pending-jobs a")
             expect(job.locator("button[data-job-action]")).to_have_text(["Activate", "Pause", "Retire"])
             job.locator('button[data-job-action="activate"]').click()
             assert flash(page) == "backup job fern-nas is active"
-            expect(job.locator("span.state")).to_have_text("active")
+            expect(job.locator("span.state")).to_have_text("Active")
             expect(job.locator("button[data-job-action]")).to_have_text(["Pause", "Retire"])
             page.click("#tab-overview")
             expect(page.locator("#pending-jobs")).to_have_count(0)

@@ -46,7 +46,7 @@ def test_a_phone_call_becomes_a_ticket_worked_on_its_page_and_found_in_the_queue
             form.locator("button[type=submit]").click()
             expect(page.locator("#ticket-title")).to_contain_text("Phone: reception PC will not boot")
             number = re.search(r"#(\d+)", page.locator("#ticket-title").inner_text()).group(1)
-            expect(page.locator("#ticket-status")).to_have_text("new")
+            expect(page.locator("#ticket-status")).to_have_text("New")
             expect(page.locator("#ticket-assignee")).to_have_text("olive")
             expect(page.locator("#ticket-due")).to_contain_text("due 2026-11-24 19:00")  # managed P1: 4 hours
 
@@ -61,11 +61,11 @@ def test_a_phone_call_becomes_a_ticket_worked_on_its_page_and_found_in_the_queue
             page.click("#ticket-log-time button[type=submit]")
             assert "logged 40 min of remote_support" in flash(page), flash(page)
             expect(page.locator("#ticket-time tbody")).to_contain_text("included")  # acme's managed hours
-            expect(page.locator("#ticket-status")).to_have_text("in progress")
+            expect(page.locator("#ticket-status")).to_have_text("In progress")
             page.click("#move-resolved")
-            expect(page.locator("#ticket-status")).to_have_text("resolved")
+            expect(page.locator("#ticket-status")).to_have_text("Resolved")
             page.click("#move-close")
-            expect(page.locator("#ticket-status")).to_have_text("closed")
+            expect(page.locator("#ticket-status")).to_have_text("Closed")
 
             # the queue: not among the active ones; found among the closed and in my tickets
             page.goto(f"{server.url}/tickets")

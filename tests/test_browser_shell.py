@@ -64,7 +64,8 @@ def test_every_page_of_the_navigation_fits_a_phone_and_a_desk_without_errors(ser
                 page.on("pageerror", lambda e: errors.append(str(e)))
                 log_in(page, server.url)
                 links = page.locator("nav[aria-label=main] a").evaluate_all("links => links.map(a => a.href)")
-                pages = [*links, f"{server.url}/clients/acme", f"{server.url}/clients/willow?tab=ledger",
+                settings = [f"{server.url}/settings/{tab}" for tab in ("users", "tokens", "outbox", "intake")]
+                pages = [*links, *settings, f"{server.url}/clients/acme", f"{server.url}/clients/willow?tab=ledger",
                          f"{server.url}/search?q=acme", f"{server.url}/clients/nobody"]
                 for url in pages:
                     page.goto(url)

@@ -302,7 +302,7 @@ def shown(db: Any, http: TestClient, run: int) -> dict[str, str]:
     api = next(r for r in queries.runs_page(db).items if r["run"] == run)
     return {
         "list": row.group(1),
-        "page": page.group(1),
+        "page": page.group(1).lower(),  # in words on the page ("Waiting"): a run's states are one word each
         "api list": api["state"],
         "api run": queries.run_detail(db, run)["state"],
         "status command": service.status(db, "acme")["state"],

@@ -44,6 +44,8 @@ TECHNICIAN_WORK = frozenset({"owner", "technician"})
 BOOKKEEPING = frozenset({"owner", "bookkeeper"})
 OWNER_ONLY = frozenset({"owner"})
 INTAKE_POSTERS = frozenset({"owner", "technician", "intake"})
+# sending the outbox's mail now, or a failed one again: every staff role that works, not readonly
+MAIL_SENDERS = frozenset({"owner", "technician", "bookkeeper"})
 
 ROLES = ("owner", "technician", "bookkeeper", "readonly", "intake")
 STAFF = ("owner", "technician", "bookkeeper", "readonly")
@@ -60,8 +62,11 @@ API: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/blocks"): READERS,
     ("GET", "/api/v1/time-entries"): READERS,
     ("POST", "/api/v1/time-entries"): TECHNICIAN_WORK,
+    ("POST", "/api/v1/time-entries/preview"): TECHNICIAN_WORK,  # who would pay: whoever may log time may ask
     ("GET", "/api/v1/invoices"): READERS,
     ("GET", "/api/v1/invoices/{number}"): READERS,
+    ("GET", "/api/v1/invoices/{number}/pdf"): READERS,
+    ("GET", "/api/v1/invoices/{number}/csv"): READERS,
     ("POST", "/api/v1/invoices/{number}/issue"): BOOKKEEPING,
     ("POST", "/api/v1/invoices/{number}/pay"): BOOKKEEPING,
     ("POST", "/api/v1/invoices/{number}/void"): BOOKKEEPING,
@@ -98,9 +103,18 @@ API: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/intake/events"): INTAKE_POSTERS,
     ("POST", "/api/v1/intake/tactical"): INTAKE_POSTERS,
     ("POST", "/api/v1/intake/restic"): INTAKE_POSTERS,
+    # proactive maintenance: every staff role reads what is due and the plans; technicians change the tasks
+    ("GET", "/api/v1/maintenance/due"): READERS,
+    ("GET", "/api/v1/maintenance/plan"): READERS,
+    ("PATCH", "/api/v1/maintenance/tasks/{task}"): TECHNICIAN_WORK,  # a plan's tasks are technicians' work
     # changing things in place: a client's own fields, signing and archiving one are the owner's; its
     # agreements and purchases the owner's and the bookkeeper's; what it has (inventory) technician work
     ("GET", "/api/v1/changes"): READERS,
+    # the outbox: every staff role reads it; who works (not readonly) sends what is due and retries a failed mail
+    ("GET", "/api/v1/outbox"): READERS,
+    ("GET", "/api/v1/outbox/{notice}"): READERS,
+    ("POST", "/api/v1/outbox/{notice}/retry"): MAIL_SENDERS,
+    ("POST", "/api/v1/outbox/send"): MAIL_SENDERS,
     ("GET", "/api/v1/msp"): READERS,
     ("PATCH", "/api/v1/msp"): OWNER_ONLY,  # the MSP's own settings and offers are the owner's
     ("GET", "/api/v1/catalog"): READERS,
@@ -111,6 +125,9 @@ API: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v1/mapping-rules"): READERS,
     ("POST", "/api/v1/mapping-rules"): TECHNICIAN_WORK,
     ("DELETE", "/api/v1/mapping-rules/{rule}"): TECHNICIAN_WORK,
+    # what waits in quarantine: every staff role reads it; replaying it (after a rule) is inventory work
+    ("GET", "/api/v1/quarantine"): READERS,
+    ("POST", "/api/v1/quarantine/replay"): TECHNICIAN_WORK,
     ("GET", "/api/v1/time-entries/{entry}"): READERS,
     ("PATCH", "/api/v1/time-entries/{entry}"): TECHNICIAN_WORK,  # a technician corrects time, as they log it
     ("DELETE", "/api/v1/time-entries/{entry}"): TECHNICIAN_WORK,
@@ -170,6 +187,13 @@ API: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/api/v1/backup-jobs/{key}/activate"): TECHNICIAN_WORK,
     ("POST", "/api/v1/backup-jobs/{key}/pause"): TECHNICIAN_WORK,
     ("POST", "/api/v1/backup-jobs/{key}/retire"): TECHNICIAN_WORK,
+    # users, their roles and API tokens: the owner's alone (who may do what is theirs to decide)
+    ("GET", "/api/v1/users"): OWNER_ONLY,
+    ("POST", "/api/v1/users"): OWNER_ONLY,
+    ("PATCH", "/api/v1/users/{name}"): OWNER_ONLY,
+    ("GET", "/api/v1/tokens"): OWNER_ONLY,
+    ("POST", "/api/v1/tokens"): OWNER_ONLY,
+    ("DELETE", "/api/v1/tokens/{name}"): OWNER_ONLY,
 }
 
 # every page and form of the web app that needs a session (path parameters in braces, actions spelled out);
@@ -221,12 +245,34 @@ WEB: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/clients/{key}/mapping-rules"): TECHNICIAN_WORK,
     ("POST", "/clients/{key}/mapping-rules/{item}"): TECHNICIAN_WORK,
     ("POST", "/clients/{key}/mapping-rules/{item}/remove"): TECHNICIAN_WORK,
+    # proactive maintenance: every staff role reads it, technicians change a plan's tasks
+    ("GET", "/maintenance"): READERS,
+    ("POST", "/maintenance/tasks/{task}"): TECHNICIAN_WORK,
     # the MSP's settings and catalog: every staff role reads them, the owner changes them
     ("GET", "/settings"): READERS,
     ("POST", "/settings"): OWNER_ONLY,
     ("POST", "/settings/offers"): OWNER_ONLY,
     ("POST", "/settings/offers/{item}"): OWNER_ONLY,
     ("POST", "/settings/offers/{item}/remove"): OWNER_ONLY,
+    # intake's mapping rules and quarantine: every staff role reads them; rules and replays are inventory work
+    ("GET", "/settings/intake"): READERS,
+    ("POST", "/settings/intake/rules"): TECHNICIAN_WORK,
+    ("POST", "/settings/intake/rules/{rule}/remove"): TECHNICIAN_WORK,
+    ("POST", "/settings/intake/replay"): TECHNICIAN_WORK,
+    # users, their roles and API tokens: the owner's alone
+    ("GET", "/settings/users"): OWNER_ONLY,
+    ("POST", "/settings/users"): OWNER_ONLY,
+    ("POST", "/settings/users/{name}/role"): OWNER_ONLY,
+    ("POST", "/settings/users/{name}/password"): OWNER_ONLY,
+    ("POST", "/settings/users/{name}/deactivate"): OWNER_ONLY,
+    ("POST", "/settings/users/{name}/activate"): OWNER_ONLY,
+    ("GET", "/settings/tokens"): OWNER_ONLY,
+    ("POST", "/settings/tokens"): OWNER_ONLY,
+    ("POST", "/settings/tokens/{name}/revoke"): OWNER_ONLY,
+    ("GET", "/settings/outbox"): READERS,
+    ("GET", "/settings/outbox/{notice}"): READERS,
+    ("POST", "/settings/outbox/{notice}/retry"): MAIL_SENDERS,
+    ("POST", "/settings/outbox/send"): MAIL_SENDERS,
     ("GET", "/triage"): READERS,
     ("POST", "/tickets/{ticket}/close"): TECHNICIAN_WORK,
     ("POST", "/tickets/{ticket}/reopen"): TECHNICIAN_WORK,
@@ -252,6 +298,8 @@ WEB: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/clients/{key}/statement/send"): BOOKKEEPING,
     ("GET", "/invoices/{number}"): READERS,
     ("GET", "/invoices/{number}/document"): READERS,
+    ("GET", "/invoices/{number}/pdf"): READERS,
+    ("GET", "/invoices/{number}/csv"): READERS,
     ("POST", "/invoices/{number}/issue"): BOOKKEEPING,
     ("POST", "/invoices/{number}/pay"): BOOKKEEPING,
     ("POST", "/invoices/{number}/void"): BOOKKEEPING,
@@ -299,6 +347,9 @@ SAMPLE = {
     "item": "nope",
     "entry": "999999",
     "rule": "999999",
+    "name": "nobody",  # a user or a token: never one of the fixture's, so no route changes them
+    "notice": "999999",
+    "task": "nope",
 }
 EVENT = json.dumps({"client": "acme", "title": "probe", "status": "firing"})
 
@@ -441,6 +492,7 @@ def books(db, monkeypatch) -> dict[str, Any]:
 def test_a_demoted_users_token_can_no_longer_change_invoices_but_still_reads(books, cli):
     db, http = books["db"], books["http"]
     create_user(db, "ann", PASSWORD, "owner")
+    create_user(db, "otto", PASSWORD, "owner")  # the last active owner could not be demoted
     token, info = create_user_token(db, "ann-script", None, "ann")
     assert info.role == "owner"
     run = http.post("/api/v1/billing/runs", json={"period": "2026-11"}, headers=bearer(token))
@@ -467,12 +519,14 @@ def test_a_demoted_users_token_can_no_longer_change_invoices_but_still_reads(boo
 def test_technician_and_bookkeeper_are_not_comparable_a_token_gets_what_both_may(books):
     db, http = books["db"], books["http"]
     create_user(db, "tom", PASSWORD, "owner")
+    create_user(db, "otto", PASSWORD, "owner")  # the last active owner could not be demoted
     token, _ = create_user_token(db, "tom-tech", "technician", "tom")
     assert http.post("/api/v1/tickets/999999/close", headers=bearer(token)).status_code == 404  # may: none such
     set_role(db, "tom", "bookkeeper")  # neither a technician's work nor, by its token, a bookkeeper's
     me = http.get("/api/v1/me", headers=bearer(token)).json()
-    assert me["role"] == "technician" and me["permissions"] == ["read"]
+    assert me["role"] == "technician" and me["permissions"] == ["outbox.send", "read"]  # what both may: mail too
     assert http.post("/api/v1/tickets/999999/close", headers=bearer(token)).status_code == 403
+    assert http.post("/api/v1/outbox/999999/retry", headers=bearer(token)).status_code == 404  # may: none such
     assert http.post("/api/v1/billing/runs", json={"period": "2026-11"}, headers=bearer(token)).status_code == 403
     assert http.post("/api/v1/intake/events", content=EVENT, headers=bearer(token)).status_code == 403
 

@@ -37,7 +37,7 @@ ANSWERS = {
 }
 SAMPLE = {
     "key": "acme", "number": "NOPE-1", "ticket": "999999", "run": "999999", "action": "close", "name": "app.css",
-    "item": "nope", "entry": "999999",
+    "item": "nope", "entry": "999999", "notice": "999999", "task": "nope", "rule": "999999",
 }  # fmt: skip
 
 
@@ -183,6 +183,7 @@ def test_every_form_refuses_a_missing_or_stale_csrf_token(people):
 def test_log_in_and_out_and_what_ends_a_session(db):
     clock.set_now(NOW)
     create_user(db, "ann", PASSWORD, "owner")
+    create_user(db, "otto", PASSWORD, "owner")  # the last active owner could not be deactivated below
     http = browser(db)
     assert http.get("/", follow_redirects=False).headers["location"] == "/login?next=/"
     wrong = sign_in(http, "ann", "not the password")

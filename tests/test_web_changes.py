@@ -239,7 +239,7 @@ def test_an_agreement_is_added_refused_beside_its_fields_and_ended(book):
     )  # fmt: skip
     assert flash(added) == ["agreement bravo-care added"]
     row = re.search(r'<tr id="agreements-bravo-care".*?</tr>', added.text, re.S).group(0)
-    assert "300.00" in row and "monitoring, patching" in row
+    assert "300.00" in row and "Monitoring, Patching" in row  # services as words
     made = objects.get_item(db, "bravo", "agreements", "bravo-care")
     assert (made["monthly_fee"], made["included_hours"], made["covers"]) == ("300.00", 2, ["monitoring", "patching"])
 
@@ -517,4 +517,4 @@ def test_an_invoice_page_says_who_issued_and_voided_it(book):
     shown = page_of(owner, f"/invoices/{number}")
     rows = re.findall(r'<tr class="change-update">.*?</tr>', shown, re.S)
     assert len(rows) == 2 and all("user:owner" in row for row in rows)
-    assert "<del>issued</del> → <ins>void</ins>" in rows[0] and "<del>draft</del> → <ins>issued</ins>" in rows[1]
+    assert "<del>Issued</del> → <ins>Void</ins>" in rows[0] and "<del>Draft</del> → <ins>Issued</ins>" in rows[1]

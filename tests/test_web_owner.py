@@ -111,7 +111,7 @@ def test_the_fit_page_shows_each_catalog_offer_and_marks_the_best(people):  # no
         row = html.unescape(found.group(0))
         assert f">{money(o['total'])}<" in row and f">{money(o['difference'])}<" in row
         if o["margin"] is not None:
-            assert f">{o['margin']}<" in row
+            assert f">{money(o['margin'])}<" in row  # with its separators
         assert (">best margin<" in row) == (o["offer"] == best)
     assert page.text.count(">best margin<") == 1
     assert "<svg" in page.text and "style=" not in page.text

@@ -107,7 +107,7 @@ def test_the_navigation_counts_what_waits_in_the_triage_queue(office):
     page = office["browser"].get("/").text
     if counts["triage"]:
         assert re.search(r'href="/triage"[^>]*>Triage <span class="count"[^>]*>.*?' + str(counts["triage"]), page)
-    assert set(counts) == {"triage", "overdue", "waiting"}
+    assert set(counts) == {"triage", "overdue", "waiting", "mail_failed"}
 
 
 def test_an_error_page_keeps_the_navigation_and_says_what_to_do(office):

@@ -27,19 +27,24 @@ from tenure.api import (
     clients,
     history,
     invoices,
+    maintenance,
     msp,
     offboarding,
+    outbox,
+    quarantine,
     quotes,
     reports,
     search,
     tickets,
     time,
+    users,
 )
 from tenure.api.common import Api, install_problems
 from tenure.db.engine import Database
 
 FEATURES = (
-    accounts, clients, agreements, time, invoices, alerts, tickets, quotes, offboarding, reports, history, msp, search,
+    accounts, users, clients, agreements, time, invoices, alerts, tickets, quotes, offboarding, reports, history, msp,
+    maintenance, outbox, quarantine, search,
 )
 
 

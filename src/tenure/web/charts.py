@@ -6,6 +6,7 @@ not hold links a keyboard reaches)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from html import escape
 from urllib.parse import quote
@@ -38,9 +39,10 @@ def bars(
     money: bool = False,
     title: str = "bar chart",
     axis: str | None = None,
+    shown: Callable[[str], str] = str,
 ) -> Markup:
     """Horizontal bars, one per (label, value); `link` formats each bar's target with {label}; `axis` names
-    what the bars measure (written under them)."""
+    what the bars measure (written under them); `shown` writes a label as a person reads it (a code as words)."""
     top = max((v for _, v in items), default=0) or 1
     plot = ROW * len(items) + 4
     height = plot + (18 if axis else 0)
@@ -54,7 +56,7 @@ def bars(
     for i, (label, value) in enumerate(items):
         y = i * ROW + 2
         width = max(0.0, room * float(value) / float(top))
-        text = escape(str(label))
+        text = escape(shown(str(label)))
         bar = (
             f'<text x="{LABEL - 6}" y="{y + 15}" text-anchor="end" class="chart-label">{text}</text>'
             f'<rect x="{LABEL}" y="{y + 3}" width="{width:.1f}" height="{ROW - 6}" rx="2" class="chart-bar">'

@@ -178,10 +178,13 @@ def _time_tab(
         context["correcting"] = entry
         states["time-edit"] = FormState("time-edit", forms.shown(forms.TIME_EDIT, entry), item=edit)
         states["time-void"] = FormState("time-void", item=edit)
+    if me.may("time.log"):
+        states["time-log"] = FormState("time-log", {"minutes": "30", "work_type": "remote_support", "day": str(today)})
     if me.may("agreements.edit"):
         states["charge-new"] = FormState("charge-new", {"date": str(today)})
     context["time_specs"] = {
-        "edit": forms.TIME_EDIT, "void": forms.TIME_VOID, "charge": forms.CHARGE, "charge_void": forms.CHARGE_VOID,
+        "log": forms.TIME_LOG, "edit": forms.TIME_EDIT, "void": forms.TIME_VOID, "charge": forms.CHARGE,
+        "charge_void": forms.CHARGE_VOID,
     }  # fmt: skip
     return context
 

@@ -26,8 +26,9 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from tenure import __version__, clock
 from tenure.accounts.users import Principal, csrf_ok, session_principal
 from tenure.db.engine import Database
+from tenure.maintenance.rules import describe_schedule
 from tenure.offboarding import service as offboarding
-from tenure.web.words import words
+from tenure.web.words import MONEY_FIELDS, VOCABULARY_FIELDS, codes, spelled, words
 
 HERE = pathlib.Path(__file__).parent
 SESSION_COOKIE = "tenure_session"
@@ -73,16 +74,21 @@ def _minutes(value: int | None) -> str:
     return f"{sign}{value // 60}:{value % 60:02d}"
 
 
-def _brief(value: Any, width: int = 80) -> str:
-    """A value of the change log in a few words: lists joined, nothing as a dash, long text cut."""
+def _brief(value: Any, width: int = 80, name: str | None = None) -> str:
+    """A value of the change log in a few words: lists joined, nothing as a dash, long text cut; the value of
+    a vocabulary field (`name`: kind, status, covers…) as words."""
     if value is None or value == "" or value == [] or value == {}:
         text = "–"
     elif isinstance(value, bool):
         text = "yes" if value else "no"
+    elif name in VOCABULARY_FIELDS and isinstance(value, (str, list)):
+        text = words(value)
+    elif name in MONEY_FIELDS and isinstance(value, (str, int, float, Decimal)):
+        text = money(value)
     elif isinstance(value, list):
         text = ", ".join(str(v) for v in value)
     elif isinstance(value, dict):
-        text = ", ".join(f"{k} {v}" for k, v in value.items())
+        text = ", ".join(f"{str(k).replace('_', ' ')} {_brief(v, width, str(k))}" for k, v in value.items())
     else:
         text = str(value)
     return text if len(text) <= width else text[: width - 1] + "…"
@@ -99,10 +105,10 @@ def paid_words(portions: list[dict[str, Any]] | None) -> str:
         elif layer == "block":
             words.append(f"{minutes} min from block {p['block']}")
         elif layer == "retainer":
-            words.append(f"{minutes} min from the retainer ({p['amount']})")
+            words.append(f"{minutes} min from the retainer ({money(p['amount'])})")
         else:
             kind = f", {p['line_kind']}" if p.get("line_kind") else ""
-            words.append(f"{minutes} min billed at {p['rate']}/h ({p['amount']}{kind})")
+            words.append(f"{minutes} min billed at {money(p['rate'])}/h ({money(p['amount'])}{kind})")
     return "; ".join(words) or "nothing yet"
 
 
@@ -146,7 +152,10 @@ env.filters["hm"] = _minutes
 env.filters["brief"] = _brief
 env.filters["paid"] = paid_words
 env.filters["words"] = words
+env.filters["codes"] = codes
+env.filters["spelled"] = spelled
 env.filters["money"] = money
+env.filters["schedule"] = describe_schedule  # a maintenance task's RRULE or cron line, in words
 env.globals["version"] = __version__
 env.globals["PHASES"] = offboarding.PHASES
 env.globals["with_query"] = with_query

@@ -12,6 +12,7 @@ from tenure.db.engine import Database
 from tenure.errors import TenureError
 from tenure.web import charts, queries
 from tenure.web.common import PERIOD, Gate, Who, show
+from tenure.web.words import words
 
 ROUTES: list[tuple[str, str, str | None]] = [
     ("GET", "/", "read"),
@@ -42,6 +43,7 @@ def make_router(db: Callable[[], Database]) -> APIRouter:
                 link="/clients?class={label}",
                 title="clients by class",
                 axis="number of clients",
+                shown=words,
             ),
             low=queries.low_balances(db(), today, views),
             unpaid=unpaid,
@@ -50,6 +52,7 @@ def make_router(db: Callable[[], Database]) -> APIRouter:
                 link="/alerts?decision={label}",
                 title="alerts this month by what became of them",
                 axis="number of alerts",
+                shown=words,
             ),
             month_chart=charts.columns(
                 list(totals), money=True, title="amount invoiced per month", axis="amount invoiced"

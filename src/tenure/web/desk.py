@@ -5,20 +5,22 @@ post to `/tickets/{n}/{action}` (web/triage.py). The same `desk.service` functio
 Registered before triage.py (web/routes.py) so that `/tickets/{n}/notes` is not taken for an action.
 """
 
-from collections.abc import Callable
-from datetime import date
-from typing import Annotated
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from tenure import clock
 from tenure.agreements.service import log_time
 from tenure.db.engine import Database
 from tenure.desk import service as desk
-from tenure.errors import TenureError
+from tenure.errors import NotFound, TenureError, ValidationFailed
 from tenure.vocabulary import ACTIVE_TICKET_STATUSES, SERVICES, TICKET_KINDS, TICKET_PRIORITIES, TICKET_STATUSES
-from tenure.web import queries
-from tenure.web.common import MAX_ID, PAGE_SIZE, Gate, Who, paid_words, redirect, show, today_minus
+from tenure.web import forms, queries
+from tenure.web.common import MAX_ID, PAGE_SIZE, Gate, Who, paid_words, redirect, show
+from tenure.web.forms import FormState
+from tenure.web.time import logged_fields, typed_again
 
 ROUTES: list[tuple[str, str, str | None]] = [
     ("GET", "/tickets", "read"),
@@ -44,6 +46,39 @@ MOVES = {
 }
 
 
+def ticket_page(
+    db: Callable[[], Database], request: Request, who: Who, ticket: int, refusal: FormState | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:  # fmt: skip
+    """The ticket's page; `refusal` a form of it refused, shown again as typed (a note, a quote, time)."""
+    view = desk.ticket_view(db(), ticket)  # NotFound: 404
+    for entry in view["time"]:
+        entry["paid"] = paid_words(entry["paid_by"])
+    states = {
+        "ticket-note": FormState("ticket-note"),
+        "ticket-quote": FormState("ticket-quote"),
+        "ticket-time": FormState("ticket-time", {"minutes": "30", "work_type": "remote_support",
+                                                 "day": str(clock.today())}),
+    }  # fmt: skip
+    if refusal is not None:
+        states[refusal.name] = refusal
+    return show(
+        request, who, "ticket.html", status_code, t=view, moves=MOVES.get(view["status"], ()), kinds=TICKET_KINDS,
+        priorities=TICKET_PRIORITIES, services=SERVICES, active=ACTIVE_TICKET_STATUSES, forms=states,
+        specs={"note": forms.TICKET_NOTE, "quote": forms.QUOTE, "time": forms.TICKET_TIME},
+    )  # fmt: skip
+
+
+def refused_on_ticket(
+    db: Callable[[], Database], request: Request, who: Who, ticket: int, name: str, spec: Sequence[forms.Field],
+    exc: TenureError, values: dict[str, Any],
+) -> Response:  # fmt: skip
+    """A form of the ticket's page refused: the page again (422), the form as typed, the problem beside its field."""
+    if isinstance(exc, NotFound) and f"#{ticket}" in str(exc):
+        raise exc  # the ticket itself is gone: a 404, not a form to correct
+    return ticket_page(db, request, who, ticket, typed_again(name, spec, exc, values), 422)
+
+
 def make_router(db: Callable[[], Database]) -> APIRouter:
     router = APIRouter(include_in_schema=False)
     gate = Gate(db)
@@ -62,6 +97,13 @@ def make_router(db: Callable[[], Database]) -> APIRouter:
         mine: bool = False,
         offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     ) -> HTMLResponse:
+        return queue_page(request, who, status, client, assignee, priority, breached, mine, offset)
+
+    def queue_page(
+        request: Request, who: Who, status: str = "active", client: str = "", assignee: str = "", priority: str = "",
+        breached: bool = False, mine: bool = False, offset: int = 0, opening: FormState | None = None,
+        status_code: int = 200,
+    ) -> HTMLResponse:  # fmt: skip
         me = who[0].username or ""
         who_filter = me if mine else (assignee or None)
         if who_filter == "-":
@@ -74,55 +116,45 @@ def make_router(db: Callable[[], Database]) -> APIRouter:
             )  # fmt: skip
         except TenureError as exc:
             problem, found = str(exc), queries.Page([], 0, True, PAGE_SIZE, offset)
+        opening = opening or FormState("ticket-new", {"kind": "incident", "priority": "P3"})
         return show(
-            request, who, "tickets.html", page=found, status=status, client=client, assignee=assignee,
+            request, who, "tickets.html", status_code, page=found, status=status, client=client, assignee=assignee,
             priority=priority, breached=breached, mine=mine, problem=problem, statuses=STATUS_CHOICES,
-            priorities=TICKET_PRIORITIES, kinds=TICKET_KINDS,
+            priorities=TICKET_PRIORITIES, kinds=TICKET_KINDS, opening=opening, new_spec=forms.TICKET_NEW,
         )  # fmt: skip
 
-    @router.post("/tickets")
-    def open_one(
-        who: Worker,
-        client: Annotated[str, Form(max_length=100)],
-        title: Annotated[str, Form(max_length=500)],
-        kind: Annotated[str, Form(max_length=20)] = "incident",
-        priority: Annotated[str, Form(max_length=2)] = "P3",
-        device: Annotated[str, Form(max_length=200)] = "",
-        description: Annotated[str, Form(max_length=20000)] = "",
-        assign_me: Annotated[bool, Form()] = False,
-    ) -> Response:
+    @router.post("/tickets", response_class=HTMLResponse)
+    def open_one(request: Request, who: Worker) -> Response:
+        values = forms.typed(forms.TICKET_NEW, request.state.form)
         try:
+            missing = [f"{f.name}: is required" for f in forms.TICKET_NEW if f.required and not values[f.name].strip()]
+            if missing:
+                raise ValidationFailed(missing)
             ticket = who[0].act(
-                desk.open_ticket, db(), client.strip(), title, kind=kind, priority=priority,
-                device=device.strip() or None, description=description.strip() or None,
-                assignee=who[0].username if assign_me else None,
+                desk.open_ticket, db(), values["client"].strip(), values["title"][:500], kind=values["kind"],
+                priority=values["priority"], device=values["device"].strip()[:200] or None,
+                description=values["description"].strip() or None,
+                assignee=who[0].username if values["assign_me"] else None,
             )  # fmt: skip
         except TenureError as exc:
-            return redirect("/tickets", str(exc), error=True)
+            state = typed_again("ticket-new", forms.TICKET_NEW, exc, values)
+            return queue_page(request, who, opening=state, status_code=422)
         return redirect(f"/tickets/{ticket['ticket']}", f"ticket #{ticket['ticket']} opened")
 
     @router.get("/tickets/{ticket}", response_class=HTMLResponse)
     def one(request: Request, ticket: Number, who: Read) -> HTMLResponse:
-        view = desk.ticket_view(db(), ticket)
-        for entry in view["time"]:
-            entry["paid"] = paid_words(entry["paid_by"])
-        return show(
-            request, who, "ticket.html", t=view, moves=MOVES.get(view["status"], ()), kinds=TICKET_KINDS,
-            priorities=TICKET_PRIORITIES, services=SERVICES, active=ACTIVE_TICKET_STATUSES,
-        )  # fmt: skip
+        return ticket_page(db, request, who, ticket)
 
-    @router.post("/tickets/{ticket}/notes")
-    def note(
-        ticket: Number,
-        who: Worker,
-        text: Annotated[str, Form(max_length=20000)],
-        public: Annotated[bool, Form()] = False,
-    ) -> Response:
+    @router.post("/tickets/{ticket}/notes", response_class=HTMLResponse)
+    def note(request: Request, ticket: Number, who: Worker) -> Response:
+        values = forms.typed(forms.TICKET_NOTE, request.state.form)
         try:
-            who[0].act(desk.add_note, db(), ticket, text, public, who[0].username)
+            if not values["text"].strip():
+                raise ValidationFailed(["text: a note needs some text"])
+            who[0].act(desk.add_note, db(), ticket, values["text"], values["public"], who[0].username)
         except TenureError as exc:
-            return redirect(f"/tickets/{ticket}", str(exc), error=True)
-        return redirect(f"/tickets/{ticket}#notes", f"{'public' if public else 'internal'} note added")
+            return refused_on_ticket(db, request, who, ticket, "ticket-note", forms.TICKET_NOTE, exc, values)
+        return redirect(f"/tickets/{ticket}#notes", f"{'public' if values['public'] else 'internal'} note added")
 
     @router.post("/tickets/{ticket}/assign")
     def assign(ticket: Number, who: Worker, assignee: Annotated[str, Form(max_length=100)] = "") -> Response:
@@ -146,25 +178,19 @@ def make_router(db: Callable[[], Database]) -> APIRouter:
             return redirect(f"/tickets/{ticket}", str(exc), error=True)
         return redirect(f"/tickets/{ticket}", f"ticket #{ticket} changed")
 
-    @router.post("/tickets/{ticket}/time")
-    def log(
-        ticket: Number,
-        who: Annotated[Who, Depends(gate.form("time.log"))],
-        minutes: Annotated[int, Form(ge=1, le=1440)],
-        work_type: Annotated[str, Form(max_length=30)],
-        day: Annotated[date | None, Form()] = None,
-        note: Annotated[str, Form(max_length=2000)] = "",
-    ) -> Response:
+    @router.post("/tickets/{ticket}/time", response_class=HTMLResponse)
+    def log(request: Request, ticket: Number, who: Annotated[Who, Depends(gate.form("time.log"))]) -> Response:
+        values = forms.typed(forms.TICKET_TIME, request.state.form)
         back = f"/tickets/{ticket}"
-        if day is not None and not today_minus(3653) <= day <= today_minus(-366):
-            return redirect(back, f"{day} is too far from today", error=True)
         try:
+            minutes, day, _ = logged_fields(values)
             client = desk.ticket_view(db(), ticket)["client"]
             logged = who[0].act(
-                log_time, db(), client, minutes, work_type, day, who[0].username, note.strip() or None, ticket
-            )
+                log_time, db(), client, minutes, values["work_type"], day, who[0].username,
+                values["note"].strip() or None, ticket,
+            )  # fmt: skip
         except TenureError as exc:
-            return redirect(back, str(exc), error=True)
+            return refused_on_ticket(db, request, who, ticket, "ticket-time", forms.TICKET_TIME, exc, values)
         return redirect(
             f"{back}#time", f"logged {logged.minutes} min of {logged.work_type}: {paid_words(logged.portions)}"
         )

@@ -19,7 +19,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, get_args
 
-from tenure.vocabulary import AGREEMENT_KINDS, SERVICES, AccountKind, ContactRole, DeviceRole
+from tenure.vocabulary import (
+    AGREEMENT_KINDS,
+    SERVICES,
+    TICKET_KINDS,
+    TICKET_PRIORITIES,
+    AccountKind,
+    ContactRole,
+    DeviceRole,
+)
 
 
 @dataclass(frozen=True)
@@ -151,6 +159,34 @@ CHARGE = (
     Field("quantity", "quantity", "decimal"),
 )
 CHARGE_VOID = (Field("reason", "why it is voided", required=True),)
+
+# logging time (the client's time tab; a ticket's page, without the ticket), a ticket opened by hand (a phone
+# call), a note on a ticket and a quote: refused, each is shown again as it was typed (web/time.py, web/desk.py)
+TIME_LOG = (
+    Field("minutes", "minutes", "number", required=True),
+    Field("work_type", "work", "select", SERVICES, required=True),
+    Field("day", "date", "date", hint="blank: today"),
+    Field("ticket", "ticket", hint="its number, when the work was on one"),
+    Field("note", "note", wide=True),
+)
+TICKET_TIME = tuple(f for f in TIME_LOG if f.name != "ticket")
+TICKET_NEW = (
+    Field("client", "client", required=True, hint="the client's key"),
+    Field("title", "title", required=True, wide=True),
+    Field("kind", "kind", "select", TICKET_KINDS, required=True),
+    Field("priority", "priority", "select", TICKET_PRIORITIES, required=True),
+    Field("device", "device", hint="key or hostname"),
+    Field("description", "description", "textarea", wide=True),
+    Field("assign_me", "assign to me", "check"),
+)
+TICKET_NOTE = (
+    Field("text", "note", "textarea", required=True, wide=True),
+    Field("public", "public (the client sees it)", "check"),
+)
+QUOTE = (
+    Field("amount", "price", MONEY, required=True, hint="e.g. 150.00"),
+    Field("description", "for", required=True, wide=True, hint="the work, as the client reads it"),
+)
 
 # the agreements tab: buying a block and recording a retainer deposit (purchases: never changed nor deleted here)
 BLOCK = (
@@ -343,6 +379,31 @@ def sort_problems(problems: Sequence[str], fields: Sequence[Field]) -> tuple[dic
             per[name].append(message)
         if not named:
             general.append(message if sep and place.startswith("(") else problem)
+    return dict(per), general
+
+
+def beside_fields(messages: Sequence[str], fields: Sequence[Field]) -> tuple[dict[str, list[str]], list[str]]:
+    """A service's refusals (`title: a ticket needs a title`, `work type 'x' is not one of …`, `no client 'x'`)
+    beside the field each names (by its name, its name spelled out, or its label; the first named in the
+    message); the rest apart, said above the form."""
+    per: dict[str, list[str]] = defaultdict(list)
+    general: list[str] = []
+    for message in messages:
+        place, sep, rest = message.partition(": ")
+        named = next((f.name for f in fields if sep and place in (f.name, f.label)), None)
+        if named is not None:
+            per[named].append(rest)
+            continue
+        found = []
+        for f in fields:
+            for word in {f.name, f.name.replace("_", " "), f.label}:
+                hit = re.search(rf"(?<![\w-]){re.escape(word)}(?![\w-])", message, re.IGNORECASE)
+                if hit:
+                    found.append((hit.start(), f.name))
+        if found:
+            per[min(found)[1]].append(message)
+        else:
+            general.append(message)
     return dict(per), general
 
 

@@ -10,12 +10,12 @@ from fastapi.responses import HTMLResponse, Response
 
 from tenure.accounts.users import Principal
 from tenure.db.engine import Database
-from tenure.errors import Conflict, TenureError, ValidationFailed
+from tenure.errors import Conflict, NotFound, TenureError, ValidationFailed
 from tenure.offboarding import rules
 from tenure.offboarding import service as offboarding
 from tenure.web import queries
 from tenure.web.common import MAX_ID, PAGE_SIZE, Gate, Who, redirect, show
-from tenure.web.forms import Field, FormState, typed
+from tenure.web.forms import Field, FormState, beside_fields, typed
 
 # a step's answers: (verb, permission, the form field that carries its text)
 ANSWERS = (
@@ -41,13 +41,13 @@ START_FORM = (
     Field("end_of_service", "end of service", "date", required=True,
           hint="the last day of service: agreements end on it, and nothing the client pays for stops before it"),
     Field("reason", "reason", "select", rules.REASONS, required=True,
-          hint="client_cancelled: the client left; msp_ended: we ended it"),
+          hint="who ended the service: the client, or we"),
     Field("access", "access to the client's machines", "select", rules.ACCESS, required=True,
-          hint="full: on site and remote; remote: remote only; none: agents stay behind, orphaned"),
+          hint="with no access, the agents stay behind, orphaned"),
     Field("agent_deployment", "how the agents were deployed", "select", rules.DEPLOYMENTS, required=True,
-          hint="group_policy (with full access): one uninstall by GPO; otherwise one machine at a time"),
+          hint="by Group Policy (with full access): one uninstall by GPO; otherwise one machine at a time"),
     Field("moving_to", "where the client goes", "select", rules.MOVING_TO, required=True,
-          hint="own_it or other_msp need the new administrator below"),
+          hint="the client's own IT or another MSP: name the new administrator below"),
     Field("new_contact_name", "new administrator's name", hint="the incoming MSP's or the client's administrator"),
     Field("new_contact_email", "new administrator's e-mail"),
     Field("delete_data", "all data may be deleted after the end of service", "check"),
@@ -61,6 +61,10 @@ START_FORM = (
     Field("closeout_notes", "notes of the session", "textarea", wide=True),
     Field("owner", "owner (activation project manager)", hint="blank: you"),
 )  # fmt: skip
+
+
+# the run page's answer to many steps at once: its fields, to put a refusal beside the one it names
+BULK_FORM = (Field("device", "device"), Field("phase", "phase"), Field("note", "note"), Field("assignee", "assignee"))
 
 
 def answers_of(form: Any) -> tuple[dict[str, Any], str | None]:
@@ -169,7 +173,7 @@ def make_router(db: Callable[[], Database]) -> APIRouter:
         run: Annotated[int, Path(ge=1, le=MAX_ID)],
         who: Annotated[Who, Depends(gate.form("offboarding.work"))],
     ) -> Response:
-        return bulk_answer(request, run, who[0], skip=False)
+        return bulk_answer(request, run, who, skip=False)
 
     @router.post("/offboarding/{run}/skip-many")
     def skip_many(
@@ -177,29 +181,37 @@ def make_router(db: Callable[[], Database]) -> APIRouter:
         run: Annotated[int, Path(ge=1, le=MAX_ID)],
         who: Annotated[Who, Depends(gate.form("offboarding.decide"))],
     ) -> Response:
-        return bulk_answer(request, run, who[0], skip=True)
+        return bulk_answer(request, run, who, skip=True)
 
-    def bulk_answer(request: Request, run: int, who: Principal, *, skip: bool) -> Response:
+    def bulk_answer(request: Request, run: int, who: Who, *, skip: bool) -> Response:
         """The run page's checkboxes, or a device's or a phase's steps, done (or skipped, or assigned) with
-        one note."""
+        one note; refused, the run page again (422) with what was typed and the boxes ticked."""
         form = request.state.form
         keys = tuple(str(k) for k in form.getlist("step") if str(k).strip())[:100_000]
         device = str(form.get("device") or "").strip() or None
         phase_text = str(form.get("phase") or "").strip()
         back = f"/offboarding/{run}"
         try:
+            if phase_text and not phase_text.isdigit():
+                raise ValidationFailed([f"phase: {phase_text!r} is not 1 to 7"])
             phase = int(phase_text) if phase_text else None
             # the checkboxes, unless a device or a phase was chosen instead
             chosen = offboarding.Selection(() if device or phase else keys, device, phase)
             if str(form.get("action") or "") == "assign":
-                result = who.act(offboarding.assign, db(), run, chosen, str(form.get("assignee") or ""))
+                result = who[0].act(offboarding.assign, db(), run, chosen, str(form.get("assignee") or ""))
             else:
                 verb = "skip" if skip else "done"
-                result = who.act(offboarding.bulk, db(), verb, run, chosen, str(form.get("note") or ""))
-        except ValueError:
-            return redirect(back, f"phase: {phase_text!r} is not 1 to 7", error=True)
+                result = who[0].act(offboarding.bulk, db(), verb, run, chosen, str(form.get("note") or ""))
         except TenureError as exc:
-            return redirect(back, str(exc), error=True)
+            if isinstance(exc, NotFound) and f"no offboarding run #{run}" in str(exc):
+                raise
+            values = {name: str(form.get(name) or "") for name in ("device", "phase", "note", "assignee")}
+            values["step"] = list(keys)
+            messages = [m.replace("reason: ", "note: ", 1) for m in getattr(exc, "problems", None) or [str(exc)]]
+            per, general = beside_fields(messages, BULK_FORM)
+            state = FormState("bulk", values, per, general, "nothing was changed: see what is marked")
+            page = queries.run_page(db(), run, None, 0)
+            return show(request, who, "run.html", 409 if isinstance(exc, Conflict) else 422, run=page, bulk=state)
         return redirect(back, result["message"])
 
     def start_page(request: Request, who: Who, key: str, state: FormState, status: int = 200) -> HTMLResponse:

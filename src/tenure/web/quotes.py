@@ -7,14 +7,16 @@ Registered before triage.py (web/routes.py) so that `/tickets/{n}/quote` is not 
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Path
-from fastapi.responses import Response
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import HTMLResponse, Response
 
 from tenure.db.engine import Database
 from tenure.desk.mail.quotes import write_quote
 from tenure.errors import TenureError
 from tenure.notices.render import money
+from tenure.web import forms
 from tenure.web.common import MAX_ID, Gate, Who, redirect
+from tenure.web.desk import refused_on_ticket
 
 ROUTES: list[tuple[str, str, str | None]] = [("POST", "/tickets/{ticket}/quote", "tickets.work")]
 
@@ -24,17 +26,14 @@ def make_router(db: Callable[[], Database]) -> APIRouter:
     gate = Gate(db)
     Worker = Annotated[Who, Depends(gate.form("tickets.work"))]
 
-    @router.post("/tickets/{ticket}/quote")
-    def quote(
-        ticket: Annotated[int, Path(ge=1, le=MAX_ID)],
-        who: Worker,
-        amount: Annotated[str, Form(max_length=20)],
-        description: Annotated[str, Form(max_length=2000)],
-    ) -> Response:
+    @router.post("/tickets/{ticket}/quote", response_class=HTMLResponse)
+    def quote(request: Request, ticket: Annotated[int, Path(ge=1, le=MAX_ID)], who: Worker) -> Response:
+        values = forms.typed(forms.QUOTE, request.state.form)
         try:
-            done = who[0].act(write_quote, db(), ticket, amount, description, who[0].username)
+            done = who[0].act(write_quote, db(), ticket, values["amount"].strip(), values["description"],
+                              who[0].username)  # fmt: skip
         except TenureError as exc:
-            return redirect(f"/tickets/{ticket}", str(exc), error=True)
+            return refused_on_ticket(db, request, who, ticket, "ticket-quote", forms.QUOTE, exc, values)
         to = ", ".join(done["to"]) or "nobody (no contact with an address: kept on record)"
         return redirect(f"/tickets/{ticket}", f"quote of {money(done['amount'])} on its way to {to}")
 

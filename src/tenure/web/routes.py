@@ -40,8 +40,11 @@ from tenure.web import (
     dashboard,
     desk,
     items,
+    maintenance,
     offboarding,
+    outbox,
     owner,
+    quarantine,
     quotes,
     session,
     settings,
@@ -49,6 +52,7 @@ from tenure.web import (
     time,
     time_preview,
     triage,
+    users,
 )
 from tenure.web.common import (
     FLASH_COOKIE,
@@ -64,7 +68,7 @@ from tenure.web.common import (
 # desk and quotes before triage: their /tickets/{n}/notes, /assign, /quote ... before triage's /tickets/{n}/{action}
 FEATURES = (
     common, session, shell, dashboard, clients, items, time, time_preview, desk, quotes, triage, billing,
-    offboarding, owner, settings,
+    offboarding, owner, maintenance, users, outbox, quarantine, settings,
 )
 
 # every page and form, and the permission it needs (None: open). tests/test_web.py walks this table.

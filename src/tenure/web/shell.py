@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from tenure import clock, search
 from tenure.billing.models import Invoice
 from tenure.db.engine import Database
+from tenure.notices.models import Notice
 from tenure.offboarding.models import OffboardingRun
 from tenure.triage.models import Ticket
 from tenure.web.common import Gate, Who, secure_headers, show
@@ -22,7 +23,8 @@ OPEN_TICKETS = search.WAITING
 
 def attention(db: Database) -> dict[str, int]:
     """The counts beside the navigation's links, in one query: the triage queue (tickets waiting on someone),
-    invoices issued and past due, offboarding runs waiting on a person."""
+    invoices issued and past due, offboarding runs waiting on a person, mail that failed for good (the
+    outbox's state index)."""
     today = clock.today()
     with db.reader() as s:
         row = s.execute(
@@ -32,9 +34,15 @@ def attention(db: Database) -> dict[str, int]:
                 .where(Invoice.status == "issued", Invoice.due_date < today)
                 .scalar_subquery(),
                 select(func.count(OffboardingRun.id)).where(OffboardingRun.state == "waiting").scalar_subquery(),
+                select(func.count(Notice.id)).where(Notice.state == "failed").scalar_subquery(),
             )
         ).one()
-    return {"triage": int(row[0] or 0), "overdue": int(row[1] or 0), "waiting": int(row[2] or 0)}
+    return {
+        "triage": int(row[0] or 0),
+        "overdue": int(row[1] or 0),
+        "waiting": int(row[2] or 0),
+        "mail_failed": int(row[3] or 0),
+    }
 
 
 def wants_json(request: Request) -> bool:

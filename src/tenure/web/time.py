@@ -15,12 +15,12 @@ Every form answers with post/redirect/get and a flash; a refusal shows the time 
 it was typed and each problem beside its field.
 """
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Form, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from tenure.agreements.changes import edit_time_entry, entry_billed_by, get_time_entry, void_time_entry
@@ -90,6 +90,31 @@ def corrections(values: Mapping[str, str], current: Mapping[str, Any]) -> dict[s
     return changes
 
 
+def logged_fields(values: Mapping[str, str]) -> tuple[int, date | None, int | None]:
+    """Minutes, day and ticket of a time-logging form as `log_time` takes them; ValidationFailed names each
+    field that is not (the work type is the service's to check)."""
+    problems: list[str] = []
+    text = values.get("minutes", "").strip()
+    minutes = int(text) if text.isdigit() else 0
+    if not 1 <= minutes <= 1440:
+        problems.append(f"minutes: {text!r} is not from 1 to 1440 minutes" if text else "minutes: is required")
+    day = _day(values.get("day", "").strip(), "day", problems)
+    typed = values.get("ticket", "").strip()
+    number = typed.lstrip("#")
+    if number and (not number.isdigit() or not 1 <= int(number) <= MAX_ID):
+        problems.append(f"ticket: {typed!r} is not a ticket number")
+    if problems:
+        raise ValidationFailed(problems)
+    return minutes, day, int(number) if number else None
+
+
+def typed_again(name: str, fields: Sequence[forms.Field], exc: TenureError, values: dict[str, Any]) -> FormState:
+    """A form refused by a service, shown again as typed with each problem beside the field it names."""
+    per, general = forms.beside_fields(getattr(exc, "problems", None) or [str(exc)], fields)
+    message = "not saved: " + ("see what is marked below" if per else "see below")
+    return FormState(name, values, per, general, message)
+
+
 def _changed(changes: Mapping[str, Any]) -> str:
     return ", ".join(name.replace("_", " ") for name in changes if name != "client")
 
@@ -111,28 +136,16 @@ def make_router(db: Callable[[], Database]) -> APIRouter:
         return show(request, who, "time.html", page=found, client=client or "")
 
     @router.post("/clients/{key}/time")
-    def client_time(
-        key: str,
-        who: Worker,
-        minutes: Annotated[int, Form(ge=1, le=1440)],
-        work_type: Annotated[str, Form(max_length=30)],
-        day: Annotated[date | None, Form()] = None,
-        note: Annotated[str, Form(max_length=2000)] = "",
-        ticket: Annotated[str, Form(max_length=12)] = "",
-    ) -> Response:
-        back = time_tab(key)
-        if day is not None and not today_minus(3653) <= day <= today_minus(-366):
-            return redirect(back, f"{day} {FAR}", error=True)
-        number = ticket.strip().lstrip("#")
-        if number and (not number.isdigit() or not 1 <= int(number) <= MAX_ID):
-            return redirect(back, f"ticket: {ticket!r} is not a ticket number", error=True)
+    def client_time(request: Request, key: str, who: Worker) -> Response:
+        values = forms.typed(forms.TIME_LOG, request.state.form)
         try:
+            minutes, day, number = logged_fields(values)
             logged = who[0].act(
-                log_time, db(), key, minutes, work_type, day, who[0].username, note.strip() or None,
-                int(number) if number else None,
+                log_time, db(), key, minutes, values["work_type"], day, who[0].username,
+                values["note"].strip() or None, number,
             )  # fmt: skip
         except TenureError as exc:
-            return redirect(back, str(exc), error=True)
+            return again(request, who, key, typed_again("time-log", forms.TIME_LOG, exc, values), exc, 422)
         return redirect(
             time_tab(key, f"time-{logged.key}"),
             f"logged {logged.minutes} min of {logged.work_type} on {logged.date}: {paid_words(logged.portions)}",
@@ -140,8 +153,8 @@ def make_router(db: Callable[[], Database]) -> APIRouter:
 
     # ------------------------------------------------------------------------------ corrections
 
-    def again(request: Request, who: Who, key: str, state: FormState, exc: TenureError) -> Response:
-        return client_page(db, request, who, key, "time", state=state, status=status_of(exc))
+    def again(request: Request, who: Who, key: str, state: FormState, exc: TenureError, status: int = 0) -> Response:
+        return client_page(db, request, who, key, "time", state=state, status=status or status_of(exc))
 
     @router.post("/time-entries/{entry}")
     def correct_time(request: Request, entry: EntryId, who: Worker) -> Response:

@@ -5,7 +5,10 @@ out (underscores to blanks, the first letter capital), so a value added to the v
 as words. The Jinja filter `words` (web/common.py) is this function.
 """
 
+import re
 from typing import Any
+
+from markupsafe import Markup, escape
 
 WORDS: dict[str, str] = {
     # agreement kinds, client classes, how work is paid (DOMAIN.md)
@@ -51,7 +54,7 @@ WORDS: dict[str, str] = {
     "waiting_on_client": "Waiting on the client",
     "in_progress": "In progress",
     "handed_over": "Handed over",
-    "orphaned": "No client found",
+    "orphaned": "A former client's agent still reporting",
     "suppress": "Suppressed",
     "forward": "Forwarded",
     "quote": "Quote",
@@ -66,9 +69,70 @@ WORDS: dict[str, str] = {
     "intake": "Intake (machines posting alerts)",
     # offboarding reasons and answers
     "client_cancelled": "The client cancelled",
+    "msp_ended": "We ended it",
     "other_msp": "Another MSP",
+    "own_it": "The client's own IT",
     "agent_deployment": "Agent deployment",
+    "group_policy": "Group Policy (GPO)",
+    "full": "Full (on site and remote)",
+    "remote": "Remote only",
+    "none": "No access",
+    "close": "Close it",
+    "keep": "Keep it (it moves on)",
+    # offboarding steps: kinds
+    "auto": "Automatic",
+    # invoices: kinds and lines, and their mail
+    "monthly": "Monthly",
+    "prepayment": "Prepayment",
+    "final": "Final",
+    "block_purchase": "Block bought",
+    "charge": "Charge",
+    "invoice_reminder": "Invoice reminder",
+    "invoice_pdf": "Invoice (PDF)",
+    "statement_pdf": "Statement (PDF)",
+    "low_balance": "Low balance",
+    "retainer_zero": "Retainer used up",
+    # alerts: what became of them
+    "ticket": "Ticket",
+    "quarantine": "Quarantined",
+    # backup results
+    "success": "Success",
+    "warning": "Warning",
+    "failure": "Failure",
+    # agreements: what they cover (the rest spell out)
+    "antivirus": "Antivirus",
+    "backup": "Backup",
+    "rmm": "RMM",
+    "siem": "SIEM",
 }
+
+
+# the fields whose values are vocabulary, where the change log shows them (web/common.py `brief`)
+VOCABULARY_FIELDS = frozenset({
+    "kind", "status", "state", "class", "role", "roles", "covers", "excludes", "work_type", "decision", "reason",
+    "access", "moving_to", "agent_deployment", "security_account", "unused_prepaid", "checks", "features",
+    "account", "layer", "line_kind", "last_status", "outcome",
+})  # fmt: skip
+
+CODE = re.compile(r"(?<![\w./:@-])([a-z][a-z0-9]*(?:_[a-z0-9]+)+)(?![\w/@-])")
+
+
+# amounts of money, where the change log shows them (web/common.py `brief`: with thousands separators)
+MONEY_FIELDS = frozenset({
+    "amount", "price", "total", "monthly_fee", "overage_rate", "hourly_rate", "unit_price", "cost", "balance",
+    "labor_cost_per_hour", "target_effective_rate",
+})  # fmt: skip
+
+
+def spelled(text: Any) -> str:
+    """A sentence made elsewhere (a search hit's `acme · waiting_on_client`) with its codes as words."""
+    return CODE.sub(lambda m: words(m.group(1)).lower() if m.group(1) in WORDS else m.group(1), str(text or ""))
+
+
+def codes(text: Any) -> Markup:
+    """A hint's text with the codes a person types in it (`disk_space`, `sender_domain`) marked as code."""
+    escaped = str(escape("" if text is None else text))
+    return Markup(CODE.sub(r"<code>\1</code>", escaped))
 
 
 def words(value: Any) -> str:
