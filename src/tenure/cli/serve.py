@@ -9,7 +9,6 @@ from typing import Annotated, Any
 import typer
 
 from tenure.cli.common import JsonOpt, NowOpt, apply_now, db, err, print_json
-from tenure.worker import run_forever, run_once, run_processes
 
 
 def _host_port(value: str, option: str) -> tuple[str, int]:
@@ -52,6 +51,8 @@ def serve(
         return app
 
     def start_worker() -> None:  # once the application is built: its first round would slow the build
+        from tenure.worker import run_forever  # not before listening: it brings every service along
+
         if worker:
             threading.Thread(target=run_forever, args=(database, stop), name="tenure-worker", daemon=True).start()
 
@@ -80,6 +81,8 @@ def worker(
     json_: JsonOpt = False,
 ) -> None:
     """The worker alone: intake processing, the missed-backup sweep, and what else is due."""
+    from tenure.worker import run_forever, run_once, run_processes
+
     apply_now(now)
     if processes > 1:
         database = db()
