@@ -148,12 +148,14 @@ def every_page(db: Any) -> list[str]:
         runs = list(s.scalars(select(OffboardingRun.id).order_by(OffboardingRun.id)))
     pages = [
         "/", "/reports/unpaid", "/clients", "/time", "/tickets", "/tickets?status=all", "/triage", "/alerts",
-        "/billing", "/offboarding", "/reports/profitability", "/settings", "/search?q=acme",
+        "/billing", "/offboarding", "/reports/profitability", "/settings", "/search?q=acme", "/maintenance",
+        "/settings/users", "/settings/tokens", "/settings/outbox", "/settings/intake",
     ]  # fmt: skip
     for key in clients:
         pages += [f"/clients/{key}?tab={tab}" for tab in TABS]
         pages += [f"/clients/{key}/statement", f"/clients/{key}/fit", f"/clients/{key}/offboarding"]
     pages += [f"/invoices/{number}" for number in invoices]
+    pages += [f"/invoices/{number}/document" for number in invoices]  # the client's copy
     pages += [f"/tickets/{number}" for number in tickets]
     pages += [f"/offboarding/{run}" for run in runs]
     return pages

@@ -44,3 +44,15 @@ def from_cents(cents: int) -> Decimal:
 def fmt(amount: Decimal) -> str:
     """Money as a decimal string, the JSON shape of INTERFACE.md ("1590.00")."""
     return str(amount.quantize(CENT))
+
+
+def grouped(value: object, places: int = 2) -> str:
+    """An amount as a person reads it, with thousands separators (`12,345.60`); blank for nothing, and a
+    value that is not a number as it is. Every page and document that shows money shows it so."""
+    if value is None or value == "":
+        return ""
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        return str(value)
+    return f"{number:,.{places}f}"

@@ -12,8 +12,10 @@ from tenure.agreements.service import msp_settings
 from tenure.clients.models import Client
 from tenure.db.engine import Database
 from tenure.errors import TenureError
+from tenure.money import grouped
 
 _env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape())
+_env.filters["money"] = grouped  # the client's copy, as the pages: thousands separators
 
 
 def invoice_html(db: Database, invoice: dict[str, Any]) -> str:

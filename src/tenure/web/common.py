@@ -14,7 +14,7 @@ import pathlib
 import re
 from collections.abc import Callable
 from datetime import date, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 from urllib.parse import quote, unquote, urlencode
 
@@ -27,6 +27,7 @@ from tenure import __version__, clock
 from tenure.accounts.users import Principal, csrf_ok, session_principal
 from tenure.db.engine import Database
 from tenure.maintenance.rules import describe_schedule
+from tenure.money import grouped
 from tenure.offboarding import service as offboarding
 from tenure.web.words import MONEY_FIELDS, VOCABULARY_FIELDS, codes, spelled, words
 
@@ -112,15 +113,7 @@ def paid_words(portions: list[dict[str, Any]] | None) -> str:
     return "; ".join(words) or "nothing yet"
 
 
-def money(value: Any, places: int = 2) -> str:
-    """An amount with thousands separators (`12,345.60`); blank for nothing. Everywhere money shows."""
-    if value is None or value == "":
-        return ""
-    try:
-        number = Decimal(str(value))
-    except InvalidOperation:
-        return str(value)
-    return f"{number:,.{places}f}"
+money = grouped  # an amount with thousands separators (tenure.money.grouped): everywhere money shows
 
 
 def _static_version() -> str:
