@@ -304,3 +304,22 @@ def test_the_page_fits_a_phone_and_its_form_works_in_a_browser(db, tmp_path):
     finally:
         server.stop()
     assert not problems, problems
+
+
+def test_what_is_due_comes_in_pages_read_a_few_clients_at_a_time(shop, monkeypatch):
+    """A page of what is due reads the clients' plans a chunk at a time (here one client per chunk) and
+    pages through the same items, in client order, as the whole dry run lists."""
+    db, http = shop["db"], shop["http"]
+    auth = shop["people"]["readonly"]["auth"]
+    whole = maintenance.run_due(db, dry_run=True).as_json()["due"]
+    expected = sorted(whole, key=lambda d: d["client"])  # clients in key order, each one's tasks as planned
+    monkeypatch.setattr(maintenance, "DUE_CHUNK", 1)
+    seen, offset = [], 0
+    while offset is not None:
+        page = http.get(f"/api/v1/maintenance/due?limit=2&offset={offset}", headers=auth).json()
+        assert len(page["due"]) <= 2
+        seen += page["due"]
+        offset = page["next_offset"]
+    assert seen == expected and page["total"] == len(expected) and page["total_exact"]
+    first = shop["people"]["readonly"]["browser"].get("/maintenance")
+    assert due_rows(first.text) == {(d["client"], d["task"]) for d in expected}

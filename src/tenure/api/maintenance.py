@@ -102,14 +102,13 @@ def router(api: Api) -> APIRouter:
     @route("GET", "/maintenance/due", "read", tags=["maintenance"], response_model=DuePage, responses=NOT_FOUND,
            summary="What is due now and what it becomes (`tenure maintenance due --dry-run`)")  # fmt: skip
     def due(_: Read, client: ClientKey = None, limit: BigLimit = 500, offset: Offset = 0) -> dict[str, Any]:
-        report = maintenance.run_due(db(), [client] if client else None, dry_run=True).as_json()
-        items = report.pop("due")
-        shown = items[offset : offset + limit]
-        more = offset + len(shown) < len(items)
+        found, more = maintenance.due_page(db(), client, limit, offset)
+        report = found.as_json()
+        shown = report.pop("due")
         return report | {
             "due": shown,
-            "total": len(items),
-            "total_exact": True,
+            "total": offset + len(shown) + int(more),  # at least; exact once no more follow
+            "total_exact": not more,
             "limit": limit,
             "offset": offset,
             "next_offset": offset + len(shown) if more else None,

@@ -325,6 +325,33 @@ def run_due(db: Database, keys: list[str] | None = None, dry_run: bool = False) 
     return report
 
 
+DUE_CHUNK = 200  # clients whose plans a page of what is due reads at a time
+
+
+def due_page(db: Database, client: str | None, limit: int, offset: int = 0) -> tuple[DueReport, bool]:
+    """`run_due`'s dry run, `limit` of its items from `offset` (clients in key order, each client's tasks in
+    plan order), and whether more follow. Clients' plans are read a chunk at a time until the page is full:
+    what is due for five thousand clients is not worked out to show its first hundred items."""
+    if client is not None:
+        report = run_due(db, [client], dry_run=True)
+        items = report.items
+    else:
+        with db.reader() as s:
+            keys = list(s.scalars(select(Client.key).order_by(Client.key)))
+        report, items = DueReport(clock.now(), ""), []
+        for start in range(0, len(keys), DUE_CHUNK):
+            chunk = keys[start : start + DUE_CHUNK]
+            part = run_due(db, chunk, dry_run=True)
+            report.as_of, report.month = part.as_of, part.month
+            place = {key: i for i, key in enumerate(chunk)}
+            items += sorted(part.items, key=lambda item: place[item.client])  # stable: plan order kept
+            if len(items) > offset + limit:
+                break
+    report.items = items[offset : offset + limit]
+    report.dry_run = True
+    return report, len(items) > offset + limit
+
+
 def _new_ticket(s: Session, client_id: int, title: str, fingerprint: str, billable: bool, now: datetime) -> Ticket:
     """A maintenance ticket (due for a managed client, or approved by a call-before-service one): the service
     desk's, with its targets (closing it records the task as done)."""

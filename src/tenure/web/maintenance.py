@@ -23,8 +23,9 @@ from tenure.intake.schedule import zone_of
 from tenure.maintenance import service as maintenance
 from tenure.msp import changes as msp_changes
 from tenure.vocabulary import AGREEMENT_KINDS, SERVICES
+from tenure.web import queries
 from tenure.web.clients import refused
-from tenure.web.common import Gate, Who, redirect, show
+from tenure.web.common import PAGE_SIZE, Gate, Who, redirect, show
 from tenure.web.forms import Field, FormState, typed
 
 PERMISSION = "maintenance.edit"
@@ -93,20 +94,22 @@ def _form_of(task: dict[str, Any]) -> dict[str, Any]:
 
 def maintenance_page(
     db: Callable[[], Database], request: Request, who: Who, client: str | None = None, edit: str | None = None,
-    kind: str | None = None, state: FormState | None = None, status: int = 200,
+    kind: str | None = None, state: FormState | None = None, status: int = 200, offset: int = 0,
 ) -> HTMLResponse:  # fmt: skip
     """The page, for every client or one; `edit` (with `kind` or the client) the task whose form is open,
     `state` a refused form to show again."""
     problem = None
+    pager = None
     due: list[dict[str, Any]] = []
     plan: dict[str, Any] = {}
     own: list[dict[str, Any]] = []
     month = ""
     try:
         zone = zone_of(msp_changes.get_settings(db())["timezone"])
-        report = maintenance.run_due(db(), [client] if client else None, dry_run=True)
+        report, more = maintenance.due_page(db(), client, PAGE_SIZE, offset)
         month = report.month
         due = _due_rows(report, zone)
+        pager = queries.Page(due, offset + len(due) + int(more), not more, PAGE_SIZE, offset)
         plan = maintenance.show_plan(db(), client)
         for task in [*plan.get("tasks", []), *(t for ts in plan.get("defaults", {}).values() for t in ts)]:
             task["next_local"] = _local(datetime.fromisoformat(task["next"]) if task["next"] else None, zone)
@@ -131,7 +134,7 @@ def maintenance_page(
     return show(
         request, who, "maintenance.html", status_code=status, client=client or "", due=due, month=month,
         groups=groups, plan=plan, tasks=tasks, own=own, problem=problem, editing=editing, kind=kind,
-        state=state if editing is not None else None, spec=TASK, may_edit=who[0].may(PERMISSION),
+        state=state if editing is not None else None, spec=TASK, may_edit=who[0].may(PERMISSION), page=pager,
     )  # fmt: skip
 
 
@@ -185,8 +188,8 @@ def make_router(db: Callable[[], Database]) -> APIRouter:
 
     @router.get("/maintenance", response_class=HTMLResponse)
     def page(request: Request, who: Read, client: KeyQuery = None, edit: KeyQuery = None,
-             kind: KeyQuery = None) -> Response:  # fmt: skip
-        return maintenance_page(db, request, who, (client or "").strip() or None, edit, kind)
+             kind: KeyQuery = None, offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0) -> Response:  # fmt: skip
+        return maintenance_page(db, request, who, (client or "").strip() or None, edit, kind, offset=offset)
 
     @router.post("/maintenance/tasks/{task}")
     def change_task(request: Request, task: Annotated[str, Path(max_length=100)], who: Editor) -> Response:
