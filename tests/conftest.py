@@ -16,6 +16,7 @@ from sqlalchemy import make_url, text
 
 from tenure import clock
 from tenure.db.engine import Database, reset_database_cache
+from tenure.db.uow import actor
 from tests.support import empty as _empty
 
 settings.register_profile("tenure", deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -69,11 +70,14 @@ def _migrated(database_url: str) -> Iterator[Database]:
 
 @pytest.fixture
 def db(_migrated: Database) -> Iterator[Database]:
-    """A migrated, empty database, emptied again after the test."""
+    """A migrated, empty database, emptied again after the test. Whoever acts is `system` again: a command
+    run in process (typer's CliRunner) names its user as the actor of this process's changes from then on."""
     _empty(_migrated)
     clock.set_now(None)
+    actor.set("system")
     yield _migrated
     clock.set_now(None)
+    actor.set("system")
     reset_database_cache()
     _empty(_migrated)
 
