@@ -108,6 +108,7 @@ class _Payload(NamedTuple):
     received_at: datetime
     body: bytes
     meta: dict[str, Any]
+    placed: list[str] | None = None  # fingerprints recorded already (a payload replayed for some alerts)
 
 
 def ingest_many(
