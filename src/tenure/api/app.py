@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field
 
 from tenure import __version__, operations
 from tenure.api import docs, problems, v1
+from tenure.api.common import Decision
 from tenure.api.notices_routes import notices_router
 from tenure.api.problems import problem
 from tenure.db.engine import Database, get_database
@@ -74,18 +75,6 @@ def _intake_doc(source: str) -> dict[str, Any]:
         "requestBody": {"required": True, "description": description, "content": {media_type: {"schema": schema}}},
         "security": [{problems.BEARER: []}],
     }
-
-
-class Decision(BaseModel):
-    alert: int | None
-    client: str | None
-    device: str | None
-    fingerprint: str
-    decision: str = Field(description="ticket, quote, forward, suppress, orphaned, pending or quarantine")
-    ticket: int | None
-    reason: str
-    payload: int
-    status: str
 
 
 class Receipt(BaseModel):

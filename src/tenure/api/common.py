@@ -120,6 +120,20 @@ class Api:
         return Annotated[Principal, Depends(self.require(permission))]
 
 
+class Decision(BaseModel):
+    """Intake's decision on one alert (`intake.service.Outcome`): on an intake endpoint's receipt and a replay."""
+
+    alert: int | None
+    client: str | None
+    device: str | None
+    fingerprint: str
+    decision: str = Field(description="ticket, quote, forward, suppress, orphaned, pending or quarantine")
+    ticket: int | None
+    reason: str
+    payload: int
+    status: str
+
+
 def new_router() -> APIRouter:
     return APIRouter(prefix="/api/v1", responses=PROBLEMS)
 

@@ -13,8 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from tenure.api.common import KEY, NOT_FOUND, TEXT, WRITES, Api, BigLimit, ClientKey, Offset, PageMeta
 from tenure.errors import TenureError, ValidationFailed
 from tenure.maintenance import service as maintenance
+from tenure.maintenance.service import field_refusal
 from tenure.vocabulary import AgreementKind, Service
-from tenure.web.maintenance import field_refusal
 
 
 class DueItemOut(BaseModel):

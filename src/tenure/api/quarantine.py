@@ -11,7 +11,7 @@ from fastapi import APIRouter, Body
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
-from tenure.api.common import MAX_ID, Api, Limit, Offset, PageMeta, page
+from tenure.api.common import MAX_ID, Api, Decision, Limit, Offset, PageMeta, page
 from tenure.intake import service
 from tenure.web import queries
 
@@ -54,18 +54,6 @@ class ReplayIn(BaseModel):
     payloads: list[Annotated[int, Field(ge=1, le=MAX_ID)]] | None = Field(
         None, max_length=5000, description="The payloads to process again; absent: everything waiting."
     )
-
-
-class Decision(BaseModel):
-    alert: int | None
-    client: str | None
-    device: str | None
-    fingerprint: str
-    decision: str
-    ticket: int | None
-    reason: str
-    payload: int
-    status: str
 
 
 class ReplayOut(BaseModel):

@@ -38,7 +38,7 @@ from tenure.bulk import chunks as _chunks
 from tenure.clients.models import Client
 from tenure.clients.service import client_views
 from tenure.db.engine import Database
-from tenure.errors import NotFound, TenureError
+from tenure.errors import NotFound, TenureError, ValidationFailed
 from tenure.intake.schedule import zone_of
 from tenure.maintenance import rules
 from tenure.maintenance.models import CalendarFeed, MaintenanceDecision, MaintenanceOccurrence, MaintenanceTask
@@ -747,6 +747,19 @@ def own_plans(db: Database) -> list[dict[str, Any]]:
             .order_by(Client.key)
         ).all()
     return [{"client": key, "name": name, "tasks": int(n)} for key, name, n in rows]
+
+
+# set_task's refusals name the command line's option; the shells name the field
+OPTION_FIELDS = {"--schedule": "schedule", "--service": "service", "--estimate": "estimate_minutes"}
+
+
+def field_refusal(exc: TenureError) -> TenureError:
+    """A refusal of `set_task` that names an option, as a ValidationFailed naming the field (so a form marks
+    it and the API lists it in `invalid-params`); any other refusal as it is."""
+    option, sep, reason = str(exc).partition(": ")
+    if sep and option in OPTION_FIELDS and not isinstance(exc, ValidationFailed):
+        return ValidationFailed([f"{OPTION_FIELDS[option]}: {reason}"])
+    return exc
 
 
 def set_task(

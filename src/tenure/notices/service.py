@@ -171,23 +171,23 @@ def outbox_counts(db: Database) -> dict[str, int]:
 def outbox_message(db: Database, notice_id: int) -> dict[str, Any]:
     """One notice as the outbox lists it, without its body."""
     with db.reader() as s:
-        row = s.execute(
-            select(Notice, Client.key).outerjoin(Client, Client.id == Notice.client_id).where(Notice.id == notice_id)
-        ).first()
-        if row is None:
-            raise NotFound(f"no notice {notice_id} (see `tenure notices list`)")
-        return outbox_json(*row)
+        return outbox_json(*_notice_row(s, notice_id))
+
+
+def _notice_row(s: Session, notice_id: int) -> tuple[Notice, str | None]:
+    """The notice and its client's key (None for staff mail), or NotFound."""
+    row = s.execute(
+        select(Notice, Client.key).outerjoin(Client, Client.id == Notice.client_id).where(Notice.id == notice_id)
+    ).first()
+    if row is None:
+        raise NotFound(f"no notice {notice_id} (see `tenure notices list`)")
+    return row[0], row[1]
 
 
 def show_notice(db: Database, notice_id: int) -> dict[str, Any]:
     """One notice with its bodies (a preview from the kind's template when it was not rendered yet)."""
     with db.reader() as s:
-        row = s.execute(
-            select(Notice, Client.key).outerjoin(Client, Client.id == Notice.client_id).where(Notice.id == notice_id)
-        ).first()
-        if row is None:
-            raise NotFound(f"no notice {notice_id} (see `tenure notices list`)")
-        notice, key = row
+        notice, key = _notice_row(s, notice_id)
         shown = outbox_json(notice, key) | {"data": notice.data, "body_text": notice.body_text}
         if notice.body_html is None:
             preview = outbox.prepare(s, notice, persist_links=False)

@@ -21,6 +21,7 @@ from tenure.db.engine import Database
 from tenure.errors import NotFound, TenureError, ValidationFailed
 from tenure.intake.schedule import zone_of
 from tenure.maintenance import service as maintenance
+from tenure.maintenance.service import field_refusal
 from tenure.msp import changes as msp_changes
 from tenure.vocabulary import AGREEMENT_KINDS, SERVICES
 from tenure.web import queries
@@ -53,19 +54,6 @@ BECOMES = {
     "billable_ticket": "a billable ticket (not covered by the agreement)",
     "notice": "an item of the monthly notice: done if the client approves it",
 }
-
-# set_task's refusals name the command line's option; the shells name the field
-OPTION_FIELDS = {"--schedule": "schedule", "--service": "service", "--estimate": "estimate_minutes"}
-
-
-def field_refusal(exc: TenureError) -> TenureError:
-    """A refusal of `set_task` that names an option, as a ValidationFailed naming the field (so a form marks
-    it and the API lists it in `invalid-params`); any other refusal as it is."""
-    option, sep, reason = str(exc).partition(": ")
-    if sep and option in OPTION_FIELDS and not isinstance(exc, ValidationFailed):
-        return ValidationFailed([f"{OPTION_FIELDS[option]}: {reason}"])
-    return exc
-
 
 def _local(moment: datetime | None, zone: Any) -> str:
     return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M") if moment else ""

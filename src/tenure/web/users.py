@@ -88,7 +88,7 @@ def tokens_page(db: Callable[[], Database], request: Request, who: Who, state: F
     form = state or FormState("token-new", {"role": "readonly"})
     response = show(
         request, who, "tokens.html", status_code=status, tokens=list_tokens(db()), roles=ROLES, people=people,
-        form=form, created=created,
+        token_form=form, created=created,
     )  # fmt: skip
     response.headers["Cache-Control"] = "no-store"  # the page may hold a secret: never cached, nor replayed
     return response
