@@ -48,3 +48,21 @@ def test_a_request_arriving_while_the_server_starts_is_answered_not_refused(serv
     assert refused.status_code == 401 and refused.headers["content-type"] == "application/problem+json"
     ready = httpx.get(f"{server.url}/healthz", timeout=60)
     assert (ready.status_code, ready.json()["status"]) == (200, "ok")
+
+
+def test_the_application_builds_without_the_vendor_clients_or_the_vault_library(tmp_path):
+    """What `tenure serve` imports before its first healthy answer: the vendor connectors' HTTP client (httpx,
+    with its terminal colouring) and the vault's cryptography load when a step or a secret first needs them."""
+    from tenure.db.engine import Database
+
+    url = f"sqlite:///{tmp_path / 'probe.db'}"
+    Database(url).migrate()  # as a server finds it: migrated before (alembic is not a server's import)
+    probe = (
+        "import sys\n"
+        "from tenure.db.engine import Database\n"
+        "from tenure.api.app import create_app\n"
+        f"create_app(Database({url!r}))\n"
+        "print('LOADED', [m for m in ('httpx', 'cryptography', 'pygments', 'rich') if m in sys.modules])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert "LOADED []" in done.stdout, done.stdout + done.stderr

@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import base64
 import hashlib
-
-from cryptography.fernet import Fernet, InvalidToken
+from typing import TYPE_CHECKING
 
 from tenure.errors import TenureError
 from tenure.keys import secret_key
 
+if TYPE_CHECKING:  # cryptography loads with the first secret sealed or unsealed, not with every page's import
+    from cryptography.fernet import Fernet
+
 
 def _fernet() -> Fernet:
+    from cryptography.fernet import Fernet
+
     digest = hashlib.sha256(b"tenure.vault\0" + secret_key().encode()).digest()
     return Fernet(base64.urlsafe_b64encode(digest))
 
@@ -26,6 +30,8 @@ def seal(plain: str) -> bytes:
 
 
 def unseal(sealed: bytes) -> str:
+    from cryptography.fernet import InvalidToken
+
     try:
         return _fernet().decrypt(sealed).decode()
     except InvalidToken:

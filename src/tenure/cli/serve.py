@@ -29,6 +29,10 @@ def serve(
 
     from tenure.api.starting import Starting
 
+    # Starting up makes hundreds of thousands of objects that all live as long as the process (modules, ORM
+    # mappers, routes, templates): the collector would walk them again and again for nothing. It resumes
+    # once the application is built and those objects are frozen out of its reach.
+    gc.disable()
     database = db()
     controller = None
     if smtp:
@@ -40,15 +44,18 @@ def serve(
     stop = threading.Event()
 
     def build() -> Any:
-        from tenure.api.app import create_app
+        try:
+            from tenure.api.app import create_app
 
-        app = create_app(database)
-        # Everything built so far (modules, the app, the ORM's and the templates' caches) lives as long as the
-        # process: frozen, a full collection no longer walks it, which stopped every request for ~100 ms and
-        # set the intake endpoints' p99 latency.
-        gc.collect()
-        gc.freeze()
-        return app
+            app = create_app(database)
+            # Everything built so far (modules, the app, the ORM's and the templates' caches) lives as long as
+            # the process: frozen, a full collection no longer walks it, which stopped every request for
+            # ~100 ms and set the intake endpoints' p99 latency.
+            gc.collect()
+            gc.freeze()
+            return app
+        finally:
+            gc.enable()
 
     def start_worker() -> None:  # once the application is built: its first round would slow the build
         from tenure.worker import run_forever  # not before listening: it brings every service along

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-import httpx
+if TYPE_CHECKING:  # httpx loads with the first client built, not with every module that holds a pool
+    import httpx
 
 
 class HttpClients:
@@ -43,6 +45,8 @@ class HttpClients:
 def client_for(
     base_url: str, headers: Mapping[str, str], timeout: float, transport: httpx.BaseTransport | None = None
 ) -> httpx.Client:
+    import httpx
+
     return httpx.Client(
         base_url=base_url,
         headers=dict(headers),

@@ -15,18 +15,20 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tenure.connectors import restic
 from tenure.connectors.base import CallLog, Connector
-from tenure.connectors.blumira import Blumira
-from tenure.connectors.http import HttpClients
 from tenure.connectors.manual import ManualConnector
-from tenure.connectors.tacticalrmm import TacticalRMM
 from tenure.errors import TenureError
 from tenure.vault import unseal
 
-WRITE_CONNECTORS: Mapping[str, type] = {"tacticalrmm": TacticalRMM}
+if TYPE_CHECKING:  # the vendor clients bring httpx along: they load when one is first built, not with the app
+    from tenure.connectors.blumira import Blumira
+    from tenure.connectors.http import HttpClients
+
+# the vendors Tenure writes to through their API (each has its connector class, built in `connector_for`)
+WRITE_CONNECTORS = frozenset({"tacticalrmm"})
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,8 @@ def connector_for(
     `clients` (a runner's pool) it uses the pool's HTTP client for that API instead of building one."""
     if account is None or account.vendor not in WRITE_CONNECTORS or not configured(account, settings):
         return ManualConnector(vendor, dry_run=settings.dry_run)
+    from tenure.connectors.tacticalrmm import TacticalRMM
+
     key = api_key(account, settings)
     assert key is not None
     return TacticalRMM(  # the only write connector so far
@@ -108,6 +112,8 @@ def blumira_for(account: Any | None, settings: ConnectorSettings, calls: CallLog
     key = api_key(account, settings)
     if not key:
         return None
+    from tenure.connectors.blumira import Blumira
+
     return Blumira(
         key,
         base_url=account.url or None,
