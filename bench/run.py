@@ -463,7 +463,15 @@ def database_for(scale: Scale, name: str) -> tuple[Database, float | None]:
 
 
 # modules whose @bench functions join the table
-PLUGINS = ("bench.owner", "bench.web", "bench.offboarding", "bench.writes", "bench.scaleout", "bench.mail_in")
+PLUGINS = (
+    "bench.owner",
+    "bench.web",
+    "bench.offboarding",
+    "bench.writes",
+    "bench.scaleout",
+    "bench.mail_in",
+    "bench.startup",
+)
 POSTGRESQL_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench_tenure"  # --engines' default server
 ENGINES = ("sqlite", "postgresql")
 
