@@ -44,7 +44,7 @@ def test_insert_rows_stores_what_the_orm_stores(db):
 
 
 def test_json_values_that_compare_equal_keep_their_own_text(db):
-    # a batch's repeated details are encoded once; True == 1 == 1.0 and key order must not fool that
+    # True == 1 == 1.0 and key order must not fool the writer into storing one value's text for another
     when = datetime.now(UTC)
     datas = [{"n": 1}, {"n": True}, {"n": 1.0}, {"a": 1, "b": 2}, {"b": 2, "a": 1}, {"n": [1]}, {"n": 1}]
     rows = [_notice(f"j{i}", when) | {"data": data} for i, data in enumerate(datas)]
@@ -90,3 +90,18 @@ def test_concurrent_writers_never_share_an_id(db):
         mine = insert_with_ids(a, Notice.__table__, [_notice(f"a{i}", now) for i in range(50)])
         theirs = insert_with_ids(b, Notice.__table__, [_notice(f"b{i}", now) for i in range(50)])
     assert not set(mine) & set(theirs)
+
+
+def test_json_beyond_the_fast_encoder_is_stored_and_read_back_as_given(db):
+    """What a payload may carry into a JSON column: an integer beyond 64 bits (which orjson refuses: the
+    standard library writes it), integer keys (stored as text, as json.dumps does), text beyond ASCII."""
+    when = datetime.now(UTC)
+    data = {"big": 2**70, "text": "Zürich – 東京", 7: "seven", "nested": {"n": -(2**65), "f": 0.1}}
+    with db.unit_of_work() as s:
+        s.add(Notice(**_notice("by-orm", when) | {"data": data}))
+        s.flush()
+        insert_rows(s.connection(), Notice.__table__, [_notice("by-bulk", when) | {"data": data}])
+    with db.reader() as s:
+        stored = dict(s.execute(select(Notice.dedupe_key, Notice.data)).all())
+    expected = {"big": 2**70, "text": "Zürich – 東京", "7": "seven", "nested": {"n": -(2**65), "f": 0.1}}
+    assert stored["by-orm"] == stored["by-bulk"] == expected

@@ -139,7 +139,10 @@ def test_fire_resolve_fire_in_one_batch_makes_two_alerts_and_two_forwards(db):
         assert s.get(Alert, fired.alert).status == "resolved"
         assert s.get(Alert, again.alert).status == "firing"
         notes = s.scalars(select(AlertHistory.status).where(AlertHistory.alert_id == fired.alert)).all()
-        assert sorted(notes) == ["firing", "resolved"]
+        assert notes == ["resolved"]  # what changed after it opened: the opening is the alert row itself
+        timeline = s.get(Alert, fired.alert).timeline
+        assert [(status, note) for _, status, note in timeline] == [("firing", "forward"), ("resolved", "event")]
+        assert [when for when, _, _ in timeline] == sorted(when for when, _, _ in timeline)
         assert s.scalar(select(func.count()).select_from(Notice).where(Notice.kind == "alert_forward")) == 2
 
 

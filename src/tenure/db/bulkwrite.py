@@ -11,8 +11,8 @@ parameter order is one statement per row on SQLite, and reading rows back needs 
 
 On PostgreSQL the rows go in by `COPY ... FROM STDIN` (psycopg 3's copy): one stream per table instead of a
 pipelined INSERT per row, which costs the server a parse-bind-execute and the driver a message per row; JSON
-is encoded once per distinct value, as the engine's serializer encodes it (`None` is JSON `null`, as the
-ORM stores it). A driver error is raised as SQLAlchemy's wrapper of it, as an INSERT's would be.
+is encoded by the engine's serializer, as the ORM encodes it (`None` is JSON `null`, as the ORM stores it).
+A driver error is raised as SQLAlchemy's wrapper of it, as an INSERT's would be.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def _copy_processor(column_type: Any, dialect: Dialect) -> Callable[[], Callable
     """A value's converter for COPY: JSON as its text (the driver's own JSON wrapper is dumped row by row)."""
     if isinstance(column_type, JSON):
         serialize: Callable[[Any], str] = getattr(dialect, "_json_serializer", None) or json.dumps
-        return lambda: _remembered(serialize, _json_key)
+        return lambda: serialize
     return _processor(column_type, dialect)
 
 
@@ -74,43 +74,21 @@ def _processor(column_type: Any, dialect: Dialect) -> Callable[[], Callable[[Any
     process = column_type.dialect_impl(dialect).bind_processor(dialect)
     if process is None:
         return None
-    # bytes are converted every time (too big to keep); the rest repeat across a batch (times, amounts, flags,
-    # flat JSON details, a None `before`), so each distinct value is converted once per call
-    if isinstance(column_type, LargeBinary):
+    # bytes are too big to keep, and JSON is written (orjson, db/engine.py) faster than a memo's key is made;
+    # the rest repeat across a batch (times, amounts, flags), so each distinct one is converted once per call
+    if isinstance(column_type, LargeBinary | JSON):
         return lambda: process
-    if isinstance(column_type, JSON):
-        return lambda: _remembered(process, _json_key)
-    return lambda: _remembered(process, lambda value: value)
+    return lambda: _remembered(process)
 
 
-_SKIP = object()  # a key function's answer for a value not worth remembering
-
-
-def _json_key(value: Any) -> Any:
-    """A JSON value's memo key: a flat dict by its items in order, each with its type (True == 1 == 1.0, but
-    their JSON differs), a scalar by itself and its type; lists and nested dicts are encoded each time."""
-    kind = type(value)
-    if kind is list:
-        return _SKIP
-    key = (dict, tuple((k, v.__class__, v) for k, v in value.items())) if kind is dict else (kind, value)
-    try:
-        hash(key)
-    except TypeError:
-        return _SKIP
-    return key
-
-
-def _remembered(process: Callable[[Any], Any], key_of: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """`process`, run once per distinct key within one call of `insert_rows`."""
+def _remembered(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`process`, run once per distinct value within one call of `insert_rows`."""
     done: dict[Any, Any] = {}
 
     def convert(value: Any) -> Any:
-        key = key_of(value)
-        if key is _SKIP:
-            return process(value)
-        if key not in done:
-            done[key] = process(value)
-        return done[key]
+        if value not in done:
+            done[value] = process(value)
+        return done[value]
 
     return convert
 
@@ -185,8 +163,11 @@ def _reserve_ids(connection: Connection, table: Table, count: int) -> list[int]:
     if count <= 0:
         return []
     if connection.dialect.name == "postgresql":
-        query = text(f"SELECT nextval(pg_get_serial_sequence('{table.name}', 'id')) FROM generate_series(1, :n)")
-        return [int(i) for i in connection.execute(query, {"n": count}).scalars()]
+        # one row holding every id as an array: a batch's 5,000 ids are not 5,000 rows for the driver to read
+        query = text(
+            f"SELECT array_agg(nextval(pg_get_serial_sequence('{table.name}', 'id'))) FROM generate_series(1, :n)"
+        )
+        return [int(i) for i in connection.execute(query, {"n": count}).scalar_one()]
     # a write that changes nothing: the driver begins the transaction and SQLite grants its write lock
     connection.exec_driver_sql(f"UPDATE {table.name} SET id = id WHERE 0")
     highest = connection.execute(text(f"SELECT COALESCE(MAX(id), 0) FROM {table.name}")).scalar_one()

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
@@ -25,7 +26,18 @@ BUSY_TIMEOUT_MS = 10000  # how long a SQLite statement waits for another connect
 
 # JSON columns without the spaces json.dumps puts after `,` and `:` (a first billing run freezes ~100 MB of
 # portions); the encoder keeps no state between calls, so threads share it
-_compact_json = json.JSONEncoder(separators=(",", ":")).encode
+_stdlib_json = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def _compact_json(value: Any) -> str:
+    """A JSON column's text. orjson writes it several times faster than the standard library (an intake batch
+    encodes every new ticket's change-log state, a billing run every client's frozen portions); what orjson
+    will not write (an integer beyond 64 bits from a payload, say) the standard library writes as before, so
+    nothing stored before is refused now. Non-ASCII text is stored as UTF-8 rather than escaped."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:  # orjson.JSONEncodeError is one
+        return _stdlib_json(value)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -73,11 +73,20 @@ class Alert(Base):
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
     ticket: Mapped[Ticket | None] = relationship()
+    # what changed after the alert opened (its resolve); the opening is the alert row itself: `timeline`
     history: Mapped[list[AlertHistory]] = relationship(cascade="all, delete-orphan", order_by="AlertHistory.id")
+
+    @property
+    def timeline(self) -> list[tuple[datetime, str, str | None]]:
+        """(time, status, note) from the opening on: first seen, `firing`, with the decision made then (which
+        never changes), then every status change recorded since."""
+        opening = (self.first_seen, "firing", self.decision)
+        return [opening, *((h.time, h.status, h.note) for h in self.history)]
 
 
 class AlertHistory(Base):
-    """Written only when an alert's status changes (Alerta's model), not for every repeat."""
+    """Written only when an open alert's status changes (Alerta's model), not for every repeat, and not for
+    its opening, which the alert row holds (`Alert.timeline`)."""
 
     __tablename__ = "alert_history"
 

@@ -85,7 +85,7 @@ class NewAlert:
 
     values: dict[str, Any]
     ticket: _NewTicket | None
-    history: list[tuple[datetime, str, str]]
+    history: list[tuple[datetime, str, str]]  # what changed after it opened (the opening is the row itself)
     id: int | None = None
 
     @property
@@ -299,7 +299,7 @@ class Recorder:
                 "details": dict(signal.details),
             },
             ticket,
-            [(seen, "firing", decision.decision)],
+            [],
         )
         self.open[(facts.id, signal.fingerprint)] = new
         self.new_alerts.append(new)
