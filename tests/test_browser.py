@@ -162,7 +162,9 @@ def test_log_in_run_billing_tick_off_a_step_and_work_the_queue(server):
             expect(row).to_contain_text("3 licences moved to the pool")
             expect(row).to_contain_text("user:olive")
 
-            # the triage queue from the keyboard: g t, j (first ticket), c (close it)
+            # the triage queue from the keyboard: g t, j (first ticket), c (close it); the keys are bound once the
+            # page's script has run, so a keystroke before `load` would go nowhere on a busy machine
+            page.wait_for_load_state("load")
             page.keyboard.press("g")
             page.keyboard.press("t")
             expect(page.locator("h1")).to_have_text("Triage queue")
