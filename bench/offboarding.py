@@ -37,6 +37,8 @@ ANSWERS: dict[str, Any] = {
     "agent_deployment": "manual",
     "moving_to": "other_msp",
     "new_contact": {"name": "Ada Stone", "email": "ada@incoming-msp.example"},
+    # the session with the client that starts the run: the owner's approval (p3.approval) waits for it
+    "closeout": {"date": "2026-12-01", "attended": ["Ada Stone", "olive"], "notes": "Hand-over agreed"},
 }
 
 

@@ -471,6 +471,7 @@ PLUGINS = (
     "bench.scaleout",
     "bench.mail_in",
     "bench.startup",
+    "bench.http_batches",
 )
 POSTGRESQL_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench_tenure"  # --engines' default server
 ENGINES = ("sqlite", "postgresql")

@@ -1,0 +1,168 @@
+"""Alertmanager's batch path over HTTP, processed and not only acknowledged: bodies of 100 alerts from 4
+managed clients posted to `tenure serve`, as deployed (SQLite: the server with its embedded worker;
+PostgreSQL: `tenure serve --no-worker` beside `tenure worker --processes N`, one process per core).
+
+Registered into bench.registry's table when bench.run loads its plugins. Two rates: acknowledged (every
+answer 202, the payloads stored), and processed (every alert stored, decided and recorded, from the first
+request until nothing waits). Every alert belongs to a client with a managed agreement covering monitoring,
+so each takes the whole path: a ticket for each new fingerprint, a count on its open alert for a repeat.
+Measures only: the figures are printed beside the limit, nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select
+
+import bench.run as run
+from bench.generate import Scale
+from bench.registry import bench
+from tenure.accounts.service import create_token
+from tenure.agreements.models import Agreement
+from tenure.clients.models import Client
+from tenure.db.engine import Database
+from tenure.intake.models import Alert, RawPayload
+
+BODIES = 200  # of 100 alerts each: 20,000 alerts
+PER_BODY = 100
+CLIENTS = 4
+LIMIT = 5_000  # alerts processed per second: 5 x Alerta 9.1.0's batch path on this machine (issue 21)
+
+
+def _managed_clients(db: Database) -> list[str]:
+    with db.reader() as s:
+        keys = s.scalars(
+            select(Client.key)
+            .join(Agreement, Agreement.client_id == Client.id)
+            .where(Agreement.kind == "managed", Agreement.end.is_(None))
+            .order_by(Client.key)
+            .limit(CLIENTS)
+        ).all()
+    return list(keys)
+
+
+def _body(client: str, n: int) -> bytes:
+    """An Alertmanager webhook (version 4) of PER_BODY alerts for one client: a few hundred fingerprints per
+    client, so a run both opens tickets and counts repeats."""
+    alerts = [
+        {
+            "status": "firing",
+            "labels": {
+                "alertname": "DiskLow",
+                "client": client,
+                "instance": f"{client}-host-{(n * PER_BODY + i) % 300}:9100",
+                "severity": "warning",
+            },
+            "annotations": {"summary": f"Disk almost full on volume {i % 7}"},
+            "startsAt": "2026-12-01T08:00:00Z",
+            "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": "http://prometheus:9090/graph",
+            "fingerprint": f"{client}-{(n * PER_BODY + i) % 900:04x}",
+        }
+        for i in range(PER_BODY)
+    ]
+    document = {
+        "version": "4",
+        "groupKey": f"{{}}:{{client=\"{client}\"}}",
+        "status": "firing",
+        "receiver": "tenure",
+        "groupLabels": {"client": client},
+        "commonLabels": {"client": client},
+        "commonAnnotations": {},
+        "externalURL": "http://alertmanager:9093",
+        "truncatedAlerts": 0,
+        "alerts": alerts,
+    }
+    return json.dumps(document).encode()
+
+
+def _waiting(db: Database) -> int:
+    with db.reader() as s:
+        return s.scalar(select(func.count()).select_from(RawPayload).where(RawPayload.state == "stored")) or 0
+
+
+@bench
+def intake_http_batches(db: Database, scale: Scale) -> dict[str, Any]:
+    """Alertmanager bodies of 100 alerts from 4 managed clients over HTTP: acknowledged and processed per second."""
+    target = run._copy(db, "batches")
+    token, _ = create_token(target, "bench", "intake")
+    clients = _managed_clients(target)
+    with target.reader() as s:
+        last_before = s.scalar(select(func.max(Alert.id))) or 0
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "TENURE_DATABASE_URL": target.url}
+    tenure = [sys.executable, "-m", "tenure"]
+    processes = os.cpu_count() or 1
+    started = [subprocess.Popen([*tenure, "serve", "--port", str(port), *([] if target.is_sqlite else ["--no-worker"])],
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    if not target.is_sqlite:
+        started.append(subprocess.Popen([*tenure, "worker", "--processes", str(processes)],
+                                        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    url = f"http://127.0.0.1:{port}"
+    bodies = [(clients[n % len(clients)], _body(clients[n % len(clients)], n)) for n in range(BODIES)]
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        time.sleep(2)  # the worker's first round, with nothing to do, before the clock starts
+
+        def post(chunk: list[tuple[str, bytes]]) -> list[int]:
+            with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as http:
+                return [
+                    http.post("/api/v1/intake/alertmanager", content=body,
+                              headers={"Content-Type": "application/json"}).status_code
+                    for _, body in chunk
+                ]
+
+        began = time.perf_counter()
+        with ThreadPoolExecutor(CLIENTS) as pool:  # one sender per client, as each client's Alertmanager
+            answered = pool.map(post, [bodies[i::CLIENTS] for i in range(CLIENTS)])
+            statuses = [code for codes in answered for code in codes]
+        acknowledged = time.perf_counter() - began
+        while _waiting(target) and time.perf_counter() - began < 300:
+            time.sleep(0.02)
+        processed = time.perf_counter() - began
+        left = _waiting(target)
+    finally:
+        for process in started:
+            process.terminate()
+            process.wait(timeout=30)
+    with target.reader() as s:
+        decided = dict(  # each alert of the run counted once: a repeat counts on its open alert
+            s.execute(
+                select(Alert.decision, func.sum(Alert.count)).where(Alert.id > last_before).group_by(Alert.decision)
+            ).all()
+        )
+        new_alerts = s.scalar(select(func.count()).select_from(Alert).where(Alert.id > last_before)) or 0
+    target.engine.dispose()
+    alerts = BODIES * PER_BODY
+    rate = alerts / processed
+    return {
+        "alerts": alerts,
+        "bodies": BODIES,
+        "clients": clients,
+        "workers": 1 if target.is_sqlite else processes,
+        "answers_202": sum(1 for code in statuses if code == 202),
+        "acknowledged_per_second": round(alerts / acknowledged),
+        "processed_per_second": round(rate),
+        "limit_processed_per_second": LIMIT,
+        "left_waiting": left,
+        "new_alerts": new_alerts,
+        "decisions_by_count": {k: int(v) for k, v in decided.items()},
+        "within_limit": rate >= LIMIT and left == 0 and all(code == 202 for code in statuses),
+    }
