@@ -89,11 +89,11 @@ def owner_profitability(db: Database, scale: Scale) -> dict[str, Any]:
         clock.set_now(None)
     start, end = f"{first}-01", scale.end.isoformat()
 
-    def plain_sql() -> None:  # minutes per client and month over the window, nothing else
+    def plain_sql() -> None:  # minutes per client and month over the window, nothing else (on either engine)
         with db.reader() as s:
             s.execute(
                 text(
-                    "SELECT client_id, substr(date, 1, 7) AS month, SUM(minutes) FROM time_entry "
+                    "SELECT client_id, substr(CAST(date AS VARCHAR), 1, 7) AS month, SUM(minutes) FROM time_entry "
                     "WHERE date BETWEEN :start AND :end GROUP BY client_id, month"
                 ),
                 {"start": start, "end": end},
