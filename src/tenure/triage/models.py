@@ -17,7 +17,6 @@ class Ticket(ChangeLogged, Base):
     __tablename__ = "ticket"
     __table_args__ = (
         Index("ix_ticket_client_status", "client_id", "status"),
-        Index("ix_ticket_fingerprint", "fingerprint", "status"),
         # the queue and GET /tickets: filtered by status (and assignee or priority), newest first
         Index("ix_ticket_status_id", "status", "id"),
         Index("ix_ticket_assignee_status_id", "assignee_id", "status", "id"),
