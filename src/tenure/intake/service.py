@@ -139,23 +139,27 @@ def ingest_batch(
 
     If processing the batch fails, the payloads are stored unprocessed and processed again as the worker
     would, one at fault set aside in quarantine (`process`), so the sender still hears every decision."""
-    payloads = [(source, body, content_type, meta or {}) for body in bodies]
-    try:
-        with collector_paused(), db.unit_of_work() as s, s.no_autoflush:
-            now = clock.now()
-            ids = store(s, payloads, processed=now)
-            rows = [_Payload(pid, source, now, body, meta or {}) for pid, body in zip(ids, bodies, strict=True)]
-            return ids, _process_rows(s, rows, now)
-    except IntakeError:
-        raise  # a source Tenure does not read: nothing was stored, the caller hears why
-    except OperationalError:
-        with db.unit_of_work() as s:  # the database is busy or gone: the worker takes them up later
-            store(s, payloads)
-        raise
-    except Exception:
-        with db.unit_of_work() as s:
-            ids = store(s, payloads)
-        return ids, process(db, ids)
+    meta = meta or {}
+    # the cyclic collector paused for the whole batch, its payloads made too: a collection walks everything
+    # the process holds, and thousands of new objects would start several
+    with collector_paused():
+        payloads = [(source, body, content_type, meta) for body in bodies]
+        try:
+            with db.unit_of_work() as s, s.no_autoflush:
+                now = clock.now()
+                ids = store(s, payloads, processed=now)
+                rows = [_Payload(pid, source, now, body, meta) for pid, body in zip(ids, bodies, strict=True)]
+                return ids, _process_rows(s, rows, now)
+        except IntakeError:
+            raise  # a source Tenure does not read: nothing was stored, the caller hears why
+        except OperationalError:
+            with db.unit_of_work() as s:  # the database is busy or gone: the worker takes them up later
+                store(s, payloads)
+            raise
+        except Exception:
+            with db.unit_of_work() as s:
+                ids = store(s, payloads)
+            return ids, process(db, ids)
 
 
 # ------------------------------------------------------------------------------------------- parsing
