@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from sqlalchemy import func, select
 import bench.run as run
 from bench.generate import Scale
 from bench.registry import bench
+from bench.writes import served
 from tenure.accounts.service import create_token
 from tenure.agreements.models import Agreement
 from tenure.clients.models import Client
@@ -98,50 +98,44 @@ def intake_http_batches(db: Database, scale: Scale) -> dict[str, Any]:
     clients = _managed_clients(target)
     with target.reader() as s:
         last_before = s.scalar(select(func.max(Alert.id))) or 0
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     env = {**os.environ, "TENURE_DATABASE_URL": target.url}
-    tenure = [sys.executable, "-m", "tenure"]
     processes = os.cpu_count() or 1
-    started = [subprocess.Popen([*tenure, "serve", "--port", str(port), *([] if target.is_sqlite else ["--no-worker"])],
-                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    # SQLite: the server's own worker, as deployed on one process; PostgreSQL: a worker process per core beside
+    workers = None
     if not target.is_sqlite:
-        started.append(subprocess.Popen([*tenure, "worker", "--processes", str(processes)],
-                                        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-    url = f"http://127.0.0.1:{port}"
+        workers = subprocess.Popen(
+            [sys.executable, "-m", "tenure", "worker", "--processes", str(processes)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
     bodies = [(clients[n % len(clients)], _body(clients[n % len(clients)], n)) for n in range(BODIES)]
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        time.sleep(2)  # the worker's first round, with nothing to do, before the clock starts
+        with served(target, worker=target.is_sqlite) as url:
+            time.sleep(2)  # the worker's first round, with nothing to do, before the clock starts
 
-        def post(chunk: list[tuple[str, bytes]]) -> list[int]:
-            with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as http:
-                return [
-                    http.post("/api/v1/intake/alertmanager", content=body,
-                              headers={"Content-Type": "application/json"}).status_code
-                    for _, body in chunk
-                ]
+            def post(chunk: list[tuple[str, bytes]]) -> list[int]:
+                with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as http:
+                    return [
+                        http.post(
+                            "/api/v1/intake/alertmanager", content=body, headers={"Content-Type": "application/json"}
+                        ).status_code
+                        for _, body in chunk
+                    ]
 
-        began = time.perf_counter()
-        with ThreadPoolExecutor(CLIENTS) as pool:  # one sender per client, as each client's Alertmanager
-            answered = pool.map(post, [bodies[i::CLIENTS] for i in range(CLIENTS)])
-            statuses = [code for codes in answered for code in codes]
-        acknowledged = time.perf_counter() - began
-        while _waiting(target) and time.perf_counter() - began < 300:
-            time.sleep(0.02)
-        processed = time.perf_counter() - began
-        left = _waiting(target)
+            began = time.perf_counter()
+            with ThreadPoolExecutor(CLIENTS) as pool:  # one sender per client, as each client's Alertmanager
+                answered = pool.map(post, [bodies[i::CLIENTS] for i in range(CLIENTS)])
+                statuses = [code for codes in answered for code in codes]
+            acknowledged = time.perf_counter() - began
+            while _waiting(target) and time.perf_counter() - began < 300:
+                time.sleep(0.02)
+            processed = time.perf_counter() - began
+            left = _waiting(target)
     finally:
-        for process in started:
-            process.terminate()
-            process.wait(timeout=30)
+        if workers is not None:
+            workers.terminate()
+            workers.wait(timeout=30)
     with target.reader() as s:
         decided = dict(  # each alert of the run counted once: a repeat counts on its open alert
             s.execute(

@@ -73,9 +73,9 @@ def _now(scale: Scale) -> str:
 
 
 @contextmanager
-def served(target: Database, now: str | None = None) -> Iterator[str]:
-    """A real `tenure serve` (uvicorn, the app of `tenure.api.app.create_app`, no worker) on the database, as
-    bench.run's intake_http and bench.web run it; its base URL once /healthz answers."""
+def served(target: Database, now: str | None = None, worker: bool = False) -> Iterator[str]:
+    """A real `tenure serve` (uvicorn, the app of `tenure.api.app.create_app`; no worker unless `worker`) on
+    the database, as bench.run's intake_http and bench.web run it; its base URL once /healthz answers."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -83,7 +83,7 @@ def served(target: Database, now: str | None = None) -> Iterator[str]:
     if now:
         env["TENURE_NOW"] = now
     server = subprocess.Popen(
-        [sys.executable, "-m", "tenure", "serve", "--port", str(port), "--no-worker"],
+        [sys.executable, "-m", "tenure", "serve", "--port", str(port), *([] if worker else ["--no-worker"])],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
