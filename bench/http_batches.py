@@ -30,7 +30,7 @@ from tenure.accounts.service import create_token
 from tenure.agreements.models import Agreement
 from tenure.clients.models import Client
 from tenure.db.engine import Database
-from tenure.intake.models import Alert, RawPayload
+from tenure.intake.models import Alert
 
 BODIES = 200  # of 100 alerts each: 20,000 alerts
 PER_BODY = 100
@@ -85,11 +85,6 @@ def _body(client: str, n: int) -> bytes:
     return json.dumps(document).encode()
 
 
-def _waiting(db: Database) -> int:
-    with db.reader() as s:
-        return s.scalar(select(func.count()).select_from(RawPayload).where(RawPayload.state == "stored")) or 0
-
-
 @bench
 def intake_http_batches(db: Database, scale: Scale) -> dict[str, Any]:
     """Alertmanager bodies of 100 alerts from 4 managed clients over HTTP: acknowledged and processed per second."""
@@ -128,10 +123,10 @@ def intake_http_batches(db: Database, scale: Scale) -> dict[str, Any]:
                 answered = pool.map(post, [bodies[i::CLIENTS] for i in range(CLIENTS)])
                 statuses = [code for codes in answered for code in codes]
             acknowledged = time.perf_counter() - began
-            while _waiting(target) and time.perf_counter() - began < 300:
+            while run.waiting_payloads(target) and time.perf_counter() - began < 300:
                 time.sleep(0.02)
             processed = time.perf_counter() - began
-            left = _waiting(target)
+            left = run.waiting_payloads(target)
     finally:
         if workers is not None:
             workers.terminate()

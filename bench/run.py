@@ -356,14 +356,19 @@ def intake_http(db: Database, scale: Scale) -> dict[str, Any]:
     }
 
 
+def waiting_payloads(db: Database) -> int:
+    """Payloads stored and not yet processed (the worker's backlog)."""
+    with db.reader() as s:
+        return s.scalar(select(func.count()).select_from(RawPayload).where(RawPayload.state == "stored")) or 0
+
+
 def _backlog(db: Database, limit_seconds: float = 120.0) -> tuple[int, float | None]:
     """Payloads stored and not yet processed now, and the seconds until none is left (None: not within
     `limit_seconds`)."""
     began = time.perf_counter()
     waiting = None
     while time.perf_counter() - began < limit_seconds:
-        with db.reader() as s:
-            left = s.scalar(select(func.count()).select_from(RawPayload).where(RawPayload.state == "stored"))
+        left = waiting_payloads(db)
         waiting = left if waiting is None else waiting
         if not left:
             return waiting, round(time.perf_counter() - began, 2)

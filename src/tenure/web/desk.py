@@ -127,7 +127,7 @@ def make_router(db: Callable[[], Database]) -> APIRouter:
     def open_one(request: Request, who: Worker) -> Response:
         values = forms.typed(forms.TICKET_NEW, request.state.form)
         try:
-            missing = [f"{f.name}: is required" for f in forms.TICKET_NEW if f.required and not values[f.name].strip()]
+            missing = forms.missing(forms.TICKET_NEW, values)
             if missing:
                 raise ValidationFailed(missing)
             ticket = who[0].act(

@@ -331,6 +331,11 @@ def typed(fields: Sequence[Field], form: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
+def missing(fields: Sequence[Field], values: Mapping[str, Any]) -> list[str]:
+    """The required fields left blank, each as a refusal naming it (to stand beside that field)."""
+    return [f"{f.name}: is required" for f in fields if f.required and not str(values.get(f.name) or "").strip()]
+
+
 def shown(fields: Sequence[Field], item: Mapping[str, Any]) -> dict[str, Any]:
     """An object's values as its form shows them."""
     values: dict[str, Any] = {}

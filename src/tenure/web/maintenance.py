@@ -27,7 +27,7 @@ from tenure.vocabulary import AGREEMENT_KINDS, SERVICES
 from tenure.web import queries
 from tenure.web.clients import refused
 from tenure.web.common import PAGE_SIZE, Gate, Who, redirect, show
-from tenure.web.forms import Field, FormState, typed
+from tenure.web.forms import Field, FormState, missing, typed
 
 PERMISSION = "maintenance.edit"
 
@@ -129,7 +129,7 @@ def maintenance_page(
 def _changes(data: Any, current: dict[str, Any] | None) -> dict[str, Any]:
     """The form as set_task's arguments; a blank required field or an estimate that is not a number refused
     here, naming the field (set_task would leave a field it is given no value for unchanged)."""
-    problems = [f"{f.name}: is required" for f in TASK if f.required and not str(data.get(f.name) or "").strip()]
+    problems = missing(TASK, data)
     problems += [
         f"{name}: at most {most} characters"
         for name, most in LONGEST.items()

@@ -100,7 +100,7 @@ def make_router(db: Callable[[], Database]) -> APIRouter:
         payload_id = _payload_id(data.get("payload"))
         payload = str(payload_id) if payload_id is not None else ""
         try:
-            missing = [f"{f.name}: is required" for f in RULE_FIELDS if not typed[f.name].strip()]
+            missing = forms.missing(RULE_FIELDS, typed)
             if len(pattern) > service.PATTERN_LENGTH:  # the table keeps no more: refused here, not cut
                 missing.append(f"pattern: at most {service.PATTERN_LENGTH} characters")
             if missing:
