@@ -35,6 +35,7 @@ from tenure.agreements.models import Agreement, TimeEntry
 from tenure.agreements.service import load_worlds, msp_settings, policy_of, portion_json
 from tenure.clients.models import Client, Device
 from tenure.db.engine import Database
+from tenure.db.paging import Page, count
 from tenure.db.uow import current_actor
 from tenure.desk import rules
 from tenure.desk.rules import DeskError
@@ -247,7 +248,6 @@ def tickets_page(
 ) -> Any:
     """Tickets newest first, filtered. `status` is a status or `open` (not closed), `active` (waiting on
     someone) or `all`; `queue` is `active` when no status is given. `assignee=""`: nobody's."""
-    from tenure.web.queries import Page, count
 
     now = clock.now()
     with db.reader() as s:

@@ -25,6 +25,7 @@ from tenure.bulk import chunks as _chunks
 from tenure.clients.models import BackupJob, Client, Contact, Device
 from tenure.clients.service import client_views
 from tenure.db.engine import Database
+from tenure.db.paging import Page, count
 from tenure.errors import NotFound, TenureError
 from tenure.intake.schedule import zone_of
 from tenure.msp.models import MspSettings
@@ -151,7 +152,6 @@ def outbox_page(
 ) -> Any:
     """The outbox a page at a time (queries.Page), newest first by id (the order notices were recorded, on
     the primary key: the list may hold years of mail)."""
-    from tenure.web.queries import Page, count  # the read models import the services: not at the top
 
     with db.reader() as s:
         query = _filtered(s, select(Notice, Client.key).outerjoin(Client, Client.id == Notice.client_id), state,

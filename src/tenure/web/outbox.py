@@ -12,11 +12,11 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from tenure.db.engine import Database
+from tenure.db.paging import Page
 from tenure.errors import Conflict, NotFound
 from tenure.notices import outbox
 from tenure.notices import service as notices
 from tenure.web.common import MAX_ID, PAGE_SIZE, Gate, Who, redirect, safe_next, show
-from tenure.web.queries import Page
 
 PERMISSION = "outbox.send"
 HERE = "/settings/outbox"

@@ -1,7 +1,8 @@
 """Read models for the pages and the REST API: paginated, on indexes, a fixed number of queries per page.
 
-- Lists are pages (`limit`, `offset`) with a total. Counting a million alerts costs a scan, so a total is
-  exact up to `COUNT_CAP` and otherwise says `total_exact: false` (`count="exact"` asks for the real one).
+- Lists are pages (`limit`, `offset`) with a total (db/paging.py). Counting a million alerts costs a scan, so
+  a total is exact up to `COUNT_CAP` and otherwise says `total_exact: false` (`count="exact"` asks for the
+  real one).
 - Alerts and time entries of one client come newest first on their (client, date) indexes; unfiltered lists
   come newest first by id (the order rows were recorded), which is the primary key.
 - Every client's class (the dashboard, the client list filtered by class) is computed by
@@ -14,7 +15,6 @@ from __future__ import annotations
 import threading
 import time
 from collections import defaultdict
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from datetime import time as dtime
 from decimal import Decimal
@@ -22,7 +22,7 @@ from itertools import chain, repeat
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from tenure.agreements.models import Agreement, Block, LedgerEntry, TimeEntry
@@ -32,6 +32,7 @@ from tenure.clients.models import BackupJob, Client, Device, Site
 from tenure.clients.service import ClientView, _agreement_json, client_views
 from tenure.db.changelog import ObjectChange
 from tenure.db.engine import Database
+from tenure.db.paging import Page, count
 from tenure.errors import NotFound
 from tenure.intake.models import Alert
 from tenure.money import ZERO, fmt
@@ -43,42 +44,7 @@ from tenure.triage import rules as triage_rules
 from tenure.triage.report import unpaid_report
 from tenure.triage.service import alert_json
 
-COUNT_CAP = 10_000
 CLASS_TTL = 300.0
-
-
-@dataclass
-class Page:
-    items: list[dict[str, Any]]
-    total: int
-    total_exact: bool
-    limit: int
-    offset: int
-
-    @property
-    def next_offset(self) -> int | None:
-        more = self.offset + len(self.items) < self.total or not self.total_exact
-        return self.offset + len(self.items) if more and len(self.items) == self.limit else None
-
-    def meta(self) -> dict[str, Any]:
-        return {
-            "total": self.total,
-            "total_exact": self.total_exact,
-            "limit": self.limit,
-            "offset": self.offset,
-            "next_offset": self.next_offset,
-        }
-
-
-def count(s: Session, query: Select[Any], exact: bool = False) -> tuple[int, bool]:
-    """Rows `query` would return: exactly, or up to COUNT_CAP (then flagged as not exact)."""
-    inner = query.order_by(None)
-    if not exact:
-        inner = inner.limit(COUNT_CAP + 1)
-    n = int(s.scalar(select(func.count()).select_from(inner.subquery())) or 0)
-    if not exact and n > COUNT_CAP:
-        return COUNT_CAP, False
-    return n, True
 
 
 def _iso(value: datetime | date | None) -> str | None:
