@@ -732,16 +732,19 @@ def allocate(
     for first, _, _, agreement in due[next_due:]:
         months.append(_monitoring_month(agreement, first, ctx))
     expiries = _expiries(live_blocks, ctx, through)
-    return _result(portions, months, expiries, live_blocks, ctx)
+    return _result(portions, len(frozen_portions), months, expiries, live_blocks, ctx)
 
 
 _BY_DATE_AND_WORK = operator.itemgetter(1, 0)  # a Portion's (date, work_key), in C: a run sorts a million
 
 
-def _result(portions: list[Portion], months: list[MonitoringMonth], expiries: list[Expiry],
+def _result(portions: list[Portion], frozen_count: int, months: list[MonitoringMonth], expiries: list[Expiry],
             blocks: Sequence[PrepaidBlock], ctx: _Context) -> Allocation:
-    # a work's portions stay in layer order; works by (date, key); frozen portions keep their given order
-    portions.sort(key=_BY_DATE_AND_WORK)
+    # a work's portions stay in layer order; works by (date, key); frozen portions keep their given order.
+    # Live works were allocated in (date, key) order, so with nothing frozen before them (a first run, a
+    # million portions) they are in order already.
+    if frozen_count:
+        portions.sort(key=_BY_DATE_AND_WORK)
     block_moves = tuple(sorted(ctx.block_moves, key=_move_order))
     retainer_moves = tuple(sorted(ctx.retainer_moves, key=_move_order))
     balances = {b.key: 0 for b in blocks}
