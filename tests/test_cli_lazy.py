@@ -85,3 +85,31 @@ def test_bare_tenure_shows_the_listing_as_a_usage_error_and_version_answers():
     assert bare.returncode == 2 and "Commands" in bare.stdout
     version = subprocess.run([sys.executable, "-m", "tenure", "--version"], capture_output=True, text=True, timeout=60)
     assert version.returncode == 0 and version.stdout.startswith("tenure ")
+
+
+READ_PROBE = (
+    "import contextlib, io, runpy, sys\n"
+    "sys.argv = ['tenure', *sys.argv[1:]]\n"
+    "shown = io.StringIO()\n"
+    "with contextlib.redirect_stdout(shown), contextlib.suppress(SystemExit):\n"
+    "    runpy.run_module('tenure', run_name='__main__')\n"
+    "heavy = ('rich', 'pydantic', 'tenure.models', 'tenure.intake.service', 'tenure.web.queries', 'fastapi')\n"
+    "print('LOADED', [m for m in heavy if m in sys.modules])\n"
+    "print(shown.getvalue())\n"
+)
+
+
+@pytest.mark.parametrize(("command", "key"), [(["client", "list"], "clients"), (["ticket", "list"], "tickets")])
+def test_a_json_read_loads_only_what_it_reads(db, tmp_path, command, key):
+    """A read answers at once: it imports the tables it queries, not the whole model; nor rich (nothing is
+    drawn), typer's pydantic adapters, intake's parsers or the pages' read models."""
+    import json
+
+    env = {"TENURE_DATABASE_URL": db.url, "TENURE_HOME": str(tmp_path), "PATH": ""}
+    done = subprocess.run(
+        [sys.executable, "-c", READ_PROBE, *command, "--json"], capture_output=True, text=True, timeout=120, env=env
+    )
+    loaded, _, shown = done.stdout.partition("\n")
+    assert loaded == "LOADED []", done.stdout + done.stderr
+    assert key in json.loads(shown)
+

@@ -42,3 +42,8 @@ OPEN_TICKET_STATUSES: tuple[str, ...] = tuple(s for s in TICKET_STATUSES if s !=
 # waiting on someone: the queue by default, and what the resolution target still runs for
 ACTIVE_TICKET_STATUSES: tuple[str, ...] = ("new", "in_progress", "waiting_on_client", "awaiting_approval")
 DEFAULT_TICKET_PRIORITY = "P3"
+
+# what intake takes from outside (the endpoints, `tenure intake --source`)
+INTAKE_SOURCES = ("alertmanager", "email", "event", "tactical", "restic", "ping")
+# payloads Tenure makes itself: the missed-backup sweep, and restic snapshots read by `tenure sync backups`
+INTERNAL_INTAKE_SOURCES = ("missed", "snapshot")

@@ -6,13 +6,9 @@ import sys
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from tenure.cli.common import JsonOpt, db, err, out, print_json
+from tenure.cli.common import JsonOpt, db, err, new_table, out, print_json
 from tenure.clients.accounts import list_accounts, reveal, set_secret
-from tenure.connectors.backups import sync_backups
-from tenure.connectors.registry import set_handover
-from tenure.connectors.rmm_sync import sync_rmm
 
 account_app = typer.Typer(help="Vendor accounts (RMM, SIEM, backup, hosted) and their secrets.", no_args_is_help=True)
 sync_app = typer.Typer(help="Bring vendors' state into Tenure.", no_args_is_help=True)
@@ -25,7 +21,7 @@ def list_(client: Annotated[str | None, typer.Option(help="Only this client.")] 
     if json_:
         print_json({"accounts": rows})
         return
-    table = Table(title="Vendor accounts")
+    table = new_table(title="Vendor accounts")
     for column in ("key", "client", "kind", "vendor", "external id", "secret"):
         table.add_column(column)
     for r in rows:
@@ -57,6 +53,8 @@ def set_handover_(
     """Where offboarding hands the client's backups over; the repository's password comes from standard input
     (empty: the MSP repository's own, which the client then receives)."""
     password = "" if sys.stdin.isatty() else sys.stdin.read().strip()
+    from tenure.connectors.registry import set_handover  # the connectors when a command uses them, not for a list
+
     set_handover(db(), key, repository, password or None, tag)
     err.print(f"hand-over of {key} goes to {repository}" + (f" (tag {tag})" if tag else ""))
 
@@ -73,6 +71,8 @@ def rmm(
     json_: JsonOpt = False,
 ) -> None:
     """Bring the RMM's agents, checks and automated tasks into the inventory. A second sync changes nothing."""
+    from tenure.connectors.rmm_sync import sync_rmm
+
     results = sync_rmm(db(), account)
     if json_:
         print_json({"accounts": [r.as_json() for r in results]})
@@ -90,6 +90,8 @@ def backups(
     json_: JsonOpt = False,
 ) -> None:
     """Read each restic account's snapshots: the newest per job becomes its latest result."""
+    from tenure.connectors.backups import sync_backups
+
     results = sync_backups(db(), account)
     if json_:
         print_json({"accounts": [r.as_json() for r in results]})

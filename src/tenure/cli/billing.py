@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from tenure.billing import mailing, service
 from tenure.billing.render import invoice_html, invoice_pdf, statement_html, statement_pdf
@@ -21,6 +20,7 @@ from tenure.cli.common import (
     apply_now,
     db,
     err,
+    new_table,
     out,
     paged,
     print_json,
@@ -33,8 +33,8 @@ invoice = typer.Typer(
 )
 
 
-def _invoice_table(invoices: list[dict[str, Any]], title: str) -> Table:
-    table = Table(title=title)
+def _invoice_table(invoices: list[dict[str, Any]], title: str) -> Any:
+    table = new_table(title=title)
     for column in ("number", "client", "kind", "date", "due", "status", "lines", "total"):
         table.add_column(column, justify="right" if column in ("lines", "total") else "left")
     for inv in invoices:
@@ -97,7 +97,7 @@ def _show(inv: dict[str, Any]) -> None:
         f"[bold]Invoice {inv['number']}[/bold] — {inv['client']} · {inv['kind']} · {inv['status']} · "
         f"dated {inv['date']}, due {inv['due_date']}"
     )
-    table = Table()
+    table = new_table()
     for column in ("kind", "description", "quantity", "unit price", "amount"):
         table.add_column(column, justify="right" if column in ("quantity", "unit price", "amount") else "left")
     for line in inv["lines"]:
@@ -239,13 +239,13 @@ def statement(
         print_json(shown)
         return
     out.print(f"[bold]Statement of account[/bold] — {shown['name']} ({shown['client']}) on {shown['date']}")
-    table = Table(title="Open invoices")
+    table = new_table(title="Open invoices")
     for column in ("number", "date", "due", "days overdue", "amount"):
         table.add_column(column, justify="right" if column in ("days overdue", "amount") else "left")
     for i in shown["open"]:
         table.add_row(i["number"], i["date"], i["due_date"], str(i["days_overdue"] or ""), i["total"])
     out.print(table)
-    payments = Table(title=f"Payments since {shown['since']}")
+    payments = new_table(title=f"Payments since {shown['since']}")
     for column in ("number", "paid on", "amount"):
         payments.add_column(column, justify="right" if column == "amount" else "left")
     for p in shown["payments"]:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
-from tenure.cli.common import JsonOpt, NowOpt, SetOpt, db, fields, out, print_json, show_object, today
+from tenure.cli.common import JsonOpt, NowOpt, SetOpt, db, fields, new_table, out, print_json, show_object, today
 from tenure.clients.service import list_clients, show_client
 from tenure.money import fmt
 from tenure.vocabulary import CLIENT_CLASSES
@@ -42,7 +41,7 @@ def list_(
     if json_:
         print_json({"as_of": day.isoformat(), "clients": [v.as_json() for v in views]})
         return
-    table = Table(title=f"Clients as of {day}")
+    table = new_table(title=f"Clients as of {day}")
     for column in ("key", "name", "class", "agreements", "devices", "block h:mm", "retainer"):
         table.add_column(column, justify="right" if column in ("devices", "block h:mm", "retainer") else "left")
     for v in views:
@@ -66,7 +65,7 @@ def show(
         print_json(view.as_json() | {"as_of": day.isoformat(), "ledger": ledger})
         return
     out.print(f"[bold]{view.name}[/bold] ({view.key}) — class [bold]{view.klass}[/bold] as of {day}")
-    agreements = Table(title="Agreements")
+    agreements = new_table(title="Agreements")
     for column in ("key", "kind", "start", "end", "monthly fee", "included", "rates", "covers"):
         agreements.add_column(column)
     for a in view.agreements:
@@ -88,7 +87,7 @@ def show(
         f"retainer {fmt(view.retainer_balance)}"
     )
     if ledger:
-        table = Table(title="Prepaid ledger")
+        table = new_table(title="Prepaid ledger")
         for column in ("date", "account", "kind", "block", "change", "balance", "cause"):
             table.add_column(column)
         for e in ledger:

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from tenure.cli.common import (
     LIST_LIMIT,
@@ -18,19 +17,28 @@ from tenure.cli.common import (
     apply_now,
     db,
     err,
+    new_table,
     out,
     paged,
     print_json,
 )
-from tenure.intake import service
 from tenure.triage.service import DECISIONS, TICKET_STATUSES, list_alerts, list_tickets
+from tenure.vocabulary import INTAKE_SOURCES
 
 alert_app = typer.Typer(help="Alerts and the decision triage made for each.", no_args_is_help=True)
 ticket_app = typer.Typer(help="Tickets opened by triage, maintenance or people.", no_args_is_help=True)
 
 
-def _decisions_table(outcomes: list[dict[str, Any]]) -> Table:
-    table = Table(title="Decisions")
+def _intake() -> Any:
+    """Intake's service, imported when a command feeds or replays payloads: it brings every parser and the
+    mail reader, which `ticket list` and `alert list` (in the same groups) do not need."""
+    from tenure.intake import service
+
+    return service
+
+
+def _decisions_table(outcomes: list[dict[str, Any]]) -> Any:
+    table = new_table(title="Decisions")
     for column in ("payload", "client", "device", "status", "decision", "ticket", "reason"):
         table.add_column(column)
     for o in outcomes:
@@ -53,7 +61,7 @@ def intake(
             help="Payload files (one payload each); or `replay [ID…]`; or `quarantine`.", show_default=False
         ),
     ],
-    source: Annotated[str | None, typer.Option(help=f"One of {', '.join(service.SOURCES)}.")] = None,
+    source: Annotated[str | None, typer.Option(help=f"One of {', '.join(INTAKE_SOURCES)}.")] = None,
     exit_code: Annotated[int | None, typer.Option(help="restic: the exit code of `restic backup --json`.")] = None,
     job: Annotated[str | None, typer.Option(help="restic: the backup job's name.")] = None,
     host: Annotated[str | None, typer.Option(help="restic: the host it backed up.")] = None,
@@ -77,8 +85,8 @@ def intake(
     if files[0] == "quarantine":
         quarantine(json_)
         return
-    if source not in service.SOURCES:
-        raise typer.BadParameter(f"{source!r} is not one of {', '.join(service.SOURCES)}", param_hint="--source")
+    if source not in INTAKE_SOURCES:
+        raise typer.BadParameter(f"{source!r} is not one of {', '.join(INTAKE_SOURCES)}", param_hint="--source")
     meta = {
         k: v for k, v in {"exit_code": exit_code, "job": job, "host": host, "client": client}.items() if v is not None
     }
@@ -88,7 +96,7 @@ def intake(
             bodies.append(Path(name).read_bytes())
         except OSError as exc:
             raise typer.BadParameter(f"{name}: {exc.strerror}", param_hint="FILE") from None
-    outcomes = [o.as_json() for o in service.ingest_many(db(), source, bodies, meta)]
+    outcomes = [o.as_json() for o in _intake().ingest_many(db(), source, bodies, meta)]
     if json_:
         print_json({"decisions": outcomes})
     else:
@@ -96,6 +104,7 @@ def intake(
 
 
 def replay(payload: list[int], json_: bool) -> None:
+    service = _intake()
     outcomes = [o.as_json() for o in service.replay(db(), payload or None)]
     if json_:
         print_json({"decisions": outcomes})
@@ -106,11 +115,11 @@ def replay(payload: list[int], json_: bool) -> None:
 
 
 def quarantine(json_: bool) -> None:
-    rows = service.quarantined(db())
+    rows = _intake().quarantined(db())
     if json_:
         print_json({"quarantined": rows})
         return
-    table = Table(title="Quarantine")
+    table = new_table(title="Quarantine")
     for column in ("payload", "source", "received", "bytes", "reason"):
         table.add_column(column)
     for r in rows:
@@ -133,7 +142,7 @@ def alerts(
     if json_:
         print_json({"alerts": rows})
         return
-    table = Table(title="Alerts")
+    table = new_table(title="Alerts")
     for column in ("alert", "client", "device", "status", "count", "decision", "ticket", "title"):
         table.add_column(column)
     for a in rows:
@@ -168,7 +177,7 @@ def tickets(
     if json_:
         print_json({"tickets": rows})
         return
-    table = Table(title="Tickets")
+    table = new_table(title="Tickets")
     for column in ("ticket", "client", "kind", "priority", "status", "assignee", "due", "alerts", "title"):
         table.add_column(column)
     for t in rows:

@@ -14,14 +14,17 @@ from typing import Any
 import typer
 from typer.core import TyperCommand, TyperGroup
 
+from tenure.bulk import collector_paused
 from tenure.cli.commands import Lazy
 
 
 def load(name: str, entry: Lazy) -> Any:
-    """The click command of `entry`, named `name` (its module imported now)."""
-    for module in entry.also:
-        importlib.import_module(module)
-    target = getattr(importlib.import_module(entry.module), entry.attribute)
+    """The click command of `entry`, named `name` (its module imported now, the collector paused: see
+    tenure.cli.common.db)."""
+    with collector_paused():
+        for module in entry.also:
+            importlib.import_module(module)
+        target = getattr(importlib.import_module(entry.module), entry.attribute)
     parent = typer.Typer(add_completion=False)  # registered as the root registered it before, so made the same
     if isinstance(target, typer.Typer):
         parent.add_typer(target, name=name)

@@ -4,6 +4,7 @@ answered before the command line's libraries are even imported (cli/listing.py).
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from typing import Any
@@ -49,9 +50,12 @@ def main() -> None:
     from tenure.cli import listing
 
     listing.answer_at_once(sys.argv[1:])  # --help, --version, nothing: exits here, nothing else imported
-    from tenure.cli.common import err
-    from tenure.cli.root import app
-    from tenure.errors import TenureError
+    from tenure.bulk import collector_paused
+
+    with collector_paused():  # see tenure.cli.common.db
+        from tenure.cli.common import err
+        from tenure.cli.root import app
+        from tenure.errors import TenureError
 
     try:
         app()
@@ -65,3 +69,9 @@ def main() -> None:
             f"error: {type(exc).__name__}: {exc} (set TENURE_DEBUG=1 for the traceback)", markup=False, highlight=False
         )
         sys.exit(1)
+    finally:
+        # The process ends now. Python's last act would be a full collection over every object it made (a
+        # fifth of a read command's time) only to free memory that ending frees anyway; frozen, it is skipped.
+        # Module teardown still runs, so files close and exit hooks run as before.
+        gc.disable()
+        gc.freeze()

@@ -6,9 +6,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from tenure.cli.common import JsonOpt, NowOpt, apply_now, db, err, out, print_json
+from tenure.cli.common import JsonOpt, NowOpt, apply_now, db, err, new_table, out, print_json
 from tenure.maintenance import service as maintenance
 from tenure.notices import outbox
 from tenure.notices import service as notices
@@ -38,7 +37,7 @@ def list_(
     if json_:
         print_json({"notices": rows})
         return
-    table = Table(title="Notices")
+    table = new_table(title="Notices")
     for column in ("id", "client", "kind", "state", "tries", "to", "subject", "created", "sent / next try"):
         table.add_column(column)
     for n in rows:
@@ -131,7 +130,7 @@ def coverage(
     if json_:
         print_json({"statements": [r.as_json() for r in results]})
         return
-    table = Table(title="Coverage statements")
+    table = new_table(title="Coverage statements")
     for column in ("client", "status", "notice", "state", "why"):
         table.add_column(column)
     for r in results:
@@ -156,7 +155,7 @@ def due(
     if json_:
         print_json(report.as_json())
         return
-    table = Table(title=f"Maintenance due as of {report.as_of:%Y-%m-%d %H:%M} UTC")
+    table = new_table(title=f"Maintenance due as of {report.as_of:%Y-%m-%d %H:%M} UTC")
     for column in ("client", "plan", "task", "due", "becomes", "ticket", "notice", "answer", "price / time"):
         table.add_column(column)
     for i in report.items:
@@ -187,7 +186,7 @@ def plan(client: ClientOpt = None, now: NowOpt = None, json_: JsonOpt = False) -
         shown["defaults"] if client is None else {f"{shown['client']} ({shown['plan'] or 'no plan'})": shown["tasks"]}
     )
     for title, tasks in groups.items():
-        table = Table(title=f"Plan: {title}")
+        table = new_table(title=f"Plan: {title}")
         for column in ("key", "title", "service", "schedule", "estimate", "technician", "next", "becomes"):
             table.add_column(column)
         for t in tasks:

@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from tenure.book.files import load
-from tenure.cli.common import JsonOpt, NowOpt, apply_now, db, err, out, print_json
+from tenure.cli.common import JsonOpt, NowOpt, apply_now, db, err, new_table, out, print_json
 from tenure.errors import TenureError
 from tenure.offboarding import service
 
@@ -67,7 +66,7 @@ def _by_phase(steps: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
 
 def _plan_table(plan: dict[str, Any]) -> None:
     for phase, steps in _by_phase(plan["steps"]).items():
-        table = Table(title=f"Phase {phase}: {service.PHASES[phase]}", title_justify="left", expand=False)
+        table = new_table(title=f"Phase {phase}: {service.PHASES[phase]}", title_justify="left", expand=False)
         for column in ("step", "kind", "title", "after"):
             table.add_column(column)
         for step in steps:
@@ -94,7 +93,7 @@ def _when(step: dict[str, Any]) -> str:
 def _status_table(status: dict[str, Any]) -> None:
     for phase, steps in _by_phase(status["steps"]).items():
         done = sum(1 for s in steps if s["state"] in ("done", "skipped"))
-        table = Table(title=f"Phase {phase}: {service.PHASES[phase]} ({done}/{len(steps)})", title_justify="left")
+        table = new_table(title=f"Phase {phase}: {service.PHASES[phase]} ({done}/{len(steps)})", title_justify="left")
         for column in ("step", "kind", "state", "tries", "title", "notes"):
             table.add_column(column, overflow="fold")
         for step in steps:

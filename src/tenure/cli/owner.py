@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
-from tenure.cli.common import JsonOpt, db, err, out, print_json
+from tenure.cli.common import JsonOpt, db, err, new_table, out, print_json
 from tenure.errors import TenureError
 from tenure.reports import service
 from tenure.text import spreadsheet_safe
@@ -80,7 +79,7 @@ def _show_report(report: Mapping[str, Any], detailed: bool) -> None:
         f"labor cost {_dash(report['labor_cost_per_hour'])}/hour · target {_dash(report['target_effective_rate'])}/hour"
         f" · {report['minutes_per_alert']} min per alert that reached a person"
     )
-    table = Table(title=title, caption=caption)
+    table = new_table(title=title, caption=caption)
     for column in ("client", "revenue", "hours", "cost", "margin", "rate/hour", ""):
         table.add_column(column, justify="left" if column in ("client", "") else "right")
     for c in report["clients"]:
@@ -92,7 +91,7 @@ def _show_report(report: Mapping[str, Any], detailed: bool) -> None:
     if not detailed:
         return
     for c in report["clients"]:
-        months = Table(title=f"{c['client']} by month")
+        months = new_table(title=f"{c['client']} by month")
         for column in ("month", "fees", "usage", "prepaid", "revenue", "work min", "unpaid min", "cost", "margin",
                        "rate/hour", ""):  # fmt: skip
             months.add_column(column, justify="left" if column in ("month", "") else "right")
@@ -103,7 +102,7 @@ def _show_report(report: Mapping[str, Any], detailed: bool) -> None:
                 _flag(m["flagged"]),
             )  # fmt: skip
         out.print(months)
-        agreements = Table(title=f"{c['client']} by agreement")
+        agreements = new_table(title=f"{c['client']} by agreement")
         for column in ("agreement", "kind", "revenue", "minutes", "cost", "margin", "rate/hour", ""):
             agreements.add_column(column, justify="left" if column in ("agreement", "kind", "") else "right")
         for a in c["agreements"]:
@@ -122,7 +121,7 @@ def _show_trail(t: Mapping[str, Any]) -> None:
         f"{_dash(t['cost'])} · margin {_dash(t['margin'])} · {_dash(t['effective_rate'])}/hour"
         + (" · [red]below target[/red]" if t["flagged"] else "")
     )
-    fees = Table(title=f"Fees for the month's service days (total {t['fees_total']})")
+    fees = new_table(title=f"Fees for the month's service days (total {t['fees_total']})")
     for column in ("agreement (id)", "line", "service days", "invoiced on", "amount"):
         fees.add_column(column, justify="right" if column == "amount" else "left")
     for f in t["fees"]:
@@ -131,7 +130,7 @@ def _show_trail(t: Mapping[str, Any]) -> None:
             ", ".join(f["invoices"]) or "-", f["amount"],
         )  # fmt: skip
     out.print(fees)
-    work = Table(title=f"Work of the month (billed {t['usage_total']}, prepaid {t['prepaid_total']})")
+    work = new_table(title=f"Work of the month (billed {t['usage_total']}, prepaid {t['prepaid_total']})")
     for column in ("time entry (id)", "date", "type", "layer", "minutes", "rate", "agreement / block", "ledger",
                    "amount"):  # fmt: skip
         work.add_column(column, justify="right" if column in ("minutes", "rate", "amount") else "left")
@@ -145,7 +144,7 @@ def _show_trail(t: Mapping[str, Any]) -> None:
         )  # fmt: skip
     out.print(work)
     if t["monitoring"] or t["block_draws"]:
-        draws = Table(title="Monitoring months and block draws")
+        draws = new_table(title="Monitoring months and block draws")
         for column in ("block (id)", "for", "date", "minutes", "price/hour", "ledger", "value"):
             draws.add_column(column, justify="right" if column in ("minutes", "price/hour", "value") else "left")
         for mm in t["monitoring"]:
@@ -158,7 +157,7 @@ def _show_trail(t: Mapping[str, Any]) -> None:
             )  # fmt: skip
         out.print(draws)
     if t["alerts"]:
-        alerts = Table(title=f"Alerts that reached a person ({t['minutes_per_alert']} min each)")
+        alerts = new_table(title=f"Alerts that reached a person ({t['minutes_per_alert']} min each)")
         for column in ("alert", "decision", "service", "first seen", "title"):
             alerts.add_column(column)
         for a in t["alerts"]:
@@ -211,7 +210,7 @@ def fit(
         return
     if csv_:
         return
-    table = Table(
+    table = new_table(
         title=f"Fit for {report['client']}, {report['from']} to {report['to']}",
         caption=f"actually paid {report['actual']} · margin {_dash(report['actual_margin'])} · "
         f"{report['minutes']} min of time ({', '.join(report['arrangement']) or 'no arrangement'})",

@@ -9,7 +9,6 @@ import typer
 
 from tenure.cli.common import JsonOpt, NowOpt, apply_now, db, err, out, print_json
 from tenure.cli.intake import ticket_app
-from tenure.desk.mail.quotes import write_quote
 
 
 @ticket_app.command("quote")
@@ -24,6 +23,8 @@ def quote(
     """Quote work on a ticket: mailed to the client's primary contact with signed Approve / Decline links;
     the ticket waits in awaiting_approval until the client answers."""
     apply_now(now)
+    from tenure.desk.mail.quotes import write_quote  # here: it brings the mail stack, which `ticket list` does not need
+
     result = write_quote(db(), number, amount, description, author)
     if json_:
         print_json(result)

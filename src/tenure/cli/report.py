@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
-from tenure.cli.common import JsonOpt, db, out, print_json
+from tenure.cli.common import JsonOpt, db, new_table, out, print_json
 from tenure.triage.report import unpaid_report
 
 app = typer.Typer(help="Reports for the owner.", no_args_is_help=True)
@@ -30,7 +29,7 @@ def unpaid(
     if json_:
         print_json(report)
         return
-    table = Table(title=f"Unpaid work, {period} ({report['minutes_per_alert']} min per uncovered alert)")
+    table = new_table(title=f"Unpaid work, {period} ({report['minutes_per_alert']} min per uncovered alert)")
     for column in (
         "client",
         "alerts",
@@ -76,7 +75,7 @@ def offboarding(
     if json_:
         print_json(report)
         return
-    table = Table(title="Former clients")
+    table = new_table(title="Former clients")
     counts = ("orphaned alerts", "charges", "tickets", "accounts")
     for column in ("client", "end of service", "reasons", *counts, "returned"):
         table.add_column(column, justify="right" if column in counts else "left")

@@ -7,6 +7,7 @@ import getpass
 import typer
 
 from tenure import __version__
+from tenure.bulk import collector_paused
 from tenure.cli.commands import ABOUT, COMMANDS, NOW_HELP, VERSION_HELP
 from tenure.cli.common import apply_now
 from tenure.cli.lazy import lazy_group
@@ -31,7 +32,8 @@ def root(
     now: str | None = typer.Option(None, "--now", help=NOW_HELP),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help=VERSION_HELP),
 ) -> None:
-    from tenure.db.uow import actor  # here, before any command, not at start: `tenure.db` brings the ORM
+    with collector_paused():  # see tenure.cli.common.db
+        from tenure.db.uow import actor  # here, before any command, not at start: `tenure.db` brings the ORM
 
     actor.set(f"cli:{_login()}")
     apply_now(now)

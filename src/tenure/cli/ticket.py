@@ -12,11 +12,17 @@ import typer
 
 from tenure.cli.common import JsonOpt, NowOpt, apply_now, db, out, print_json
 from tenure.cli.intake import ticket_app
-from tenure.desk import service as desk
 from tenure.vocabulary import TICKET_KINDS, TICKET_PRIORITIES, TICKET_STATUSES
 
 Number = Annotated[int, typer.Argument(help="The ticket's number.", min=1, show_default=False)]
 NoteOpt = Annotated[str | None, typer.Option("--note", help="An internal note saying why.", show_default=False)]
+
+
+def _desk() -> Any:
+    """The desk's service, imported when one of these commands runs, not when `ticket list` does."""
+    from tenure.desk import service
+
+    return service
 
 
 def _paid(portions: list[dict[str, Any]]) -> str:
@@ -71,7 +77,7 @@ def open_(
 ) -> None:
     """Open a ticket by hand (a phone call): its due times follow the MSP's targets."""
     apply_now(now)
-    ticket = desk.open_ticket(
+    ticket = _desk().open_ticket(
         db(), client, title, kind=kind, priority=priority, device=device, description=description,
         assignee=assignee, billable=billable,
     )  # fmt: skip
@@ -82,7 +88,7 @@ def open_(
 def show(number: Number, now: NowOpt = None, json_: JsonOpt = False) -> None:
     """A ticket: its notes, and the time logged on it with who paid each entry."""
     apply_now(now)
-    _print(desk.ticket_view(db(), number), json_)
+    _print(_desk().ticket_view(db(), number), json_)
 
 
 @ticket_app.command("assign")
@@ -98,7 +104,7 @@ def assign(
     apply_now(now)
     if not user and not nobody:
         raise typer.BadParameter("name a user, or say --nobody", param_hint="USER")
-    ticket = desk.assign_ticket(db(), number, None if nobody else user, note)
+    ticket = _desk().assign_ticket(db(), number, None if nobody else user, note)
     _print(ticket, json_, f"ticket #{number} is {ticket['assignee'] or 'unassigned'}'s")
 
 
@@ -113,7 +119,7 @@ def note(
 ) -> None:
     """Add a note to a ticket, internal or public."""
     apply_now(now)
-    ticket = desk.add_note(db(), number, text, public, author)
+    ticket = _desk().add_note(db(), number, text, public, author)
     _print(ticket, json_, f"{'public' if public else 'internal'} note added to ticket #{number}")
 
 
@@ -127,7 +133,7 @@ def status(
 ) -> None:
     """Move a ticket to another status (closing a maintenance ticket records its task as done)."""
     apply_now(now)
-    ticket = desk.change_status(db(), number, to, note)
+    ticket = _desk().change_status(db(), number, to, note)
     _print(ticket, json_, f"ticket #{number} is {ticket['status']}")
 
 
@@ -135,7 +141,7 @@ def status(
 def close(number: Number, note: NoteOpt = None, now: NowOpt = None, json_: JsonOpt = False) -> None:
     """Close a ticket (a maintenance ticket's task is recorded as done)."""
     apply_now(now)
-    ticket = desk.close_ticket(db(), number, note)
+    ticket = _desk().close_ticket(db(), number, note)
     _print(ticket, json_, f"ticket #{number} is closed")
 
 
@@ -143,5 +149,5 @@ def close(number: Number, note: NoteOpt = None, now: NowOpt = None, json_: JsonO
 def reopen(number: Number, note: NoteOpt = None, now: NowOpt = None, json_: JsonOpt = False) -> None:
     """Reopen a closed or resolved ticket: it is in progress again."""
     apply_now(now)
-    ticket = desk.reopen_ticket(db(), number, note)
+    ticket = _desk().reopen_ticket(db(), number, note)
     _print(ticket, json_, f"ticket #{number} is {ticket['status']} again")

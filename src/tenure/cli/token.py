@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from tenure.accounts.models import ROLES
 from tenure.accounts.service import create_token, list_tokens, revoke_token
-from tenure.cli.common import JsonOpt, db, err, out, print_json
+from tenure.cli.common import JsonOpt, db, err, new_table, out, print_json
 
 app = typer.Typer(help="API tokens for scripts and monitoring tools.", no_args_is_help=True)
 
@@ -36,7 +35,7 @@ def list_(json_: JsonOpt = False) -> None:
     if json_:
         print_json({"tokens": [t.as_json() for t in tokens]})
         return
-    table = Table(title="API tokens")
+    table = new_table(title="API tokens")
     for column in ("name", "role", "prefix", "created", "last used", "revoked"):
         table.add_column(column)
     for t in tokens:

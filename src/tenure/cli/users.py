@@ -11,14 +11,13 @@ import sys
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from tenure.accounts.models import ROLES
 from tenure.accounts.service import create_token
 from tenure.accounts.users import USER_ROLES, create_user, create_user_token, list_users, set_active, set_password
 from tenure.accounts.users import set_role as change_role
 from tenure.cli import token as token_cli
-from tenure.cli.common import JsonOpt, db, err, out, print_json
+from tenure.cli.common import JsonOpt, db, err, new_table, out, print_json
 from tenure.errors import TenureError
 
 app = typer.Typer(help="People who sign in to the web app, with their roles.", no_args_is_help=True)
@@ -57,7 +56,7 @@ def list_(json_: JsonOpt = False) -> None:
     if json_:
         print_json({"users": [u.as_json() for u in users]})
         return
-    table = Table(title="Users")
+    table = new_table(title="Users")
     for column in ("user", "role", "active", "password"):
         table.add_column(column)
     for u in users:

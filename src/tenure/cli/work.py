@@ -7,13 +7,12 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from tenure.agreements.changes import edit_time_entry, get_time_entry, void_time_entry
 from tenure.agreements.preview import logged_warnings, preview_time
 from tenure.agreements.service import log_time
 from tenure.billing.service import buy_block, deposit
-from tenure.cli.common import JsonOpt, NowOpt, apply_now, db, err, fields, out, print_json, show_object
+from tenure.cli.common import JsonOpt, NowOpt, apply_now, db, err, fields, new_table, out, print_json, show_object
 from tenure.vocabulary import SERVICES
 
 time_app = typer.Typer(help="Time entries: every minute is paid by exactly one layer.", no_args_is_help=True)
@@ -151,7 +150,7 @@ def _preview(
         print_json(found)
         _warn(found["warnings"])
         return
-    table = Table(
+    table = new_table(
         title=f"{client}: {minutes} min {work_type} on {found['date']} would be paid as {found['rounded_minutes']} min"
     )
     for column in ("layer", "minutes", "from", "rate", "amount"):

@@ -109,7 +109,7 @@ def head_revision() -> str:
 
 class Database:
     def __init__(self, url: str):
-        import tenure.models  # noqa: F401  (every mapper configured, whichever feature is used first)
+        import tenure.db.changelog  # noqa: F401  (the change log's flush hook, whatever is written)
 
         self.url = url
         self.engine, self.checkpointer = make_engine(url)
@@ -148,7 +148,14 @@ class Database:
 
     @contextmanager
     def unit_of_work(self) -> Iterator[Session]:
-        """One transaction: committed when the block ends, rolled back if it raises."""
+        """One transaction: committed when the block ends, rolled back if it raises.
+
+        Every table is known before anything is written: a flush orders its rows by their foreign keys, and
+        resolves each one to its table, whichever feature that table belongs to. A read (`reader`) imports only
+        the tables it queries (each models module imports what its relationships name): importing all 39 took a
+        sixth of a read command's time."""
+        import tenure.models  # noqa: F401
+
         with self.sessions() as session:
             try:
                 yield session

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import BigInteger, ForeignKey, Index, LargeBinary, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tenure.db.base import Base, ChangeLogged
 from tenure.db.types import UTCDateTime
-
-if TYPE_CHECKING:
-    from tenure.triage.models import Ticket
+from tenure.triage.models import Ticket  # at run time: `Alert.ticket` names it, and mappers need it then
 
 
 class RawPayload(Base):

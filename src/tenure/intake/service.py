@@ -47,10 +47,8 @@ from tenure.intake.sources import (
     parse_tactical,
 )
 from tenure.triage import rules as triage
+from tenure.vocabulary import INTAKE_SOURCES, INTERNAL_INTAKE_SOURCES
 
-SOURCES = ("alertmanager", "email", "event", "tactical", "restic", "ping")
-# payloads Tenure makes itself: the missed-backup sweep, and restic snapshots read by `tenure sync backups`
-INTERNAL_SOURCES = ("missed", "snapshot")
 # how many payloads one transaction of the worker takes: a backlog goes through in batches of this size
 BATCH = 5000
 
@@ -65,8 +63,8 @@ def store(
     order. The caller commits, and only then may a sender be answered. `processed`: they are processed in
     this same transaction, at that time (which is also when they were received)."""
     for source, *_ in payloads:
-        if source not in SOURCES + INTERNAL_SOURCES:
-            raise IntakeError(f"source {source!r} is not one of {', '.join(SOURCES)}")
+        if source not in INTAKE_SOURCES + INTERNAL_INTAKE_SOURCES:
+            raise IntakeError(f"source {source!r} is not one of {', '.join(INTAKE_SOURCES)}")
     now = processed or clock.now()
     return insert_with_ids(
         s.connection(),
