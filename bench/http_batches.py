@@ -85,6 +85,27 @@ def _body(client: str, n: int) -> bytes:
     return json.dumps(document).encode()
 
 
+def alertmanager_bodies(clients: list[str]) -> list[bytes]:
+    """BODIES webhook bodies, taking turns among the clients."""
+    return [_body(clients[n % len(clients)], n) for n in range(BODIES)]
+
+
+def post_bodies(url: str, bodies: list[bytes], headers: dict[str, str] | None = None) -> list[int]:
+    """POST the bodies to `url` from CLIENTS senders at once (one per client, as each client's Alertmanager
+    sends its own groups, body n by sender n % CLIENTS): every answer's status."""
+
+    def post(chunk: list[bytes]) -> list[int]:
+        with httpx.Client(headers=headers, timeout=120) as http:
+            return [
+                http.post(url, content=body, headers={"Content-Type": "application/json"}).status_code
+                for body in chunk
+            ]
+
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        answered = pool.map(post, [bodies[i::CLIENTS] for i in range(CLIENTS)])
+        return [code for codes in answered for code in codes]
+
+
 @bench
 def intake_http_batches(db: Database, scale: Scale) -> dict[str, Any]:
     """Alertmanager bodies of 100 alerts from 4 managed clients over HTTP: acknowledged and processed per second."""
@@ -104,24 +125,12 @@ def intake_http_batches(db: Database, scale: Scale) -> dict[str, Any]:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-    bodies = [(clients[n % len(clients)], _body(clients[n % len(clients)], n)) for n in range(BODIES)]
+    bodies = alertmanager_bodies(clients)
     try:
         with served(target, worker=target.is_sqlite) as url:
             time.sleep(2)  # the worker's first round, with nothing to do, before the clock starts
-
-            def post(chunk: list[tuple[str, bytes]]) -> list[int]:
-                with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as http:
-                    return [
-                        http.post(
-                            "/api/v1/intake/alertmanager", content=body, headers={"Content-Type": "application/json"}
-                        ).status_code
-                        for _, body in chunk
-                    ]
-
             began = time.perf_counter()
-            with ThreadPoolExecutor(CLIENTS) as pool:  # one sender per client, as each client's Alertmanager
-                answered = pool.map(post, [bodies[i::CLIENTS] for i in range(CLIENTS)])
-                statuses = [code for codes in answered for code in codes]
+            statuses = post_bodies(f"{url}/api/v1/intake/alertmanager", bodies, {"Authorization": f"Bearer {token}"})
             acknowledged = time.perf_counter() - began
             while run.waiting_payloads(target) and time.perf_counter() - began < 300:
                 time.sleep(0.02)

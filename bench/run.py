@@ -256,6 +256,37 @@ def intake_batch(db: Database, scale: Scale) -> dict[str, Any]:
     }
 
 
+def one_per_request(
+    port: int, path: str, bodies: list[bytes], expected: int, authorization: str | None = None, connections: int = 16
+) -> tuple[float, list[float]]:
+    """POST each body to `path` on 127.0.0.1:`port` from `connections` concurrent kept-alive connections: the
+    seconds it all took and each request's latency (sorted). Every answer must be `expected`."""
+    latencies: list[float] = []
+
+    async def client(chunk: list[bytes]) -> None:
+        # one kept-alive connection sending plain HTTP/1.1, as a monitoring system does: a client library
+        # such as httpx spends more CPU per request than the server, on the same two cores
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+        if authorization:
+            head += f"Authorization: {authorization}\r\n"
+        for body in chunk:
+            t0 = time.perf_counter()
+            writer.write(f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
+            status, length = await _answer(reader)
+            await reader.readexactly(length)
+            latencies.append(time.perf_counter() - t0)
+            assert status == expected, f"{path} answered {status}"
+        writer.close()
+
+    async def all_clients() -> None:
+        await asyncio.gather(*(client(bodies[i::connections]) for i in range(connections)))
+
+    began = time.perf_counter()
+    asyncio.run(all_clients())
+    return time.perf_counter() - began, sorted(latencies)
+
+
 async def _answer(reader: asyncio.StreamReader) -> tuple[int, int]:
     """An HTTP/1.1 answer's status and Content-Length, its head read."""
     head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
@@ -298,31 +329,7 @@ def intake_http(db: Database, scale: Scale) -> dict[str, Any]:
             except httpx.HTTPError:
                 time.sleep(0.1)
         bodies = _events(scale, 20_000, seed=11)
-        latencies: list[float] = []
-
-        async def client(chunk: list[bytes]) -> None:
-            # one kept-alive connection sending plain HTTP/1.1, as a monitoring system does: a client library
-            # such as httpx spends more CPU per request than the server, on the same two cores
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            head = (
-                f"POST /api/v1/intake/events HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-                f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
-            )
-            for body in chunk:
-                t0 = time.perf_counter()
-                writer.write(f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
-                status, length = await _answer(reader)
-                await reader.readexactly(length)
-                latencies.append(time.perf_counter() - t0)
-                assert status == 202, f"intake answered {status}"
-            writer.close()
-
-        async def all_clients() -> None:
-            await asyncio.gather(*(client(bodies[i::16]) for i in range(16)))
-
-        began = time.perf_counter()
-        asyncio.run(all_clients())
-        seconds = time.perf_counter() - began
+        seconds, latencies = one_per_request(port, "/api/v1/intake/events", bodies, 202, f"Bearer {token}")
         if worker is not None:
             backlog, drained = _backlog(target)
     finally:
@@ -334,7 +341,6 @@ def intake_http(db: Database, scale: Scale) -> dict[str, Any]:
     with target.reader() as s:  # every answer meant "stored": each payload is there
         stored = s.scalar(select(func.count()).select_from(RawPayload).where(RawPayload.source == "event"))
     target.engine.dispose()
-    latencies.sort()
     p99 = latencies[int(0.99 * len(latencies)) - 1]
     rps = len(latencies) / seconds
     keeps_up = None if target.is_sqlite else backlog is not None and backlog <= rps  # SQLite: not measured
@@ -487,6 +493,7 @@ PLUGINS = (
     "bench.mail_in",
     "bench.startup",
     "bench.http_batches",
+    "bench.alerta",
 )
 POSTGRESQL_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench_tenure"  # --engines' default server
 ENGINES = ("sqlite", "postgresql")

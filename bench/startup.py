@@ -1,5 +1,6 @@
-"""A command line that answers at once: `tenure --help`, two reads (`tenure client list --json`, `ticket list --json`) and the time from
-`tenure serve` starting to its first healthy `/healthz`, each as a user meets it: a new process every time.
+"""A command line that answers at once: `tenure --help`, two reads (`tenure client list --json`, `tenure ticket
+list --json`) and the time from `tenure serve` starting to its first healthy `/healthz`, each as a user meets
+it: a new process every time.
 
 Registered into bench.registry's table when bench.run loads its plugins. The read and the server work on the
 demo MSP (`tenure demo`), loaded into a scratch database of the engine under test (SQLite: a file in
