@@ -81,15 +81,7 @@ def _alerta(db: Database) -> Iterator[str]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}/management/healthcheck", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        else:
-            raise RuntimeError("Alerta was not healthy within 30 s")
+        run.until_healthy(f"{base}/management/healthcheck")
         yield base
     finally:
         server.terminate()

@@ -18,7 +18,6 @@ import time
 from email.message import EmailMessage
 from typing import Any
 
-import httpx
 from sqlalchemy import func, insert, select
 
 import bench.run as run
@@ -72,12 +71,7 @@ def mail_in_note(db: Database, scale: Scale) -> dict[str, Any]:
     seconds: list[float] = []
     refused = 0
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"http://127.0.0.1:{http}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+        run.until_healthy(f"http://127.0.0.1:{http}/healthz")
         with smtplib.SMTP("127.0.0.1", smtp, timeout=30) as connection:
             for ticket in tickets:
                 reply = EmailMessage()

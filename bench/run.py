@@ -321,13 +321,7 @@ def intake_http(db: Database, scale: Scale) -> dict[str, Any]:
         )
     backlog = drained = None
     try:
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(200):
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+        until_healthy(f"http://127.0.0.1:{port}/healthz")
         bodies = _events(scale, 20_000, seed=11)
         seconds, latencies = one_per_request(port, "/api/v1/intake/events", bodies, 202, f"Bearer {token}")
         if worker is not None:
@@ -360,6 +354,19 @@ def intake_http(db: Database, scale: Scale) -> dict[str, Any]:
         "keeps_up": keeps_up,
         "within_limit": rps >= 1000 and p99 <= 0.05 and stored == len(latencies) and keeps_up is not False,
     }
+
+
+def until_healthy(url: str, seconds: float = 30.0) -> None:
+    """Poll `url` until it answers 200 (a server just started), or raise after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer 200 within {seconds:.0f} s")
 
 
 def waiting_payloads(db: Database) -> int:

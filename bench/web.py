@@ -173,12 +173,7 @@ def web_pages(db: Database, scale: run.Scale) -> dict[str, Any]:
     ]
     results: dict[str, dict[str, float]] = {}
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+        run.until_healthy(f"{url}/healthz")
         with httpx.Client(base_url=url, timeout=60, follow_redirects=True) as http:
             form = http.get("/login")
             csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)

@@ -90,14 +90,7 @@ def served(target: Database, now: str | None = None, worker: bool = False) -> It
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        else:
-            raise RuntimeError("tenure serve did not answer /healthz in 30 s")
+        run.until_healthy(f"{url}/healthz")
         yield url
     finally:
         server.terminate()
