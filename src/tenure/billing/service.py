@@ -419,12 +419,13 @@ def _mark_charges(session: Session, invoice_id: int, billed: list[int], credited
 # ------------------------------------------------------------------------------------ the monthly run
 
 
+@collector_paused()  # around the call: the run's million objects are freed before the collector resumes
 def run_billing(db: Database, period: str) -> RunResult:
     """DOMAIN.md's monthly run: fees in advance (prorated, catch-up, credits), usage of earlier months in
     arrears, one invoice per client dated the 1st. Idempotent per period: a second run of the period at the
     same time waits for the first (tenure.db.locks), then finds its invoices and changes nothing."""
     start = period_start(period)
-    with collector_paused(), db.unit_of_work() as s:
+    with db.unit_of_work() as s:
         hold(s, "billing-run", start.year * 100 + start.month, f"the billing run of {period}")
         msp = msp_settings(s)
         policy = policy_of(msp)

@@ -126,6 +126,10 @@ def ingest_many(
     return ingest_batch(db, source, bodies, meta, content_type)[1]
 
 
+# The cyclic collector paused for the whole batch, its payloads made too (a collection walks everything the
+# process holds, and thousands of new objects would start several), and resumed once the batch's objects
+# are freed (tenure.bulk).
+@collector_paused()
 def ingest_batch(
     db: Database,
     source: str,
@@ -138,26 +142,23 @@ def ingest_batch(
     If processing the batch fails, the payloads are stored unprocessed and processed again as the worker
     would, one at fault set aside in quarantine (`process`), so the sender still hears every decision."""
     meta = meta or {}
-    # the cyclic collector paused for the whole batch, its payloads made too: a collection walks everything
-    # the process holds, and thousands of new objects would start several
-    with collector_paused():
-        payloads = [(source, body, content_type, meta) for body in bodies]
-        try:
-            with db.unit_of_work() as s, s.no_autoflush:
-                now = clock.now()
-                ids = store(s, payloads, processed=now)
-                rows = [_Payload(pid, source, now, body, meta) for pid, body in zip(ids, bodies, strict=True)]
-                return ids, _process_rows(s, rows, now)
-        except IntakeError:
-            raise  # a source Tenure does not read: nothing was stored, the caller hears why
-        except OperationalError:
-            with db.unit_of_work() as s:  # the database is busy or gone: the worker takes them up later
-                store(s, payloads)
-            raise
-        except Exception:
-            with db.unit_of_work() as s:
-                ids = store(s, payloads)
-            return ids, process(db, ids)
+    payloads = [(source, body, content_type, meta) for body in bodies]
+    try:
+        with db.unit_of_work() as s, s.no_autoflush:
+            now = clock.now()
+            ids = store(s, payloads, processed=now)
+            rows = [_Payload(pid, source, now, body, meta) for pid, body in zip(ids, bodies, strict=True)]
+            return ids, _process_rows(s, rows, now)
+    except IntakeError:
+        raise  # a source Tenure does not read: nothing was stored, the caller hears why
+    except OperationalError:
+        with db.unit_of_work() as s:  # the database is busy or gone: the worker takes them up later
+            store(s, payloads)
+        raise
+    except Exception:
+        with db.unit_of_work() as s:
+            ids = store(s, payloads)
+        return ids, process(db, ids)
 
 
 # ------------------------------------------------------------------------------------------- parsing
@@ -379,13 +380,14 @@ def process(
     return _process(db, payload_ids, states, limit)[1]
 
 
+@collector_paused()  # as ingest_batch
 def _process(
     db: Database, payload_ids: list[int] | None, states: tuple[str, ...], limit: int
 ) -> tuple[int, list[Outcome]]:
     """`process`, with how many payloads it claimed (some may have no outcome to show)."""
     claimed: list[int] = []
     try:
-        with collector_paused(), db.unit_of_work() as s, s.no_autoflush:
+        with db.unit_of_work() as s, s.no_autoflush:
             now = clock.now()
             rows = _claim(s, payload_ids, states, now, limit)
             claimed += [row.id for row in rows]
