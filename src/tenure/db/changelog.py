@@ -64,6 +64,14 @@ def _row(obj: ChangeLogged, action: str, before: Any, after: Any) -> dict[str, A
     }
 
 
+@event.listens_for(Session, "before_flush")
+def _every_table_known(session: Session, flush_context: Any, instances: Any) -> None:
+    """A flush resolves every foreign key of the rows it writes to its table, whichever feature that table
+    belongs to. `Database.unit_of_work` imports the whole model before it starts; this covers any other
+    session that writes (a read imports only the tables it queries)."""
+    import tenure.models  # noqa: F401
+
+
 @event.listens_for(Session, "after_flush")
 def _log_changes(session: Session, flush_context: Any) -> None:
     rows: list[dict[str, Any]] = []

@@ -109,7 +109,7 @@ def head_revision() -> str:
 
 class Database:
     def __init__(self, url: str):
-        import tenure.db.changelog  # noqa: F401  (the change log's flush hook, whatever is written)
+        import tenure.db.changelog  # noqa: F401  (the change log's flush hooks, whatever is written)
 
         self.url = url
         self.engine, self.checkpointer = make_engine(url)
