@@ -73,19 +73,12 @@ def _alerta(db: Database) -> Iterator[str]:
     }
     # its schema made once, before two workers boot and race to make it (the loser stops gunicorn)
     subprocess.run([str(VENV / "bin" / "python"), "-c", "import alerta; alerta.create_app()"], env=env, check=True)
-    server = subprocess.Popen(
-        [str(gunicorn), "-w", "2", "--threads", "4", "-b", f"127.0.0.1:{port}", "alerta:create_app()"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     base = f"http://127.0.0.1:{port}"
+    gunicorn_command = [str(gunicorn), "-w", "2", "--threads", "4", "-b", f"127.0.0.1:{port}", "alerta:create_app()"]
     try:
-        run.until_healthy(f"{base}/management/healthcheck")
-        yield base
+        with run.serving(gunicorn_command, env, f"{base}/management/healthcheck"):
+            yield base
     finally:
-        server.terminate()
-        server.wait(timeout=30)
         run._on_server(db.url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 

@@ -356,6 +356,18 @@ def intake_http(db: Database, scale: Scale) -> dict[str, Any]:
     }
 
 
+@contextmanager
+def serving(command: list[str], env: dict[str, str], health: str) -> Iterator[None]:
+    """A server started with `command`, from when `health` answers 200 until the block ends (then stopped)."""
+    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        until_healthy(health)
+        yield
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
 def until_healthy(url: str, seconds: float = 30.0) -> None:
     """Poll `url` until it answers 200 (a server just started), or raise after `seconds`."""
     deadline = time.monotonic() + seconds

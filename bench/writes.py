@@ -14,7 +14,6 @@ import os
 import random
 import socket
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -82,19 +81,10 @@ def served(target: Database, now: str | None = None, worker: bool = False) -> It
     env = {**os.environ, "TENURE_DATABASE_URL": target.url}
     if now:
         env["TENURE_NOW"] = now
-    server = subprocess.Popen(
-        [sys.executable, "-m", "tenure", "serve", "--port", str(port), *([] if worker else ["--no-worker"])],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     url = f"http://127.0.0.1:{port}"
-    try:
-        run.until_healthy(f"{url}/healthz")
+    serve = [sys.executable, "-m", "tenure", "serve", "--port", str(port), *([] if worker else ["--no-worker"])]
+    with run.serving(serve, env, f"{url}/healthz"):
         yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def _contacts(db: Database, scale: Scale, seed: int = 13) -> None:
