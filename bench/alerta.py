@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -55,17 +54,14 @@ def _gunicorn() -> Path:
 
 
 @contextmanager
-def _alerta(db: Database) -> Iterator[str]:
+def _alerta(db: Database, gunicorn: Path) -> Iterator[str]:
     """Alerta serving on a free port over a fresh database beside the benchmark's; its base URL once healthy."""
-    gunicorn = _gunicorn()
     url = make_url(db.url)
     name = f"{url.database}_alerta"
     run._recreate_postgresql(db.url, name)
     config = VENV / "alertad.conf"
     config.write_text("PLUGINS = []\nLOG_LEVEL = 'WARNING'\n")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = run.free_port()
     env = {
         **os.environ,
         "DATABASE_URL": url.set(drivername="postgresql", database=name).render_as_string(hide_password=False),
@@ -100,8 +96,8 @@ def _one_alert(n: int, clients: list[str]) -> bytes:
     ).encode()
 
 
-def _alerta_figures(db: Database, clients: list[str]) -> dict[str, Any]:
-    with _alerta(db) as base:
+def _alerta_figures(db: Database, gunicorn: Path, clients: list[str]) -> dict[str, Any]:
+    with _alerta(db, gunicorn) as base:
         began = time.perf_counter()
         statuses = post_bodies(f"{base}/webhooks/prometheus", alertmanager_bodies(clients))
         batches = time.perf_counter() - began
@@ -130,10 +126,10 @@ def alerta_side_by_side(db: Database, scale: Scale) -> dict[str, Any]:
     if db.is_sqlite:
         return {"skipped": "Alerta has no SQLite backend: run with --engines postgresql or --database URL"}
     try:
-        _gunicorn()
+        gunicorn = _gunicorn()
     except (OSError, subprocess.CalledProcessError) as exc:
         return {"skipped": f"{ALERTA} could not be installed into {VENV}: {exc}"}
-    alerta = _alerta_figures(db, _managed_clients(db))
+    alerta = _alerta_figures(db, gunicorn, _managed_clients(db))
     tenure_batches = intake_http_batches(db, scale)
     tenure_single = run.intake_http(db, scale)
     ratio = tenure_batches["processed_per_second"] / alerta["batches"]["processed_per_second"]

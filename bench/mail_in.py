@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import smtplib
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,12 +31,6 @@ from tenure.triage.models import Ticket, TicketNote
 REPLIES = 40
 LIMIT_SECONDS = 1.0
 SENDER = "bench.reply@client.example"
-
-
-def _port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _tickets(db: Database, n: int) -> list[int]:
@@ -64,7 +57,7 @@ def mail_in_note(db: Database, scale: Scale) -> dict[str, Any]:
     the ticket (and the ticket out of `waiting_on_client`), seen by polling the database every 5 ms."""
     target = run._copy(db, "mail")
     tickets = _tickets(target, REPLIES)
-    http, smtp = _port(), _port()
+    http, smtp = run.free_port(), run.free_port()
     env = {**os.environ, "TENURE_DATABASE_URL": target.url}
     serve = [sys.executable, "-m", "tenure", "serve", "--port", str(http), "--smtp", f"127.0.0.1:{smtp}"]
     server = subprocess.Popen(serve, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -303,9 +303,7 @@ def intake_http(db: Database, scale: Scale) -> dict[str, Any]:
     a worker there takes the one write lock for a whole batch, which the writer of the answers waits for.)"""
     target = _copy(db, "http")
     token, _ = create_token(target, "bench", "intake")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     env = {**os.environ, "TENURE_DATABASE_URL": target.url}
     serve = [sys.executable, "-m", "tenure", "serve", "--port", str(port)]
     server = subprocess.Popen(
@@ -354,6 +352,13 @@ def intake_http(db: Database, scale: Scale) -> dict[str, Any]:
         "keeps_up": keeps_up,
         "within_limit": rps >= 1000 and p99 <= 0.05 and stored == len(latencies) and keeps_up is not False,
     }
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on now, for a server the benchmark starts."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 @contextmanager

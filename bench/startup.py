@@ -12,7 +12,6 @@ from __future__ import annotations
 import compileall
 import http.client
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -52,9 +51,7 @@ def _seconds(command: list[str], env: dict[str, str]) -> float:
 
 def _until_healthy(env: dict[str, str]) -> float:
     """Seconds from starting `tenure serve` to its first 200 on /healthz (polled every 10 ms)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = run.free_port()
     began = time.perf_counter()
     server = subprocess.Popen(
         [sys.executable, "-m", "tenure", "serve", "--port", str(port)],

@@ -1,10 +1,9 @@
 """Web pages and API reads at full scale (5,000 clients, 100,000 devices, 1,000,000 alerts and time entries),
 through a real `tenure serve`, signed in: p50 and p95 of every page beside DESIGN.md's limit (p95 ≤ 200 ms).
 
-Registered into bench.run's table by the `import bench.web` at the end of bench/run.py. `python -m bench.run`
-calls main() before it reaches that line, so run it as
+Registered into bench.run's table when bench.run loads its plugins:
 
-    python -c "import bench.run as b; b.main(['--only', 'web_pages'])"     # add '--scale', 'small' for a look
+    python -m bench.run --only web_pages     # add --scale small for a look
 
 The copy of the generated database gets what the generator does not make: 50,000 tickets (a quarter of them
 waiting in the triage queue), two offboarding runs started (the biggest client's, 5,000+ steps, and a
@@ -15,13 +14,9 @@ computes every client's class, which later views take from the per-process cache
 
 from __future__ import annotations
 
-import os
 import random
 import re
-import socket
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -31,6 +26,7 @@ import httpx
 from sqlalchemy import func, insert, select
 
 import bench.run as run
+from bench.writes import served
 from tenure import clock
 from tenure.accounts.users import create_user, create_user_token
 from tenure.billing.models import Invoice
@@ -114,17 +110,6 @@ def web_pages(db: Database, scale: run.Scale) -> dict[str, Any]:
     prepared = time.perf_counter() - began
     clock.set_now(None)
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {**os.environ, "TENURE_DATABASE_URL": target.url, "TENURE_NOW": now}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "tenure", "serve", "--port", str(port), "--no-worker"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
     pages = [
         "/",
         "/clients",
@@ -173,8 +158,7 @@ def web_pages(db: Database, scale: run.Scale) -> dict[str, Any]:
     ]
     results: dict[str, dict[str, float]] = {}
     try:
-        run.until_healthy(f"{url}/healthz")
-        with httpx.Client(base_url=url, timeout=60, follow_redirects=True) as http:
+        with served(target, now) as url, httpx.Client(base_url=url, timeout=60, follow_redirects=True) as http:
             form = http.get("/login")
             csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
             assert csrf, form.text[:500]
@@ -203,8 +187,6 @@ def web_pages(db: Database, scale: run.Scale) -> dict[str, Any]:
                     "kb": round(len(answer.content) / 1024, 1),
                 }
     finally:
-        server.terminate()
-        server.wait(timeout=30)
         target.engine.dispose()
     worst = max(results.items(), key=lambda item: item[1]["p95_ms"])
     over = {page: r["p95_ms"] for page, r in results.items() if r["p95_ms"] > LIMIT_MS}

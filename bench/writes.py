@@ -12,7 +12,6 @@ from __future__ import annotations
 import gc
 import os
 import random
-import socket
 import statistics
 import sys
 import time
@@ -75,9 +74,7 @@ def _now(scale: Scale) -> str:
 def served(target: Database, now: str | None = None, worker: bool = False) -> Iterator[str]:
     """A real `tenure serve` (uvicorn, the app of `tenure.api.app.create_app`; no worker unless `worker`) on
     the database, as bench.run's intake_http and bench.web run it; its base URL once /healthz answers."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = run.free_port()
     env = {**os.environ, "TENURE_DATABASE_URL": target.url}
     if now:
         env["TENURE_NOW"] = now

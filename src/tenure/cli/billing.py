@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -26,6 +26,9 @@ from tenure.cli.common import (
     print_json,
 )
 
+if TYPE_CHECKING:
+    from rich.table import Table
+
 billing = typer.Typer(help="The monthly billing run and the final invoice.", no_args_is_help=True)
 invoice = typer.Typer(
     help="Invoices: list, show, issue (and mail), send again, pay, void, export; a client's statement.",
@@ -33,7 +36,7 @@ invoice = typer.Typer(
 )
 
 
-def _invoice_table(invoices: list[dict[str, Any]], title: str) -> Any:
+def _invoice_table(invoices: list[dict[str, Any]], title: str) -> Table:
     table = new_table(title=title)
     for column in ("number", "client", "kind", "date", "due", "status", "lines", "total"):
         table.add_column(column, justify="right" if column in ("lines", "total") else "left")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -25,6 +25,9 @@ from tenure.cli.common import (
 from tenure.triage.service import DECISIONS, TICKET_STATUSES, list_alerts, list_tickets
 from tenure.vocabulary import INTAKE_SOURCES
 
+if TYPE_CHECKING:
+    from rich.table import Table
+
 alert_app = typer.Typer(help="Alerts and the decision triage made for each.", no_args_is_help=True)
 ticket_app = typer.Typer(help="Tickets opened by triage, maintenance or people.", no_args_is_help=True)
 
@@ -37,7 +40,7 @@ def _intake() -> Any:
     return service
 
 
-def _decisions_table(outcomes: list[dict[str, Any]]) -> Any:
+def _decisions_table(outcomes: list[dict[str, Any]]) -> Table:
     table = new_table(title="Decisions")
     for column in ("payload", "client", "device", "status", "decision", "ticket", "reason"):
         table.add_column(column)
