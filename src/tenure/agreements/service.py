@@ -296,6 +296,22 @@ def _desired(world: World, allocation: rules.Allocation) -> dict[LedgerKey, tupl
 
 def sync_ledger(session: Session, worlds: dict[int, World], allocations: dict[int, rules.Allocation]) -> int:
     """Post the differences between the allocations and the ledger; returns the number of entries posted."""
+    entries = ledger_differences(session, worlds, allocations)
+    post_ledger(session, entries)
+    return len(entries)
+
+
+def post_ledger(session: Session, entries: list[dict[str, Any]]) -> None:
+    """Insert ledger entries (`ledger_differences`) in one statement."""
+    if entries:
+        session.flush()  # a block or deposit this transaction added is in the database before its entries
+        insert_rows(session.connection(), LedgerEntry.__table__, entries)
+
+
+def ledger_differences(
+    session: Session, worlds: dict[int, World], allocations: dict[int, rules.Allocation]
+) -> list[dict[str, Any]]:
+    """The ledger entries that would bring the ledger to what the allocations say (read only)."""
     posted: dict[int, dict[LedgerKey, tuple[int, Decimal]]] = defaultdict(dict)
     le = LedgerEntry
     query = (
@@ -344,10 +360,7 @@ def sync_ledger(session: Session, worlds: dict[int, World], allocations: dict[in
                     "actor": actor,
                 }
             )
-    if entries:
-        session.flush()  # a block or deposit this transaction added is in the database before its entries
-        insert_rows(session.connection(), LedgerEntry.__table__, entries)
-    return len(entries)
+    return entries
 
 
 # ------------------------------------------------------------------------------------------- notices
@@ -369,9 +382,23 @@ def record_balance_notices(
 ) -> int:
     """One notice per fall to or below the low-balance threshold and one at zero, for blocks; one when a
     retainer reaches zero. Keyed by the crossing's ordinal, so re-running records nothing twice."""
+    rows = balance_notices(session, msp, worlds, allocations)
+    post_notices(session, rows)
+    return len(rows)
+
+
+def post_notices(session: Session, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(insert(Notice), rows)
+
+
+def balance_notices(
+    session: Session, msp: MspSettings, worlds: dict[int, World], allocations: dict[int, rules.Allocation]
+) -> list[dict[str, Any]]:
+    """The notices `record_balance_notices` would record (read only)."""
     candidates = [cid for cid, w in worlds.items() if w.blocks or w.deposits]
     if not candidates:
-        return 0
+        return []
     contacts = _billing_contacts(session, candidates)
     prefixes = [f"balance:{worlds[cid].key}:" for cid in candidates]
     existing = set()
@@ -405,9 +432,7 @@ def record_balance_notices(
                     key = f"balance:{world.key}:retainer:{zeroes}"
                     if key not in existing:
                         rows.append(_retainer_notice(world, move.date, key, contacts[cid], now))
-    if rows:
-        session.execute(insert(Notice), rows)
-    return len(rows)
+    return rows
 
 
 def _hours(minutes: int) -> str:
