@@ -1,3 +1,4 @@
 from tenure.cli.main import main
 
-main()
+if __name__ == "__main__":  # not when a process started fresh (a billing run's shard) imports it again
+    main()

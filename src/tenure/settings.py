@@ -41,6 +41,8 @@ class Settings:
     lock_timeout: float = 300.0
     # the largest book (or answers file) read, in bytes (tenure.book.files)
     book_max_bytes: int = 20 * 1024 * 1024
+    # processes a billing run settles its clients in (tenure.db.fanout): 0 is one per core, 1 keeps it in one
+    billing_processes: int = 0
 
     def __post_init__(self) -> None:
         given = {f.name: getattr(self, f.name) for f in fields(self)}

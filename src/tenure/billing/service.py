@@ -28,18 +28,22 @@ from tenure.agreements.models import Agreement, Block, FrozenAllocation, LedgerE
 from tenure.agreements.service import (
     World,
     allocate_clients,
+    balance_notices,
     client_id_of,
     encode_month,
+    ledger_differences,
     load_worlds,
     msp_settings,
     policy_of,
-    record_balance_notices,
+    post_ledger,
+    post_notices,
     sync_ledger,
 )
 from tenure.billing import rules
 from tenure.billing.models import Charge, Invoice, InvoiceLine
 from tenure.bulk import collector_paused
 from tenure.clients.models import Client
+from tenure.db import fanout
 from tenure.db.bulkwrite import insert_rows, insert_with_ids
 from tenure.db.changelog import record_created
 from tenure.db.engine import Database
@@ -47,6 +51,7 @@ from tenure.db.locks import hold
 from tenure.db.uow import current_actor
 from tenure.errors import NotFound, TenureError, ValidationFailed
 from tenure.money import ZERO, fmt, to_money
+from tenure.settings import get_settings
 from tenure.text import spreadsheet_safe
 from tenure.vocabulary import FEE_KINDS
 
@@ -196,7 +201,7 @@ class _Freezer:
 
     session: Session
     period: str
-    pending: list[tuple[int, int | None, list[coverage.Portion], list[Any], dict[str, int]]] = field(
+    pending: list[tuple[int, int | None, dict[str, Any] | list[Any], list[Any], dict[str, int]]] = field(
         default_factory=list
     )
 
@@ -204,21 +209,14 @@ class _Freezer:
         self,
         client_id: int,
         invoice_id: int | None,
-        portions: list[coverage.Portion],
+        portions: dict[str, Any] | list[Any],
         months: list[coverage.MonitoringMonth],
         revisions: dict[str, int] | None = None,
     ) -> None:
-        """`revisions`: the entry revisions this run settled (`_work_lines`), kept beside the portions."""
+        """`portions` encoded (`encode_portions`); `revisions`: the entry revisions this run settled
+        (`_work_lines`), kept beside the portions."""
         if portions or months or revisions:
-            self.pending.append(
-                (
-                    client_id,
-                    invoice_id,
-                    portions,
-                    [encode_month(m) for m in months],
-                    revisions or {},
-                )
-            )
+            self.pending.append((client_id, invoice_id, portions, [encode_month(m) for m in months], revisions or {}))
 
     def write(self) -> None:
         """Insert a row per client; a client whose row for the period exists (a rerun) has it extended."""
@@ -242,16 +240,17 @@ class _Freezer:
                         "client_id": cid,
                         "period": self.period,
                         "invoice_id": invoice_id,
-                        "portions": encode_portions(portions),
+                        "portions": portions,
                         "monitoring": months,
                         "revisions": revisions,
                         "created_at": now,
                     }
                 )
             else:  # what this run settled again (a corrected entry) replaces what the row held of it
-                again = {p.work_key for p in portions} | revisions.keys()
+                settled = decode_portions(portions)
+                again = {p.work_key for p in settled} | revisions.keys()
                 kept = [p for p in decode_portions(row.portions) if p.work_key not in again]
-                row.portions, row.monitoring = encode_portions([*kept, *portions]), [*row.monitoring, *months]
+                row.portions, row.monitoring = encode_portions([*kept, *settled]), [*row.monitoring, *months]
                 row.revisions = {k: v for k, v in (row.revisions or {}).items() if k not in again} | revisions
                 row.invoice_id = row.invoice_id or invoice_id
         insert_rows(self.session.connection(), FrozenAllocation.__table__, rows)
@@ -259,15 +258,17 @@ class _Freezer:
 
 @dataclass
 class _Draft:
-    world: World
     values: dict[str, Any]  # the invoice's columns
-    lines: list[rules.Line]
-    portions: list[coverage.Portion]
-    months: list[coverage.MonitoringMonth]
+    settled: _Settled  # its client's part of the run: lines, what the invoice freezes, the charges it bills
     id: int | None = None
-    revisions: dict[str, int] = field(default_factory=dict)
-    charges: list[int] = field(default_factory=list)  # charges this invoice bills
-    credits: list[int] = field(default_factory=list)  # charges voided after they were billed, credited here
+
+    @property
+    def world(self) -> World:
+        return self.settled.world
+
+    @property
+    def lines(self) -> list[rules.Line]:
+        return self.settled.lines
 
 
 def _insert_drafts(s: Session, drafts: list[_Draft]) -> None:
@@ -419,21 +420,89 @@ def _mark_charges(session: Session, invoice_id: int, billed: list[int], credited
 # ------------------------------------------------------------------------------------ the monthly run
 
 
+@dataclass
+class _Settled:
+    """One client's part of a monthly run, worked out in whichever process settled its shard: what to write."""
+
+    world: World  # its key and ids only: the works and the frozen portions are left behind (`_bare`)
+    lines: list[rules.Line]
+    portions: dict[str, Any] | list[Any]  # encoded (agreements.frozen)
+    months: list[coverage.MonitoringMonth]
+    revisions: dict[str, int]
+    charges: list[int]  # charges the invoice bills
+    credits: list[int]  # charges voided after they were billed, credited on it
+
+
+@dataclass
+class _Shard:
+    """What a run settled for some of its clients: the ledger entries and notices to post, each client's part."""
+
+    ledger: list[dict[str, Any]]
+    notices: list[dict[str, Any]]
+    clients: list[_Settled]
+
+
+def _bare(world: World) -> World:
+    return World(world.client_id, world.key, world.name, agreement_ids=world.agreement_ids)
+
+
+def _settle(s: Session, client_ids: list[int] | None, start: date, invoiced: set[int]) -> _Shard:
+    """Allocate these clients' work (all, when None) and work out the period's lines, ledger entries, notices and
+    frozen portions, writing nothing: the run writes every shard's results together (tenure.db.fanout)."""
+    msp = msp_settings(s)
+    policy = policy_of(msp)
+    worlds = load_worlds(s, client_ids)
+    through = max(clock.today(), start)
+    allocations = {cid: w.allocate(policy, through) for cid, w in worlds.items()}
+    ledger = ledger_differences(s, worlds, allocations)
+    notices = balance_notices(s, msp, worlds, allocations)
+    prior = _prior_fee_lines(s, client_ids)
+    charges = _open_charges(s, client_ids, start)
+    settled = [
+        _settle_client(world, allocations[cid], start, prior[cid], charges, start)
+        for cid, world in worlds.items()
+        if cid not in invoiced
+    ]
+    return _Shard(ledger, notices, settled)
+
+
+def _settle_client(
+    world: World,
+    allocation: coverage.Allocation,
+    month: date,
+    prior: list[rules.Line],
+    charges: _OpenCharges,
+    before: date | None,
+) -> _Settled:
+    """A client's lines on the invoice dated `month` (its fees, the work not billed yet dated before `before`,
+    all when None, and its open charges) and what that invoice freezes."""
+    lines: list[rules.Line] = []
+    for terms in world.terms:
+        months = {m.month: m for m in allocation.monitoring if m.agreement_key == terms.key}
+        lines += rules.fee_lines(terms, month, rules.net_billed(prior, terms.key), months)
+    portions, months_done = _unfrozen(world, allocation, before=before, months_through=before)
+    work, revisions = _work_lines(world, portions)
+    charged, billed, credited = charges.lines(world.client_id)
+    frozen = encode_portions(portions)
+    return _Settled(_bare(world), lines + work + charged, frozen, months_done, revisions, billed, credited)
+
+
+CLIENTS_PER_PROCESS = 500  # the fewest clients worth a process of their own in a run
+SHARDS_PER_PROCESS = 4  # shards are taken one at a time: a process that starts late or runs slow takes fewer
+
+
 @collector_paused()  # around the call: the run's million objects are freed before the collector resumes
 def run_billing(db: Database, period: str) -> RunResult:
     """DOMAIN.md's monthly run: fees in advance (prorated, catch-up, credits), usage of earlier months in
     arrears, one invoice per client dated the 1st. Idempotent per period: a second run of the period at the
-    same time waits for the first (tenure.db.locks), then finds its invoices and changes nothing."""
+    same time waits for the first (tenure.db.locks), then finds its invoices and changes nothing.
+
+    Clients are settled in shards on every core (`billing_processes`, tenure.db.fanout), each shard reading
+    what the run reads, and written here in one transaction, in the order of their keys."""
     start = period_start(period)
     with db.unit_of_work() as s:
         hold(s, "billing-run", start.year * 100 + start.month, f"the billing run of {period}")
         msp = msp_settings(s)
-        policy = policy_of(msp)
-        worlds = load_worlds(s, None)
-        through = max(clock.today(), start)
-        allocations = {cid: w.allocate(policy, through) for cid, w in worlds.items()}
-        sync_ledger(s, worlds, allocations)
-        record_balance_notices(s, msp, worlds, allocations)
         invoiced = set(
             s.scalars(
                 select(Invoice.client_id).where(
@@ -441,49 +510,45 @@ def run_billing(db: Database, period: str) -> RunResult:
                 )
             )
         )
-        prior = _prior_fee_lines(s, None)
-        charges = _open_charges(s, None, start)
+        ids = sorted(s.scalars(select(Client.id)))
+        parts = fanout.processes(get_settings().billing_processes, len(ids), CLIENTS_PER_PROCESS)
+        if parts == 1:  # every client in one shard: whole tables read, no list of ids
+            shards = [_settle(s, None, start, invoiced)]
+        else:
+            shards = fanout.fan_out(
+                db, s, _settle, fanout.cut(ids, parts * SHARDS_PER_PROCESS), start, invoiced, processes=parts
+            )
+        post_ledger(s, [entry for shard in shards for entry in shard.ledger])
+        post_notices(s, [notice for shard in shards for notice in shard.notices])
         numbers = _Numbers(s)
         drafts: list[_Draft] = []
-        frozen_only: list[tuple[int, list[coverage.Portion], list[coverage.MonitoringMonth], dict[str, int]]] = []
-        for cid, world in sorted(worlds.items(), key=lambda item: item[1].key):
-            if cid in invoiced:
+        frozen_only: list[_Settled] = []
+        for client in sorted((c for shard in shards for c in shard.clients), key=lambda c: c.world.key):
+            if not client.lines:  # nothing to bill, but what paid this work is settled all the same
+                frozen_only.append(client)
                 continue
-            allocation = allocations[cid]
-            lines: list[rules.Line] = []
-            for terms in world.terms:
-                months = {m.month: m for m in allocation.monitoring if m.agreement_key == terms.key}
-                lines += rules.fee_lines(terms, start, rules.net_billed(prior[cid], terms.key), months)
-            portions, months_done = _unfrozen(world, allocation, before=start, months_through=start)
-            work, revisions = _work_lines(world, portions)
-            charged, billed, credited = charges.lines(cid)
-            lines += work + charged
-            if lines:
-                values = {
-                    "number": numbers.next(start),
-                    "client_id": cid,
-                    "kind": "monthly",
-                    "period": period,
-                    "date": start,
-                    "due_date": rules.due_date(start, msp.payment_terms_days),
-                    "status": "draft",
-                    "total": sum((line.amount for line in lines), ZERO),
-                    "imported": False,
-                    "recurring": False,
-                }
-                drafts.append(
-                    _Draft(world, values, lines, portions, months_done, None, revisions, billed, credited)
-                )
-            else:  # nothing to bill, but what paid this work is settled all the same
-                frozen_only.append((cid, portions, months_done, revisions))
+            values = {
+                "number": numbers.next(start),
+                "client_id": client.world.client_id,
+                "kind": "monthly",
+                "period": period,
+                "date": start,
+                "due_date": rules.due_date(start, msp.payment_terms_days),
+                "status": "draft",
+                "total": sum((line.amount for line in client.lines), ZERO),
+                "imported": False,
+                "recurring": False,
+            }
+            drafts.append(_Draft(values, client))
         _insert_drafts(s, drafts)
         freezer = _Freezer(s, period)
         for draft in drafts:
             assert draft.id is not None
-            freezer.add(draft.world.client_id, draft.id, draft.portions, draft.months, draft.revisions)
-            _mark_charges(s, draft.id, draft.charges, draft.credits)
-        for cid, portions, months_done, revisions in frozen_only:
-            freezer.add(cid, None, portions, months_done, revisions)
+            client = draft.settled
+            freezer.add(client.world.client_id, draft.id, client.portions, client.months, client.revisions)
+            _mark_charges(s, draft.id, client.charges, client.credits)
+        for client in frozen_only:
+            freezer.add(client.world.client_id, None, client.portions, client.months, client.revisions)
         freezer.write()
         return RunResult(period, [_draft_json(d) for d in drafts], len(invoiced))
 
@@ -634,16 +699,9 @@ def final_invoice(db: Database, client_key: str, end: date) -> dict[str, Any]:
         through = max(clock.today(), end, latest_work)
         allocation = world.allocate(policy_of(msp), through)
         sync_ledger(s, worlds, {cid: allocation})
-        prior = _prior_fee_lines(s, [cid])
-        month = end.replace(day=1)
-        lines: list[rules.Line] = []
-        for terms in world.terms:
-            months = {m.month: m for m in allocation.monitoring if m.agreement_key == terms.key}
-            lines += rules.fee_lines(terms, month, rules.net_billed(prior[cid], terms.key), months)
-        portions, months_done = _unfrozen(world, allocation, before=None, months_through=None)
-        work, revisions = _work_lines(world, portions)
-        charged, billed, credited = _open_charges(s, [cid], None).lines(cid)
-        lines += work + charged
+        prior = _prior_fee_lines(s, [cid])[cid]
+        settled = _settle_client(world, allocation, end.replace(day=1), prior, _open_charges(s, [cid], None), None)
+        lines = list(settled.lines)
         balances = {b.key: allocation.block_balance_on(b.key, through) for b in world.blocks}
         retainer = allocation.retainer_balance_on(through)
         lines += rules.settlement_lines(balances, world.blocks, retainer, msp.unused_prepaid)  # type: ignore[arg-type]
@@ -686,9 +744,9 @@ def final_invoice(db: Database, client_key: str, end: date) -> dict[str, Any]:
             )
         s.add_all(settle)
         freezer = _Freezer(s, "final")
-        freezer.add(cid, invoice.id, portions, months_done, revisions)
+        freezer.add(cid, invoice.id, settled.portions, settled.months, settled.revisions)
         freezer.write()
-        _mark_charges(s, invoice.id, billed, credited)
+        _mark_charges(s, invoice.id, settled.charges, settled.credits)
         s.flush()
         return invoice_json(invoice, client_key)
 

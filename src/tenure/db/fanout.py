@@ -1,0 +1,224 @@
+"""Read-only shards of a bulk job worked in processes of their own, on every core, each reading what the job read.
+
+A billing run settles 5,000 clients one after another: it reads a million entries, allocates them, and
+encodes what it freezes, all before it writes anything, and no client's part depends on another's. So the
+clients are cut into shards: the first is worked in this process, in the job's own session, and every other
+in a child process, which reads through a connection of its own and sends its result back pickled. Everything
+is written afterwards, here, in the job's one transaction.
+
+What the children read is what the job reads. On SQLite the job already holds the database's write lock and
+has written nothing, so no one can commit a change until it ends. On PostgreSQL the job exports its snapshot
+once it holds its lock (`pg_export_snapshot`) and each child reads at that snapshot. A child reads the
+clock at the job's moment and acts as the job's actor.
+
+The children are started fresh (multiprocessing's `spawn`), not forked: a fork copies a lock that another
+thread holds at that instant (SQLite's own, held by a checkpointer thread mid-checkpoint) and the child then
+waits on it forever. A fresh interpreter costs about a second of imports, spent while this process works the
+first shard, and works from any thread (a request of the web server). A child that raises sends its error
+back to be raised here; a child that dies without a result is an error too; either way the others are
+stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import multiprocessing
+import os
+import pickle
+import re
+import threading
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from typing import Any, TypeVar
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from tenure import clock
+from tenure.db.engine import Database
+from tenure.db.uow import actor, current_actor
+from tenure.errors import TenureError
+
+Shard = TypeVar("Shard")
+Result = TypeVar("Result")
+
+_SNAPSHOT = re.compile(r"^[0-9A-F]+-[0-9A-F]+(-[0-9A-F]+)?$")  # what pg_export_snapshot returns
+
+
+def processes(wanted: int, items: int, least_per_process: int) -> int:
+    """How many processes to cut `items` across: at most `wanted` (0: one per core), each with at least
+    `least_per_process` items (a process's start and its pickled result cost more than a few items' work)."""
+    wanted = wanted or os.cpu_count() or 1
+    if wanted <= 1:
+        return 1
+    return max(1, min(wanted, items // max(1, least_per_process)))
+
+
+def cut(items: Sequence[Any], parts: int) -> list[list[Any]]:
+    """`items` in `parts` runs of consecutive items, as even as they come (their order kept across the runs)."""
+    size, extra = divmod(len(items), parts)
+    runs, start = [], 0
+    for n in range(parts):
+        end = start + size + (1 if n < extra else 0)
+        runs.append(list(items[start:end]))
+        start = end
+    return runs
+
+
+def fan_out(
+    db: Database,
+    session: Session,
+    work: Callable[..., Result],
+    shards: Sequence[Shard],
+    *args: Any,
+    processes: int = 2,
+) -> list[Result]:
+    """`work(session, shard, *args)` for each shard, the results in the order of the shards, in `processes`
+    processes: this one (in `session`) and children reading what `session` reads. Each process takes the next
+    shard not taken yet, so a child still starting, or a core slowed by another program, takes fewer: cut the
+    work in a few shards per process. `work` must not write, and it and `args` must pickle (a function of a
+    module, plain values)."""
+    if len(shards) <= 1 or processes <= 1:
+        return [work(session, shard, *args) for shard in shards]
+    snapshot = _export_snapshot(session)
+    spawn = multiprocessing.get_context("spawn")
+    taken = spawn.Value("i", 0)  # how many shards have been taken, by any process
+    owners = spawn.Array("i", len(shards), lock=False)  # which process took each (0: this one), under taken's lock
+    outcomes: dict[int, tuple[bool, Any]] = {}
+    children: list[tuple[BaseProcess, Connection, threading.Thread]] = []
+    try:
+        for number in range(1, min(processes, len(shards))):
+            receive, send = spawn.Pipe(duplex=False)
+            child = spawn.Process(
+                target=_child,
+                args=(send, taken, owners, number, db.url, snapshot, clock.now(), current_actor(), work, shards, args),
+                name="tenure-shard",
+                daemon=True,
+            )
+            child.start()
+            send.close()  # the child's end: when the child ends, reading finds the pipe closed
+            # read as results come, so a child never waits on a full pipe while this process works a shard
+            reader = threading.Thread(target=_receive, args=(child, receive, outcomes), daemon=True)
+            reader.start()
+            children.append((child, receive, reader))
+        while (index := _take(taken, owners, 0)) is not None:
+            outcomes[index] = (True, work(session, shards[index], *args))
+        working = set(owners)
+        for number, (process, _, reader) in enumerate(children, start=1):
+            if number not in working:  # still starting when every shard was taken: not waited for
+                process.terminate()
+            reader.join()
+        if -1 in outcomes:  # a child could not read the database at all
+            _result(outcomes[-1])
+        return [_result(outcomes.get(index)) for index in range(len(shards))]
+    finally:  # collected, or this process or a child raised: none is left behind
+        with taken.get_lock():
+            taken.value = len(shards)
+        for process, pipe, reader in children:
+            if process.is_alive() and reader.is_alive():
+                process.terminate()
+            process.join()
+            reader.join()
+            pipe.close()
+
+
+def _take(taken: Any, owners: Any, me: int) -> int | None:
+    """The next shard no process has taken, now taken by process `me`; None when all are."""
+    with taken.get_lock():
+        index = int(taken.value)
+        if index >= len(owners):
+            return None
+        taken.value = index + 1
+        owners[index] = me
+        return index
+
+
+def _receive(child: BaseProcess, receive: Connection, outcomes: dict[int, tuple[bool, Any]]) -> None:
+    """Each (shard, outcome) a child sends, until it says it is done or ends without saying so."""
+    while True:
+        try:
+            message = receive.recv()
+        except (EOFError, OSError):  # the child ended without saying it was done: what it had taken is lost
+            child.join()
+            return
+        if message is None:
+            return
+        index, outcome = message
+        outcomes[index] = outcome
+
+
+def _result(outcome: tuple[bool, Any] | None) -> Any:
+    if outcome is None:
+        raise TenureError("a process working a shard of this job ended without its result")
+    ok, value = outcome
+    if not ok:
+        raise value
+    return value
+
+
+def _export_snapshot(session: Session) -> str | None:
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        return None  # SQLite: the job holds the write lock, so what is committed is what it reads
+    return str(connection.execute(text("SELECT pg_export_snapshot()")).scalar_one())
+
+
+@contextmanager
+def _reader_at(db: Database, snapshot: str | None) -> Iterator[Session]:
+    with db.reader() as session:
+        if snapshot is not None:
+            if not _SNAPSHOT.match(snapshot):  # made into SQL text below: only PostgreSQL's own form
+                raise TenureError(f"not a snapshot id: {snapshot!r}")
+            session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+            session.execute(text(f"SET TRANSACTION SNAPSHOT '{snapshot}'"))
+        yield session
+
+
+def _child(
+    send: Connection,
+    taken: Any,
+    owners: Any,
+    me: int,
+    url: str,
+    snapshot: str | None,
+    moment: datetime,
+    who: str,
+    work: Callable[..., Result],
+    shards: Sequence[Shard],
+    args: tuple[Any, ...],
+) -> None:
+    """Take shards until none is left, sending (index, (True, result)) or (index, (False, error)) for each, then
+    None. After an error no more are taken, here or elsewhere: the job fails."""
+    gc.disable()  # a shard makes a few hundred thousand objects, all freed when the process ends
+    clock.set_now(moment)
+    actor.set(who)
+    with contextlib.ExitStack() as stack:
+        try:
+            session = stack.enter_context(_reader_at(Database(url), snapshot))
+        except BaseException as exc:  # no shard can be worked here: the job fails, saying why
+            send.send((-1, (False, _portable(exc))))
+            raise
+        while (index := _take(taken, owners, me)) is not None:
+            try:
+                outcome: tuple[bool, Any] = (True, work(session, shards[index], *args))
+            except BaseException as exc:  # handed to the parent, whatever it was
+                outcome = (False, _portable(exc))
+                with taken.get_lock():
+                    taken.value = len(shards)
+            send.send((index, outcome))
+    send.send(None)
+    send.close()
+
+
+def _portable(exc: BaseException) -> BaseException:
+    """The error itself when it survives pickling (a TenureError keeps its type), else its traceback's text."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:
+        return TenureError("".join(traceback.format_exception(exc)).strip())
