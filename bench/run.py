@@ -545,6 +545,7 @@ def main(argv: list[str] | None = None) -> None:
         help="run on each of these engines in turn and print the figures side by side: sqlite,postgresql",
     )
     args = parser.parse_args(argv)
+    as_installed()
     scale = SCALES[args.scale]
     names = [n for names in args.only for n in names] if args.only else sorted(BENCHES)
     if args.engines:
@@ -601,6 +602,17 @@ def _report(db: Database, scale: Scale, generated: float | None) -> dict[str, An
         "cpu_count": os.cpu_count(),
         "results": {},
     }
+
+
+def as_installed() -> None:
+    """Tenure's bytecode compiled, as pip compiles a package's when it installs it. A checkout installed in place
+    and run with PYTHONDONTWRITEBYTECODE set would otherwise compile every module of Tenure's in every process
+    that starts: each command, and each process a billing run starts for its shards."""
+    import compileall
+
+    import tenure
+
+    compileall.compile_dir(Path(tenure.__file__).parent, quiet=1)
 
 
 def _engines(value: str) -> tuple[str, ...]:

@@ -9,7 +9,6 @@ bench/out/; PostgreSQL: `<database>_demo` on the same server), as the issue meas
 
 from __future__ import annotations
 
-import compileall
 import http.client
 import os
 import statistics
@@ -22,7 +21,6 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 import bench.run as run
-import tenure as tenure_package
 from bench.generate import Scale
 from bench.registry import bench
 from tenure.db.engine import Database
@@ -91,9 +89,7 @@ def command_line(db: Database, scale: Scale) -> dict[str, Any]:
     script = Path(sys.executable).parent / "tenure"  # the console script a user types, where it is installed
     tenure = [str(script)] if script.exists() else [sys.executable, "-m", "tenure"]
     subprocess.run([*tenure, "demo"], env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    # As installed: pip compiles a package's bytecode when it installs it. A checkout installed in place, run
-    # with PYTHONDONTWRITEBYTECODE set, would otherwise compile every module of Tenure's on every start.
-    compileall.compile_dir(Path(tenure_package.__file__).parent, quiet=1)
+    run.as_installed()
     commands = {
         "help": [*tenure, "--help"],
         "client_list": [*tenure, "client", "list", "--json"],
