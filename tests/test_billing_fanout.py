@@ -1,4 +1,4 @@
-"""A billing run settles its clients in forked processes (tenure.db.fanout): what it writes is exactly what one
+"""A billing run settles its clients in several processes (tenure.db.fanout): what it writes is exactly what one
 process writes, on both engines, and a process that fails fails the run with nothing written."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import multiprocessing
 import os
 import threading
 import time
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -72,22 +72,42 @@ def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
-def _two_runs(db: Database, monkeypatch: pytest.MonkeyPatch, processes: int) -> tuple[dict[str, Any], list[int]]:
-    """The generated MSP billed for the month after its history, then corrected and billed the month after."""
+def _settle_sharing_with_children(s: Any, ids: Any, *rest: Any) -> Any:
+    """`_settle`, but the run's own process waits (a minute at most) until a child has taken a shard, so the
+    children work some of the shards however slowly they start; each shard a child works leaves a mark."""
+    marks = os.environ["TENURE_TEST_SHARD_MARKS"]
+    if multiprocessing.parent_process() is not None:
+        Path(marks, f"{os.getpid()}-{ids[0]}").touch()
+    else:
+        deadline = time.monotonic() + 60
+        while not os.listdir(marks) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    return REAL_SETTLE(s, ids, *rest)
+
+
+def _two_runs(
+    db: Database, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, processes: int
+) -> tuple[dict[str, Any], list[int]]:
+    """The generated MSP billed for the month after its history, then corrected and billed the month after.
+    Returns what was written and, per run, how many shards children worked."""
     empty(db)
     generate(db, SCALE)
     monkeypatch.setattr(get_settings(), "billing_processes", processes)
     monkeypatch.setattr(billing, "CLIENTS_PER_PROCESS", 5)
-    shards: list[int] = []
+    if processes > 1:
+        monkeypatch.setattr(billing, "_settle", _settle_sharing_with_children)
+    in_children = []
 
-    def counted(*args: Any, processes: int) -> Any:
-        shards.append(processes)
-        return REAL_FAN_OUT(*args, processes=processes)
+    def run(period: date) -> None:
+        marks = tmp_path / f"marks-{processes}-{period}"
+        marks.mkdir()
+        monkeypatch.setenv("TENURE_TEST_SHARD_MARKS", str(marks))
+        clock.set_now(f"{period}T08:00:00+00:00")
+        billing.run_billing(db, period.strftime("%Y-%m"))
+        in_children.append(len(os.listdir(marks)))
 
-    monkeypatch.setattr(fanout, "fan_out", counted)
     first = SCALE.end + timedelta(days=1)
-    clock.set_now(f"{first}T08:00:00+00:00")
-    billing.run_billing(db, first.strftime("%Y-%m"))
+    run(first)
     with db.reader() as s:  # two entries billed by the hour to a client late in the order (another shard)
         frozen = s.execute(
             select(FrozenAllocation.client_id, FrozenAllocation.portions).order_by(FrozenAllocation.client_id.desc())
@@ -100,17 +120,16 @@ def _two_runs(db: Database, monkeypatch: pytest.MonkeyPatch, processes: int) -> 
         late = [s.scalars(select(TimeEntry.id).filter_by(client_id=cid, key=key)).one() for key in keys[:2]]
     edit_time_entry(db, late[0], {"minutes": 200}, reason="logged short")
     void_time_entry(db, late[1], "duplicate")
-    second = (first + timedelta(days=32)).replace(day=1)
-    clock.set_now(f"{second}T08:00:00+00:00")
-    billing.run_billing(db, second.strftime("%Y-%m"))
+    run((first + timedelta(days=32)).replace(day=1))
     clock.set_now(None)
-    return _written(db), shards
+    return _written(db), in_children
 
 
-def test_a_run_in_three_processes_writes_what_one_process_writes(db, monkeypatch):
-    alone, shards_alone = _two_runs(db, monkeypatch, processes=1)
-    fanned, shards_fanned = _two_runs(db, monkeypatch, processes=3)
-    assert shards_alone == [] and shards_fanned == [3, 3]  # the second really ran in three processes, twice
+def test_a_run_in_three_processes_writes_what_one_process_writes(db, monkeypatch, tmp_path):
+    alone, in_children_alone = _two_runs(db, monkeypatch, tmp_path, processes=1)
+    fanned, in_children = _two_runs(db, monkeypatch, tmp_path, processes=3)
+    assert in_children_alone == [0, 0]
+    assert all(worked >= 1 for worked in in_children)  # children worked shards of both runs
     assert len({row[0] for row in alone["invoices"]}) > SCALE.clients  # both periods invoiced
     assert "adjustment" in {row[7] for row in alone["invoices"]}  # the corrections, credited and billed again
     for part in ("invoices", "ledger", "frozen", "notices"):
@@ -153,13 +172,38 @@ def test_shards_are_worked_from_any_thread(db, tmp_path):
     found: list[Any] = []
 
     def billing_request() -> None:  # as a request of the web server runs a billing run
-        with db.reader() as s:
-            found.append(fanout.fan_out(db, s, _double, [1, 2], str(tmp_path), processes=2))
+        try:
+            with db.reader() as s:
+                found.append(fanout.fan_out(db, s, _double, [1, 2], str(tmp_path), processes=2))
+        except Exception as exc:
+            found.append(exc)
 
     thread = threading.Thread(target=billing_request)
     thread.start()
     thread.join()
+    assert isinstance(found[0], list), found[0]
     assert [r[0] for r in found[0]] == [2, 4] and found[0][1][1] != os.getpid()
+
+
+def _moment(session: Any, shard: int, marks: str) -> tuple[Any, int]:
+    _wait_for_a_child(marks)
+    return clock.now(), os.getpid()
+
+
+def test_every_shard_reads_the_clock_at_one_moment(db, tmp_path):
+    with db.reader() as s:  # the real clock, running: a shard worked later still reads the job's moment
+        results = fanout.fan_out(db, s, _moment, [1, 2, 3, 4], str(tmp_path), processes=2)
+    assert len({moment for moment, _ in results}) == 1 and len({pid for _, pid in results}) == 2
+
+
+def _pid(session: Any, shard: int) -> int:
+    return os.getpid()
+
+
+def test_a_database_in_memory_is_worked_in_its_own_process_only(tmp_path):
+    memory = Database("sqlite://")
+    with memory.reader() as s:
+        assert set(fanout.fan_out(memory, s, _pid, [1, 2, 3], processes=3)) == {os.getpid()}
 
 
 def test_an_error_in_a_child_is_raised_as_it_was(db, tmp_path):

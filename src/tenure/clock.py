@@ -7,6 +7,8 @@ another moment: rehearse a month-end, or run a two-hour wait in no time in a tes
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, date, datetime
 
@@ -29,6 +31,16 @@ def set_now(moment: datetime | str | None) -> None:
     if isinstance(moment, str):
         moment = parse_moment(moment)
     _override.set(moment)
+
+
+@contextmanager
+def held(moment: datetime) -> Iterator[None]:
+    """The clock reads `moment` until the block ends (every part of one job at the job's moment)."""
+    token = _override.set(moment)
+    try:
+        yield
+    finally:
+        _override.reset(token)
 
 
 def now() -> datetime:

@@ -40,7 +40,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from tenure import clock
-from tenure.db.engine import Database
+from tenure.db.engine import Database, _file_of
 from tenure.db.uow import actor, current_actor
 from tenure.errors import TenureError
 
@@ -50,10 +50,14 @@ Result = TypeVar("Result")
 _SNAPSHOT = re.compile(r"^[0-9A-F]+-[0-9A-F]+(-[0-9A-F]+)?$")  # what pg_export_snapshot returns
 
 
+MOST_PROCESSES = 8  # by default: each is a database connection, and the writing stays in one process
+
+
 def processes(wanted: int, items: int, least_per_process: int) -> int:
-    """How many processes to cut `items` across: at most `wanted` (0: one per core), each with at least
-    `least_per_process` items (a process's start and its pickled result cost more than a few items' work)."""
-    wanted = wanted or os.cpu_count() or 1
+    """How many processes to cut `items` across: at most `wanted` (0: one per core this process may use, at
+    most MOST_PROCESSES), each with at least `least_per_process` items (a process's start and its pickled
+    result cost more than a few items' work)."""
+    wanted = wanted or min(_cores(), MOST_PROCESSES)
     if wanted <= 1:
         return 1
     return max(1, min(wanted, items // max(1, least_per_process)))
@@ -70,6 +74,12 @@ def cut(items: Sequence[Any], parts: int) -> list[list[Any]]:
     return runs
 
 
+def _cores() -> int:
+    if hasattr(os, "sched_getaffinity"):  # the cores this process may run on, not every core of the machine
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def fan_out(
     db: Database,
     session: Session,
@@ -83,48 +93,75 @@ def fan_out(
     shard not taken yet, so a child still starting, or a core slowed by another program, takes fewer: cut the
     work in a few shards per process. `work` must not write, and it and `args` must pickle (a function of a
     module, plain values)."""
-    if len(shards) <= 1 or processes <= 1:
-        return [work(session, shard, *args) for shard in shards]
+    if len(shards) <= 1 or processes <= 1 or (db.is_sqlite and _file_of(db.engine) is None):
+        return [work(session, shard, *args) for shard in shards]  # (a database in memory is this process's alone)
     snapshot = _export_snapshot(session)
+    moment = clock.now()  # every shard reads the clock at this moment, here and in the children
     spawn = multiprocessing.get_context("spawn")
     taken = spawn.Value("i", 0)  # how many shards have been taken, by any process
     owners = spawn.Array("i", len(shards), lock=False)  # which process took each (0: this one), under taken's lock
     outcomes: dict[int, tuple[bool, Any]] = {}
     children: list[tuple[BaseProcess, Connection, threading.Thread]] = []
+    idle: list[tuple[BaseProcess, Connection, threading.Thread]] = []
     try:
         for number in range(1, min(processes, len(shards))):
             receive, send = spawn.Pipe(duplex=False)
             child = spawn.Process(
                 target=_child,
-                args=(send, taken, owners, number, db.url, snapshot, clock.now(), current_actor(), work, shards, args),
+                args=(send, taken, owners, number, db.url, snapshot, moment, current_actor(), work, shards, args),
                 name="tenure-shard",
                 daemon=True,
             )
-            child.start()
-            send.close()  # the child's end: when the child ends, reading finds the pipe closed
+            try:
+                child.start()
+            except BaseException:
+                receive.close()
+                raise
+            finally:
+                send.close()  # the child's end: when the child ends, reading finds the pipe closed
             # read as results come, so a child never waits on a full pipe while this process works a shard
             reader = threading.Thread(target=_receive, args=(child, receive, outcomes), daemon=True)
             reader.start()
             children.append((child, receive, reader))
-        while (index := _take(taken, owners, 0)) is not None:
-            outcomes[index] = (True, work(session, shards[index], *args))
+        with _reader_at(db, snapshot, session) as own, clock.held(moment):
+            while (index := _take(taken, owners, 0)) is not None:
+                outcomes[index] = (True, work(own, shards[index], *args))
         working = set(owners)
-        for number, (process, _, reader) in enumerate(children, start=1):
-            if number not in working:  # still starting when every shard was taken: not waited for
-                process.terminate()
+        # a child still starting when every shard was taken is not waited for (nor stopped: it may be inside
+        # `_take`, holding the lock); it finds nothing to take and ends, reaped on a thread of its own
+        idle = [child for number, child in enumerate(children, start=1) if number not in working]
+        children = [child for number, child in enumerate(children, start=1) if number in working]
+        for _, _, reader in children:
             reader.join()
-        if -1 in outcomes:  # a child could not read the database at all
-            _result(outcomes[-1])
+        if -1 in outcomes and any(index not in outcomes for index in range(len(shards))):
+            _result(outcomes[-1])  # a child could not read the database at all: why its shards have no result
         return [_result(outcomes.get(index)) for index in range(len(shards))]
     finally:  # collected, or this process or a child raised: none is left behind
-        with taken.get_lock():
-            taken.value = len(shards)
+        _stop_taking(taken)
         for process, pipe, reader in children:
-            if process.is_alive() and reader.is_alive():
+            if process.is_alive() and reader.is_alive():  # only on the way out of an error
                 process.terminate()
-            process.join()
-            reader.join()
-            pipe.close()
+            _reap(process, pipe, reader)
+        for process, pipe, reader in idle:  # the shared counter lives until they end: they map it as they start
+            threading.Thread(target=_reap, args=(process, pipe, reader, taken, owners), daemon=True).start()
+
+
+def _stop_taking(taken: Any) -> None:
+    """No more shards are taken. The lock is waited for a while only: a child stopped inside `_take` (by a
+    signal from outside) would hold it for good, and no one takes a shard once this has run anyway."""
+    lock = taken.get_lock()
+    held = lock.acquire(timeout=5)
+    try:
+        taken.value = 1 << 30
+    finally:
+        if held:
+            lock.release()
+
+
+def _reap(process: BaseProcess, pipe: Connection, reader: threading.Thread, *shared: Any) -> None:
+    process.join()
+    reader.join()
+    pipe.close()
 
 
 def _take(taken: Any, owners: Any, me: int) -> int | None:
@@ -169,7 +206,12 @@ def _export_snapshot(session: Session) -> str | None:
 
 
 @contextmanager
-def _reader_at(db: Database, snapshot: str | None) -> Iterator[Session]:
+def _reader_at(db: Database, snapshot: str | None, session: Session | None = None) -> Iterator[Session]:
+    """A session reading at `snapshot` (PostgreSQL): a connection of its own. Without one, `session` when
+    given (SQLite: the job's own, whose write lock keeps the database still), else a new reader."""
+    if snapshot is None and session is not None:
+        yield session
+        return
     with db.reader() as session:
         if snapshot is not None:
             if not _SNAPSHOT.match(snapshot):  # made into SQL text below: only PostgreSQL's own form
@@ -197,12 +239,16 @@ def _child(
     gc.disable()  # a shard makes a few hundred thousand objects, all freed when the process ends
     clock.set_now(moment)
     actor.set(who)
+    if taken.value >= len(shards):  # every shard taken while this process started: nothing to read
+        send.send(None)
+        return
     with contextlib.ExitStack() as stack:
         try:
             session = stack.enter_context(_reader_at(Database(url), snapshot))
-        except BaseException as exc:  # no shard can be worked here: the job fails, saying why
+        except Exception as exc:  # no shard can be worked here: why, should the job miss this child's shards
             send.send((-1, (False, _portable(exc))))
-            raise
+            send.send(None)
+            return
         while (index := _take(taken, owners, me)) is not None:
             try:
                 outcome: tuple[bool, Any] = (True, work(session, shards[index], *args))
