@@ -152,7 +152,7 @@ def _stop_taking(taken: Any) -> None:
     lock = taken.get_lock()
     held = lock.acquire(timeout=5)
     try:
-        taken.value = 1 << 30
+        taken.get_obj().value = 1 << 30  # the number itself: `taken.value` would wait for the lock again
     finally:
         if held:
             lock.release()
