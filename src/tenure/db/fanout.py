@@ -2,21 +2,23 @@
 
 A billing run settles 5,000 clients one after another: it reads a million entries, allocates them, and
 encodes what it freezes, all before it writes anything, and no client's part depends on another's. So the
-clients are cut into shards: the first is worked in this process, in the job's own session, and every other
-in a child process, which reads through a connection of its own and sends its result back pickled. Everything
-is written afterwards, here, in the job's one transaction.
+clients are cut into shards, a few per process, and this process and child processes take them one at a
+time from a shared counter (a child still starting, or a core running slow, takes fewer). A child reads
+through a connection of its own and sends each result back pickled. Everything is written afterwards, here,
+in the job's one transaction.
 
-What the children read is what the job reads. On SQLite the job already holds the database's write lock and
-has written nothing, so no one can commit a change until it ends. On PostgreSQL the job exports its snapshot
-once it holds its lock (`pg_export_snapshot`) and each child reads at that snapshot. A child reads the
-clock at the job's moment and acts as the job's actor.
+Every shard reads what the job reads. On SQLite the job already holds the database's write lock and has
+written nothing, so no one can commit a change until it ends. On PostgreSQL the job exports its snapshot once
+it holds its lock (`pg_export_snapshot`) and every shard, this process's too, reads at that snapshot. Every
+shard reads the clock at one moment, and a child acts as the job's actor.
 
 The children are started fresh (multiprocessing's `spawn`), not forked: a fork copies a lock that another
 thread holds at that instant (SQLite's own, held by a checkpointer thread mid-checkpoint) and the child then
-waits on it forever. A fresh interpreter costs about a second of imports, spent while this process works the
-first shard, and works from any thread (a request of the web server). A child that raises sends its error
+waits on it forever. A fresh interpreter costs about a second of imports, spent while this process already
+works shards, and works from any thread (a request of the web server). A child that raises sends its error
 back to be raised here; a child that dies without a result is an error too; either way the others are
-stopped.
+stopped. A script that starts a job must guard its top level (`if __name__ == "__main__":`): each child
+imports the main module again.
 """
 
 from __future__ import annotations
