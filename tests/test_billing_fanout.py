@@ -3,6 +3,7 @@ process writes, on both engines, and a process that fails fails the run with not
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import threading
@@ -67,8 +68,6 @@ def _written(db: Database) -> dict[str, Any]:
 
 
 def _json(value: Any) -> Any:
-    import json
-
     return json.loads(value) if isinstance(value, str) else value
 
 

@@ -205,18 +205,12 @@ class _Freezer:
         default_factory=list
     )
 
-    def add(
-        self,
-        client_id: int,
-        invoice_id: int | None,
-        portions: dict[str, Any] | list[Any],
-        months: list[coverage.MonitoringMonth],
-        revisions: dict[str, int] | None = None,
-    ) -> None:
-        """`portions` encoded (`encode_portions`); `revisions`: the entry revisions this run settled
-        (`_work_lines`), kept beside the portions."""
-        if portions or months or revisions:
-            self.pending.append((client_id, invoice_id, portions, [encode_month(m) for m in months], revisions or {}))
+    def add(self, client: _Settled, invoice_id: int | None) -> None:
+        """What `client`'s invoice (None: no invoice, nothing to bill) froze: its encoded portions, its
+        monitoring months, and the entry revisions settled (`_work_lines`), kept beside the portions."""
+        if client.portions or client.months or client.revisions:
+            months = [encode_month(m) for m in client.months]
+            self.pending.append((client.world.client_id, invoice_id, client.portions, months, client.revisions))
 
     def write(self) -> None:
         """Insert a row per client; a client whose row for the period exists (a rerun) has it extended."""
@@ -544,11 +538,10 @@ def run_billing(db: Database, period: str) -> RunResult:
         freezer = _Freezer(s, period)
         for draft in drafts:
             assert draft.id is not None
-            client = draft.settled
-            freezer.add(client.world.client_id, draft.id, client.portions, client.months, client.revisions)
-            _mark_charges(s, draft.id, client.charges, client.credits)
+            freezer.add(draft.settled, draft.id)
+            _mark_charges(s, draft.id, draft.settled.charges, draft.settled.credits)
         for client in frozen_only:
-            freezer.add(client.world.client_id, None, client.portions, client.months, client.revisions)
+            freezer.add(client, None)
         freezer.write()
         return RunResult(period, [_draft_json(d) for d in drafts], len(invoiced))
 
@@ -744,7 +737,7 @@ def final_invoice(db: Database, client_key: str, end: date) -> dict[str, Any]:
             )
         s.add_all(settle)
         freezer = _Freezer(s, "final")
-        freezer.add(cid, invoice.id, settled.portions, settled.months, settled.revisions)
+        freezer.add(settled, invoice.id)
         freezer.write()
         _mark_charges(s, invoice.id, settled.charges, settled.credits)
         s.flush()
