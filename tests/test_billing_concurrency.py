@@ -1,12 +1,16 @@
 """Billing runs of one month started at the same time: the later ones wait for the first and change nothing;
-one that cannot wait long enough says so in one line (command line) or a 409 problem (API), never a 500."""
+one that cannot wait long enough says so in one line (command line) or a 409 problem (API), never a 500.
+Changes to what a run reads wait until it has committed, and a run waits for the changes under way."""
 
 from __future__ import annotations
 
 import contextvars
 import copy
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -15,15 +19,20 @@ from sqlalchemy import func, select
 
 from tenure import clock
 from tenure.accounts.service import create_token
+from tenure.agreements.changes import void_time_entry
+from tenure.agreements.service import log_time
 from tenure.api.app import create_app
 from tenure.billing import service
+from tenure.billing.charges import add_charge
 from tenure.billing.models import Invoice
+from tenure.book.objects import patch_item
 from tenure.book.service import import_book
 from tenure.clients.models import Client
-from tenure.db.locks import hold
+from tenure.db.locks import hold, hold_inputs
 from tenure.errors import Busy
 from tenure.settings import get_settings
-from tests.test_billing import MANAGED, book
+from tests.test_billing import MANAGED, book, lines_of
+from tests.test_time_corrections import ADHOC, entry_id
 
 CLIENTS = 12
 RUN_AT = "2026-11-01T07:00:00Z"
@@ -143,3 +152,97 @@ def test_runs_of_one_month_at_once_through_the_api(db, monkeypatch):
         assert busy.status_code == 409
         assert busy.headers["content-type"].startswith("application/problem+json")
         assert "billing run of 2026-12 is busy" in busy.json()["detail"]
+
+
+@contextmanager
+def run_under_way(db, monkeypatch, period: str = "2026-11") -> Iterator[dict[str, Any]]:
+    """A billing run of `period` on a thread of its own that has taken its locks and read what it settles, held
+    there until the block ends; then its result (or error) in the dict yielded."""
+    settling, release = threading.Event(), threading.Event()
+    settle = service._settle
+
+    def held_settle(*args: Any) -> Any:
+        settling.set()
+        assert release.wait(60)
+        return settle(*args)
+
+    monkeypatch.setattr(service, "_settle", held_settle)
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = service.run_billing(db, period).as_json()
+        except BaseException as exc:  # the test reports it
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=contextvars.copy_context().run, args=(run,))
+    thread.start()
+    try:
+        assert settling.wait(60), outcome
+        yield outcome
+    finally:
+        release.set()
+        thread.join()
+
+
+def test_changes_to_what_a_run_reads_wait_for_it_and_say_so(db, monkeypatch):
+    import_book(db, book(*clients()[:2]))
+    clock.set_now(RUN_AT)
+    voided = entry_id(db, "client00-t1")
+    changes = {
+        "log time": lambda: log_time(db, "client00", 30, "remote_support", date(2026, 10, 30)),
+        "void an entry": lambda: void_time_entry(db, voided, "not our work"),
+        "change an agreement": lambda: patch_item(
+            db, "client01", "agreements", "client01-m", {"hourly_rate": "99"}, effective=date(2026, 12, 1)
+        ),
+        "add a charge": lambda: add_charge(db, "client01", "Cable", "25.00"),
+        "buy a block": lambda: service.buy_block(db, "client01", Decimal(5), Decimal(500)),
+    }
+    monkeypatch.setattr(get_settings(), "lock_timeout", 0.3)
+    with run_under_way(db, monkeypatch) as outcome:
+        for name, change in changes.items():
+            with pytest.raises(Busy) as refused:
+                change()
+            assert "0.3 s" in str(refused.value) and "try again" in str(refused.value), name
+    assert "error" not in outcome and outcome["result"]["created"] == 2
+    for change in changes.values():  # once the run has committed, each goes through
+        change()
+
+
+def test_a_run_waits_for_the_changes_under_way(db, monkeypatch):
+    import_book(db, book(*clients()[:1]))
+    clock.set_now(RUN_AT)
+    monkeypatch.setattr(get_settings(), "lock_timeout", 0.3)
+    with db.unit_of_work() as change:  # a change still being made
+        hold_inputs(change)
+        with pytest.raises(Busy, match="billing run of 2026-11"):
+            service.run_billing(db, "2026-11")
+    assert invoices_per_client(db) == {}
+    assert service.run_billing(db, "2026-11").as_json()["created"] == 1
+
+
+def test_an_entry_voided_while_a_run_settles_is_credited_on_the_next_invoice(db, monkeypatch):
+    """The void waits for the run, so it finds the entry invoiced and credits it; had it gone through at once,
+    the run would bill the entry and nothing would ever give it back."""
+    import_book(db, book(ADHOC))
+    clock.set_now(RUN_AT)
+    failed: list[BaseException] = []
+
+    def void() -> None:
+        try:
+            void_time_entry(db, entry_id(db, "t1"), "billed to the wrong client")
+        except BaseException as exc:  # the test reports it
+            failed.append(exc)
+
+    with run_under_way(db, monkeypatch) as outcome:
+        voiding = threading.Thread(target=contextvars.copy_context().run, args=(void,))
+        voiding.start()
+        voiding.join(1.0)
+        assert voiding.is_alive()  # waiting for the run, not done beside it
+    voiding.join()
+    assert failed == [] and "error" not in outcome
+    (november,) = outcome["result"]["invoices"]
+    assert lines_of(november) == [("hourly", "262.50")]  # billed: the run read the entry before the void
+    clock.set_now("2026-12-01T07:00:00Z")
+    (december,) = service.run_billing(db, "2026-12").invoices
+    assert lines_of(december) == [("adjustment", "-187.50")]  # 61 minutes rounded to 75 at 150.00, given back

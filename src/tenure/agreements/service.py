@@ -27,6 +27,7 @@ from tenure.bulk import chunks as _chunks
 from tenure.clients.models import Client, Contact
 from tenure.db.bulkwrite import insert_rows
 from tenure.db.engine import Database
+from tenure.db.locks import hold_inputs
 from tenure.db.uow import current_actor
 from tenure.errors import NotFound, TenureError
 from tenure.money import ZERO, fmt
@@ -589,6 +590,7 @@ def log_time(
         one_line(technician, "technician")
     day = day or clock.today()
     with db.unit_of_work() as s:
+        hold_inputs(s)
         cid = client_id_of(s, client_key)
         on_ticket = _ticket_of(s, cid, client_key, ticket) if ticket is not None else None
         worlds, before = allocate_clients(s, [cid], max(day, clock.today()))

@@ -47,7 +47,7 @@ from tenure.db import fanout
 from tenure.db.bulkwrite import insert_rows, insert_with_ids
 from tenure.db.changelog import record_created
 from tenure.db.engine import Database
-from tenure.db.locks import hold
+from tenure.db.locks import hold, hold_inputs, hold_inputs_alone
 from tenure.db.uow import current_actor
 from tenure.errors import NotFound, TenureError, ValidationFailed
 from tenure.money import ZERO, fmt, to_money
@@ -496,6 +496,7 @@ def run_billing(db: Database, period: str) -> RunResult:
     start = period_start(period)
     with db.unit_of_work() as s:
         hold(s, "billing-run", start.year * 100 + start.month, f"the billing run of {period}")
+        hold_inputs_alone(s, f"the billing run of {period}")  # nothing it reads changes until it commits
         msp = msp_settings(s)
         invoiced = set(
             s.scalars(
@@ -574,6 +575,7 @@ def buy_block(
     if expires is not None and expires < day:
         raise ValidationFailed([f"expires: the block would expire ({expires}) before it is bought ({day})"])
     with db.unit_of_work() as s:
+        hold_inputs(s)
         msp = msp_settings(s)
         cid = client_id_of(s, client_key)
         world = load_worlds(s, [cid])[cid]
@@ -638,6 +640,7 @@ def deposit(
     if amount <= 0:
         raise TenureError("a deposit is a positive amount of money")
     with db.unit_of_work() as s:
+        hold_inputs(s)
         cid = client_id_of(s, client_key)
         world = load_worlds(s, [cid])[cid]
         count = s.scalar(select(func.count()).select_from(RetainerDeposit).where(RetainerDeposit.client_id == cid))
@@ -671,6 +674,7 @@ def final_invoice(db: Database, client_key: str, end: date) -> dict[str, Any]:
     """End every agreement on `end`, bill all usage not yet invoiced and credit fees billed past the end,
     and settle unused prepaid time by the MSP's `unused_prepaid` policy. Idempotent per client."""
     with db.unit_of_work() as s:
+        hold_inputs(s)
         cid = client_id_of(s, client_key)
         existing = s.scalars(
             select(Invoice)
@@ -756,6 +760,7 @@ def change_status(db: Database, number: str, action: str) -> dict[str, Any]:
     from tenure.billing import mailing  # mailing builds on this module
     allowed, target = TRANSITIONS[action]
     with db.unit_of_work() as s:
+        hold_inputs(s)  # a voided invoice is billed again by the next run
         invoice = s.scalars(
             select(Invoice).options(selectinload(Invoice.lines)).where(Invoice.number == number)
         ).first()

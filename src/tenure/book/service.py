@@ -41,6 +41,7 @@ from tenure.book.validate import Known, parse, references
 from tenure.bulk import chunks as _chunks
 from tenure.clients.models import BackupJob, Client, Contact, Device, Site, VendorAccount
 from tenure.db.engine import Database
+from tenure.db.locks import hold_inputs
 from tenure.db.uow import current_actor
 from tenure.errors import ValidationFailed
 from tenure.intake.models import MappingRule
@@ -333,6 +334,7 @@ def _derived_keys(items: Sequence[T], given: Any, derive: Any) -> list[tuple[str
 def import_book(db: Database, data: Any) -> ImportSummary:
     book = parse(data)
     with db.unit_of_work() as session:
+        hold_inputs(session)
         importer = _Importer(session, book)
         problems = references(book, importer.known()) + importer.conflicts()
         if problems:
