@@ -37,6 +37,7 @@ from tenure.connectors.registry import (
     connector_for,
     handover_of,
 )
+from tenure.db.locks import hold_inputs
 from tenure.errors import TenureError
 from tenure.maintenance.models import MaintenanceTask
 from tenure.msp.models import MspSettings
@@ -427,6 +428,7 @@ def _end_agreements(s: Session, client: Client, end: date, only: str | None = No
 
 def end_agreement(ctx: StepContext, settings: ConnectorSettings) -> Outcome:
     with ctx.db.unit_of_work() as s:
+        hold_inputs(s)  # what a billing run reads (tenure.db.locks)
         run, client = _run_and_client(s, ctx)
         ended = _end_agreements(s, client, run.end_of_service, only=str(ctx.step.target.get("agreement")))
     if not ended:
@@ -436,6 +438,7 @@ def end_agreement(ctx: StepContext, settings: ConnectorSettings) -> Outcome:
 
 def stop_recurring(ctx: StepContext, settings: ConnectorSettings) -> Outcome:
     with ctx.db.unit_of_work() as s:
+        hold_inputs(s)  # what a billing run reads (tenure.db.locks)
         run, client = _run_and_client(s, ctx)
         ended = _end_agreements(s, client, run.end_of_service)
     return Outcome.done(
