@@ -155,18 +155,25 @@ class MatchIndex:
         self.jobs_by_uuid: dict[str, BackupJob] = {}
         self.jobs: dict[tuple[int, str], BackupJob] = {}
         self.jobs_by_key: dict[str, BackupJob] = {}
-        named = sorted({(sg.job or sg.title) for sg in signals if sg.kind == "backup"})
-        for chunk in chunks(named):
-            lowered = [n.lower() for n in chunk]
-            for job in session.scalars(
-                select(BackupJob).where(
-                    BackupJob.key.in_(chunk) | BackupJob.name.in_(chunk) | func.lower(BackupJob.ping_uuid).in_(lowered)
-                )
-            ):
-                self.add_job(job)
+        self._named = sorted({(sg.job or sg.title) for sg in signals if sg.kind == "backup"})
+        self.reload_jobs()
         self._facts: dict[str, ClientFacts] = {}
         self._subject_rules = any(f == "subject" for _, f, _ in self.mapping)
         self._matched: dict[tuple[Any, ...], str | None] = {}
+
+    def reload_jobs(self) -> None:
+        """The backup jobs this batch names, read again: another batch may have created or changed one since
+        (intake's recording lock orders the batches; see intake.service)."""
+        for chunk in chunks(self._named):
+            lowered = [n.lower() for n in chunk]
+            for job in self.session.scalars(
+                select(BackupJob)
+                .where(
+                    BackupJob.key.in_(chunk) | BackupJob.name.in_(chunk) | func.lower(BackupJob.ping_uuid).in_(lowered)
+                )
+                .execution_options(populate_existing=True)
+            ):
+                self.add_job(job)
 
     def add_job(self, job: BackupJob) -> None:
         self.jobs_by_key[job.key] = job

@@ -459,8 +459,13 @@ def _process_rows(s: Session, rows: list[Any], now: datetime) -> list[Outcome]:
             failed[row.id] = _unread(row.id, clean_text(f"{row.source}: could not be read ({exc})"))
         except Exception as exc:  # a parser's crash on strange input (parsers are pure: nothing to undo)
             failed[row.id] = _unread(row.id, f"{row.source}: {_failure(exc)}")
-    _hold_recording(s)
+    # Who is who, read before the recording lock: no batch changes clients, mapping rules, devices, agreements
+    # or contacts, so workers side by side (`tenure worker --processes N`) match and load facts at once. What
+    # batches do change (open alerts, their tickets, backup jobs) is read once the lock is held.
     index = MatchIndex(s, [signal for _, signal in parsed])
+    index.load_facts({client for row, signal in parsed if (client := index.client_of(signal, row.meta))})
+    _hold_recording(s)
+    index.reload_jobs()
     # a person's mail (a known contact's) lands on a ticket instead of becoming an alert (desk/mail/inbound.py)
     parsed, people = take_client_mail(s, index, parsed, now)
     recorder = Recorder(s, index, now)
