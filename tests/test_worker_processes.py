@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -16,6 +17,7 @@ from sqlalchemy import func, select
 
 from tenure import clock
 from tenure.book.demo import load_demo
+from tenure.clients.models import BackupJob
 from tenure.intake import service
 from tenure.intake.models import Alert, RawPayload
 from tenure.triage.models import Ticket
@@ -135,3 +137,25 @@ def test_worker_processes_killed_mid_burst_lose_nothing_and_count_nothing_twice(
         assert Counter(s.scalars(select(RawPayload.state).where(RawPayload.id.in_(ids)))) == {"processed": n}
         counts = s.scalars(select(Alert.count).where(DISK_ALERT)).all()
     assert len(counts) == 80 and sum(counts) == n  # each payload counted once, none twice, none lost
+
+
+def test_workers_side_by_side_make_one_job_of_each_new_backup_job(db):
+    """Backup results of jobs never seen before, spread over batches that workers record side by side: each
+    job is made once (a batch reads the jobs again once it may record, so it finds the one another made)."""
+    if db.is_sqlite:
+        return  # one writer: batches are recorded one after another anyway
+    clock.set_now(NOW)
+    load_demo(db)
+    mail = (Path(__file__).parent / "data/backup_emails/veeam_success.eml").read_bytes()
+    bodies = [mail.replace(b"Daily VMs", f"Nightly set {i % 12}".encode()) for i in range(360)]
+    ids = service.receive_many(db, "email", bodies)
+    workers = [threading.Thread(target=service.process_waiting, args=(db, 30)) for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    with db.reader() as s:
+        assert Counter(s.scalars(select(RawPayload.state).where(RawPayload.id.in_(ids)))) == {"processed": 360}
+        made = select(BackupJob.client_id, BackupJob.name).where(BackupJob.name.like("Nightly set %"))
+        jobs = Counter(tuple(row) for row in s.execute(made))
+    assert len(jobs) == 12 and set(jobs.values()) == {1}

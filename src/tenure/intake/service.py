@@ -459,20 +459,27 @@ def _process_rows(s: Session, rows: list[Any], now: datetime) -> list[Outcome]:
             failed[row.id] = _unread(row.id, clean_text(f"{row.source}: could not be read ({exc})"))
         except Exception as exc:  # a parser's crash on strange input (parsers are pure: nothing to undo)
             failed[row.id] = _unread(row.id, f"{row.source}: {_failure(exc)}")
-    # Who is who, read before the recording lock: no batch changes clients, mapping rules, devices, agreements
-    # or contacts, so workers side by side (`tenure worker --processes N`) match and load facts at once. What
-    # batches do change (open alerts, their tickets, backup jobs) is read once the lock is held.
+    # Who is who, and what follows from it, before the recording lock: no batch changes clients, mapping rules,
+    # devices, agreements or contacts, so workers side by side (`tenure worker --processes N`) match, load facts
+    # and decide at once. What batches do change (open alerts, their tickets, backup jobs) is read once the
+    # lock is held: a backup result is decided there, its job read again.
     index = MatchIndex(s, [signal for _, signal in parsed])
-    index.load_facts({client for row, signal in parsed if (client := index.client_of(signal, row.meta))})
-    _hold_recording(s)
-    index.reload_jobs()
-    # a person's mail (a known contact's) lands on a ticket instead of becoming an alert (desk/mail/inbound.py)
-    parsed, people = take_client_mail(s, index, parsed, now)
     recorder = Recorder(s, index, now)
     prepared = [recorder.match(row, signal) for row, signal in parsed]
     index.load_facts({p.client for p in prepared if p.client})
     for item in prepared:
-        recorder.decide(item)
+        if item.signal.kind != "backup":
+            recorder.decide(item)
+    _hold_recording(s)
+    index.reload_jobs()
+    # a person's mail (a known contact's) lands on a ticket instead of becoming an alert (desk/mail/inbound.py)
+    parsed, people = take_client_mail(s, index, parsed, now)
+    if people:
+        alerts = {(row.id, id(signal)) for row, signal in parsed}
+        prepared = [item for item in prepared if (item.row.id, id(item.signal)) in alerts]
+    for item in prepared:
+        if item.signal.kind == "backup":
+            recorder.decide(item)
     recorder.load_open(prepared)
     recorded = [(item, recorder.record(item)) for item in prepared]
     recorder.finish()
