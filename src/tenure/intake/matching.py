@@ -16,7 +16,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Text, func, select, type_coerce
+from sqlalchemy import Text, cast, func, select
 from sqlalchemy.orm import Session
 
 from tenure.agreements.models import Agreement
@@ -36,8 +36,9 @@ def _parsed_list(text: str) -> tuple[str, ...]:
 
 
 def _strings(value: Any) -> tuple[str, ...]:
-    """A JSON list column read raw (an agreement's covers or excludes, a client's domains): text on SQLite,
-    parsed once per distinct list (a book repeats a handful of them), already a list on PostgreSQL."""
+    """A JSON list column read as text (an agreement's covers or excludes, a client's domains; the queries cast
+    it, so PostgreSQL's driver does not parse every row's list), parsed once per distinct list (a book repeats
+    a handful of them)."""
     if isinstance(value, str):
         return _parsed_list(value)
     return tuple(value or ())
@@ -119,7 +120,7 @@ class MatchIndex:
                 Client.id,
                 Client.key,
                 Client.name,
-                type_coerce(Client.domains, Text),
+                cast(Client.domains, Text),
                 Client.billable_alerts,
                 Client.forward_alerts,
             )
@@ -272,8 +273,8 @@ class MatchIndex:
                     Agreement.kind,
                     Agreement.start,
                     Agreement.end,
-                    type_coerce(Agreement.covers, Text),
-                    type_coerce(Agreement.excludes, Text),
+                    cast(Agreement.covers, Text),
+                    cast(Agreement.excludes, Text),
                     Agreement.monthly_fee,
                 ).where(Agreement.client_id.in_(chunk))
             ):

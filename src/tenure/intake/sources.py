@@ -74,6 +74,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
+
 from tenure.errors import TenureError
 from tenure.triage.rules import BACKUP_SERVICE, fingerprint
 from tenure.vocabulary import SERVICES
@@ -132,6 +134,10 @@ class Signal:
 
 def _load(payload: bytes | str | Mapping[str, Any] | Sequence[Any], where: str) -> Any:
     if isinstance(payload, bytes | bytearray):
+        try:  # orjson reads what both read as the standard library does, ten times as fast
+            return orjson.loads(payload)
+        except orjson.JSONDecodeError:  # a BOM, NaN, a 65-bit integer, or not JSON: the standard library says
+            pass
         try:
             payload = bytes(payload).decode("utf-8-sig")
         except UnicodeDecodeError as exc:
