@@ -169,6 +169,26 @@ def test_managed_clients_get_a_ticket_per_occurrence_once(loaded):
     assert "patches" not in {i.task for i in maintenance.run_due(loaded).items if i.client == "acme"}
 
 
+def test_a_round_works_a_few_clients_per_transaction_and_one_stopped_half_way_is_finished_once(loaded, monkeypatch):
+    """The first round of a month opens thousands of tickets for a big MSP: one transaction would hold SQLite's
+    write lock, and intake's writer with it, all along. Each chunk of clients commits on its own."""
+    monkeypatch.setattr(maintenance, "DUE_CHUNK", 1)
+    opened = maintenance._open_ticket
+
+    def failing_for_cedar(s, plan, *args):
+        if plan.key == "cedar":
+            raise RuntimeError("the database went away")
+        return opened(s, plan, *args)
+
+    monkeypatch.setattr(maintenance, "_open_ticket", failing_for_cedar)
+    with pytest.raises(RuntimeError):
+        maintenance.run_due(loaded)
+    assert len(tickets(loaded, "acme")) == 7 and tickets(loaded, "cedar") == []  # acme's chunk was committed
+    monkeypatch.setattr(maintenance, "_open_ticket", opened)
+    finished = maintenance.run_due(loaded)
+    assert finished.tickets_opened == 1 and len(tickets(loaded)) == 8  # cedar's review; acme's not again
+
+
 def test_a_monitoring_client_gets_its_monthly_patching_and_nothing_else(db, monkeypatch):
     # seed 001: "a monitoring/patch service for as low as $100 per month": the fee pays the monthly patches
     monkeypatch.setenv("TENURE_SECRET_KEY", "test-secret-key-for-signed-links-0123456789")

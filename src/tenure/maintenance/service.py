@@ -270,62 +270,79 @@ def _latest_handled(session: Session, client_ids: list[int]) -> dict[tuple[int, 
 
 
 def run_due(db: Database, keys: list[str] | None = None, dry_run: bool = False) -> DueReport:
-    """What is due now, and (unless `dry_run`) its tickets and monthly notices, each made once."""
+    """What is due now, and (unless `dry_run`) its tickets and monthly notices, each made once.
+
+    Clients are worked DUE_CHUNK at a time (in key order), each chunk in a transaction of its own: the first
+    round of a month opens thousands of tickets for a big MSP, and one transaction would hold SQLite's write
+    lock all along while intake's writer waits for it. Each occurrence is made once however the round is cut
+    (a chunk reads what the ones before it made), so a round stopped half way is finished by the next."""
     ensure_default_plan(db)
     now = clock.now()
-    with db.unit_of_work() as s:
+    with db.reader() as s:
         msp = msp_of(s)
         zone = zone_of(msp.timezone)
-        month = rules.month_of(now, zone)
-        report = DueReport(now, month, dry_run=dry_run)
-        plans = [p for p in load_plans(s, _local_day(msp, now), keys) if p.kind is not None]
-        if keys:
+        if keys is not None:
             known = set(s.scalars(select(Client.key).where(Client.key.in_(keys))))
             if missing := [k for k in keys if k not in known]:
                 raise NotFound(f"no client {missing[0]!r} (see `tenure client list`)")
-        handled = _latest_handled(s, [p.client_id for p in plans])
-        ticket_ids = [t for _, t in handled.values() if t is not None]
-        statuses: dict[int, str] = {}
-        for chunk in _chunks(ticket_ids):
-            statuses.update(dict(s.execute(select(Ticket.id, Ticket.status).where(Ticket.id.in_(chunk))).all()))
-        for plan in plans:
-            for task in plan.tasks:
-                action = plan.treatment(task)
-                if action == "notice":
-                    continue
-                last = handled.get((plan.client_id, task.id))
-                due = rules.due_occurrence(task, zone, plan.anchor, now, last[0] if last else None)
-                if due is None:
-                    continue
-                item = DueItem(
-                    plan.key,
-                    plan.klass,
-                    plan.kind or "",
-                    task.key,
-                    task.title,
-                    task.service,
-                    action,
-                    due.occurrence,
-                    minutes=task.estimate_minutes,
-                )
-                if due.handled and last is not None:
-                    if last[0] != due.occurrence or statuses.get(last[1] or 0) == "closed":
-                        continue  # done: the ticket of this occurrence is closed
-                    item.ticket, item.ticket_status = last[1], statuses.get(last[1] or 0)
-                elif not dry_run:
-                    ticket = _open_ticket(s, plan, task, due.occurrence, action == "billable_ticket", zone, now)
-                    item.ticket, item.ticket_status, item.new = ticket.id, ticket.status, True
-                    report.tickets_opened += 1
-                else:
-                    item.new = True
-                report.items.append(item)
-            if plan.kind == "call_before_service":
-                written = _monthly(s, msp, plan, month, now, dry_run, report.items)
-                report.notices_written += int(written)
+            wanted = sorted(set(keys))
+        else:
+            wanted = list(s.scalars(select(Client.key).order_by(Client.key)))
+    report = DueReport(now, rules.month_of(now, zone), dry_run=dry_run)
+    for chunk in _chunks(wanted, DUE_CHUNK):
+        with db.unit_of_work() as s:
+            _due_in(s, list(chunk), zone, report)
     return report
 
 
-DUE_CHUNK = 50  # clients whose plans a page of what is due reads at a time (about 25 ms on SQLite)
+def _due_in(s: Session, keys: list[str], zone: Any, report: DueReport) -> None:
+    """`run_due` for the clients of `keys`, in the session's transaction: what is due added to `report`."""
+    msp, now, dry_run = msp_of(s), report.as_of, report.dry_run
+    plans = [p for p in load_plans(s, _local_day(msp, now), keys) if p.kind is not None]
+    handled = _latest_handled(s, [p.client_id for p in plans])
+    ticket_ids = [t for _, t in handled.values() if t is not None]
+    statuses: dict[int, str] = {}
+    for chunk in _chunks(ticket_ids):
+        statuses.update(dict(s.execute(select(Ticket.id, Ticket.status).where(Ticket.id.in_(chunk))).all()))
+    for plan in plans:
+        for task in plan.tasks:
+            action = plan.treatment(task)
+            if action == "notice":
+                continue
+            last = handled.get((plan.client_id, task.id))
+            due = rules.due_occurrence(task, zone, plan.anchor, now, last[0] if last else None)
+            if due is None:
+                continue
+            item = DueItem(
+                plan.key,
+                plan.klass,
+                plan.kind or "",
+                task.key,
+                task.title,
+                task.service,
+                action,
+                due.occurrence,
+                minutes=task.estimate_minutes,
+            )
+            if due.handled and last is not None:
+                if last[0] != due.occurrence or statuses.get(last[1] or 0) == "closed":
+                    continue  # done: the ticket of this occurrence is closed
+                item.ticket, item.ticket_status = last[1], statuses.get(last[1] or 0)
+            elif not dry_run:
+                ticket = _open_ticket(s, plan, task, due.occurrence, action == "billable_ticket", zone, now)
+                item.ticket, item.ticket_status, item.new = ticket.id, ticket.status, True
+                report.tickets_opened += 1
+            else:
+                item.new = True
+            report.items.append(item)
+        if plan.kind == "call_before_service":
+            written = _monthly(s, msp, plan, report.month, now, dry_run, report.items)
+            report.notices_written += int(written)
+
+
+# clients whose plans a page of what is due reads at a time (about 25 ms on SQLite), and a round of what is due
+# works in one transaction
+DUE_CHUNK = 50
 
 
 def due_page(db: Database, client: str | None, limit: int, offset: int = 0) -> tuple[DueReport, bool]:
