@@ -110,6 +110,7 @@ def post_bodies(url: str, bodies: list[bytes], headers: dict[str, str] | None = 
 def intake_http_batches(db: Database, scale: Scale) -> dict[str, Any]:
     """Alertmanager bodies of 100 alerts from 4 managed clients over HTTP: acknowledged and processed per second."""
     target = run._copy(db, "batches")
+    run.maintenance_done(target)
     token, _ = create_token(target, "bench", "intake")
     clients = _managed_clients(target)
     with target.reader() as s:
