@@ -41,6 +41,40 @@ def metric(text: str, name: str) -> float | None:
     return None
 
 
+def test_a_database_too_busy_to_store_answers_503_with_retry_after_and_stores_nothing(db, monkeypatch):
+    """A sender (Alertmanager, a backup job) that hears 503 and Retry-After sends again; a 500 with a
+    traceback is a bug report. Whatever the database refused, nothing was stored."""
+    from sqlalchemy.exc import OperationalError
+
+    from tenure.intake import writer
+
+    clock.set_now("2026-11-24T15:00:00Z")
+    load_demo(db)
+    machine, _ = create_token(db, "am", "intake")
+    before = len(payloads(db))
+    real_store, real_batch = writer.store, writer.ingest_batch
+
+    def locked(*args, **kwargs):  # what SQLite raises when its write lock is held past the busy timeout
+        raise OperationalError("INSERT INTO raw_payload …", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(writer, "store", locked)
+    monkeypatch.setattr(writer, "ingest_batch", locked)
+    with TestClient(create_app(db), raise_server_exceptions=False) as http:
+        for path in ("/api/v1/intake/events", "/api/v1/intake/events?wait=true", f"/ping/{KNOWN}"):
+            headers = bearer(machine) if path.startswith("/api") else {}
+            answer = http.post(path, content=EVENT, headers=headers)
+            assert answer.status_code == 503, (path, answer.text)
+            assert answer.headers["content-type"] == PROBLEM and answer.headers["retry-after"] == "5"
+            assert "nothing was stored" in answer.json()["detail"]
+        assert len(payloads(db)) == before
+
+        monkeypatch.setattr(writer, "store", real_store)  # the lock is free again: the same body goes through
+        monkeypatch.setattr(writer, "ingest_batch", real_batch)
+        answer = http.post("/api/v1/intake/events", content=EVENT, headers=bearer(machine))
+        assert answer.status_code == 202, answer.text
+    assert len(payloads(db)) == before + 1
+
+
 # ------------------------------------------------------------------------------------------ ?wait=true
 
 

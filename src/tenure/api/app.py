@@ -22,6 +22,7 @@ from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import OperationalError
 
 from tenure import __version__, operations
 from tenure.api import docs, problems, v1
@@ -48,15 +49,32 @@ Wait = Annotated[
         "technician), the count of each decision for an intake token. Default: stored, the worker processes it."
     ),
 ]
+RETRY_AFTER = 5  # seconds: how long a sender is asked to wait when the database could not store its payload
+UNAVAILABLE = (
+    "The database could not store the payload now (busy or unreachable): nothing was stored. "
+    f"`Retry-After` says when to send it again ({RETRY_AFTER} s)."
+)
+
+
+def unavailable() -> HTTPException:
+    """What a sender hears when storing failed for the database's sake, not the payload's: a busy SQLite
+    write lock past its timeout, or a PostgreSQL that cannot be reached. Nothing was committed, so sending
+    the same payload again is safe."""
+    detail = "the database is busy or unreachable: nothing was stored; send the payload again"
+    return HTTPException(503, f"{detail} in {RETRY_AFTER} s", headers={"Retry-After": str(RETRY_AFTER)})
+
+
 INTAKE_ERRORS = problems.responses(
     401,
     403,
     413,
     422,
+    503,
     descriptions={
         403: "The token may not post payloads.",
         413: f"The payload is larger than {MAX_BODY // (1024 * 1024)} MiB: nothing was stored.",
         422: "An empty payload, or a parameter that does not validate (`invalid-params`): nothing was stored.",
+        503: UNAVAILABLE,
     },
 )
 BODIES = {  # what each intake endpoint reads: the request body of the OpenAPI document
@@ -152,6 +170,8 @@ def create_app(database: Database | None = None) -> FastAPI:
                 answer = {"payload": payload, "state": "stored"}
         except Refused as refused:
             raise HTTPException(refused.status, str(refused)) from None
+        except OperationalError as exc:
+            raise unavailable() from exc
         return JSONResponse(answer, status_code=202)
 
     def intake_endpoint(source: str) -> Callable[..., Coroutine[Any, Any, JSONResponse]]:
@@ -212,7 +232,10 @@ def create_app(database: Database | None = None) -> FastAPI:
         if size > len(body):  # the start of the log is what a person reads: the check-in itself is kept
             meta |= {"truncated": True, "body_bytes": size}
         submission = Submission("ping", body, request.headers.get("content-type"), meta, None, INTAKE)
-        payload = await asyncio.wrap_future(writer().submit(submission))  # stored and committed
+        try:
+            payload = await asyncio.wrap_future(writer().submit(submission))  # stored and committed
+        except OperationalError as exc:
+            raise unavailable() from exc
         return JSONResponse({"payload": payload, "state": "stored"})
 
     async def ping(request: Request, uuid: str) -> JSONResponse:
@@ -221,7 +244,9 @@ def create_app(database: Database | None = None) -> FastAPI:
     async def ping_signal(request: Request, uuid: str, signal: str) -> JSONResponse:
         return await check_in(request, uuid, signal)
 
-    ping_errors = problems.responses(404, descriptions={404: "No backup job has this UUID: nothing was stored."})
+    ping_errors = problems.responses(
+        404, 503, descriptions={404: "No backup job has this UUID: nothing was stored.", 503: UNAVAILABLE}
+    )
     for method in ("GET", "POST"):
         extra: dict[str, Any] = {}
         if method == "POST":
