@@ -134,7 +134,6 @@ def create_app(database: Database | None = None) -> FastAPI:
             response.headers["WWW-Authenticate"] = "Bearer"
         return response
 
-
     writers: list[IntakeWriter] = []
 
     def writer() -> IntakeWriter:
