@@ -20,6 +20,8 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
+import orjson
+
 from tenure.agreements.rules import Portion
 
 # the dictionary-coded columns: name, how a value is written, how it is read back (None stays None)
@@ -41,19 +43,20 @@ def encode_portions(portions: Sequence[Portion]) -> dict[str, Any] | list[Any]:
     key, day, layer, minutes, block, agreement, rate, line_kind, amount = zip(*portions, strict=True)
     stored: dict[str, Any] = {"key": list(key), "minutes": list(minutes)}
     for (name, write, _), column in zip(_COLUMNS, (day, layer, block, agreement, rate, line_kind, amount), strict=True):
-        # by identity first (a column repeats a few objects: hashing an int is cheap, a Decimal's is not), then
-        # the few distinct objects by value
-        ids = list(map(id, column))
-        by_id = dict(zip(ids, column, strict=True))
-        values = list(dict.fromkeys(by_id.values()))
-        shown = [None if v is None else write(v) for v in values]
-        if len(values) == 1:
-            stored[name] = [shown]
-        else:
-            position = {v: i for i, v in enumerate(values)}
-            at = {i: position[v] for i, v in by_id.items()}
-            stored[name] = [shown, list(map(at.__getitem__, ids))]
+        first = column[0]
+        if column.count(first) == len(column):  # one value all the way down (compared by identity first, in C)
+            stored[name] = [[None if first is None else write(first)]]
+            continue
+        # the distinct values in order of first use, each by its position (a str, a date and a Decimal keep
+        # their hash once worked out, and the allocation shares a few objects down a column)
+        position = {value: i for i, value in enumerate(dict.fromkeys(column))}
+        stored[name] = [[None if v is None else write(v) for v in position], list(map(position.__getitem__, column))]
     return stored
+
+
+def portions_json(portions: Sequence[Portion]) -> str:
+    """`encode_portions` as the JSON text stored ("[]" when there are none)."""
+    return orjson.dumps(encode_portions(portions)).decode()
 
 
 def decode_portions(stored: dict[str, Any] | list[Any] | None) -> list[Portion]:

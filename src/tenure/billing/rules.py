@@ -213,12 +213,18 @@ def _fee_for(fee: Decimal, piece: DateRange) -> Decimal:
     return prorate(fee, days, days_in_month(piece[0]))
 
 
+# the months by name, in English whatever the server's locale (`calendar.month_name` follows LC_TIME, and
+# asks strftime on every lookup: a first run writes forty thousand fee lines)
+MONTH_NAMES = ("", "January", "February", "March", "April", "May", "June", "July", "August", "September",
+               "October", "November", "December")
+
+
 def _service_text(piece: DateRange) -> str:
     start, end = piece
     total = days_in_month(start)
     days = (end - start).days + 1
     if days == total:
-        return f"{calendar.month_name[start.month]} {start.year}"
+        return f"{MONTH_NAMES[start.month]} {start.year}"
     return f"{start.isoformat()} to {end.isoformat()} ({days} of {total} days)"
 
 

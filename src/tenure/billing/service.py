@@ -17,13 +17,14 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from dateutil.relativedelta import relativedelta
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from tenure import clock
 from tenure.agreements import rules as coverage
-from tenure.agreements.frozen import decode_portions, encode_portions
+from tenure.agreements.frozen import decode_portions, encode_portions, portions_json
 from tenure.agreements.models import Agreement, Block, FrozenAllocation, LedgerEntry, RetainerDeposit
 from tenure.agreements.service import (
     World,
@@ -46,7 +47,7 @@ from tenure.clients.models import Client
 from tenure.db import fanout
 from tenure.db.bulkwrite import insert_rows, insert_with_ids
 from tenure.db.changelog import record_created
-from tenure.db.engine import Database
+from tenure.db.engine import Database, JsonText
 from tenure.db.locks import hold, hold_inputs, hold_inputs_alone
 from tenure.db.uow import current_actor
 from tenure.errors import NotFound, TenureError, ValidationFailed
@@ -201,14 +202,12 @@ class _Freezer:
 
     session: Session
     period: str
-    pending: list[tuple[int, int | None, dict[str, Any] | list[Any], list[Any], dict[str, int]]] = field(
-        default_factory=list
-    )
+    pending: list[tuple[int, int | None, str, list[Any], dict[str, int]]] = field(default_factory=list)
 
     def add(self, client: _Settled, invoice_id: int | None) -> None:
         """What `client`'s invoice (None: no invoice, nothing to bill) froze: its encoded portions, its
         monitoring months, and the entry revisions settled (`_work_lines`), kept beside the portions."""
-        if client.portions or client.months or client.revisions:
+        if client.portions != "[]" or client.months or client.revisions:
             months = [encode_month(m) for m in client.months]
             self.pending.append((client.world.client_id, invoice_id, client.portions, months, client.revisions))
 
@@ -234,14 +233,14 @@ class _Freezer:
                         "client_id": cid,
                         "period": self.period,
                         "invoice_id": invoice_id,
-                        "portions": portions,
+                        "portions": JsonText(portions),
                         "monitoring": months,
                         "revisions": revisions,
                         "created_at": now,
                     }
                 )
             else:  # what this run settled again (a corrected entry) replaces what the row held of it
-                settled = decode_portions(portions)
+                settled = decode_portions(orjson.loads(portions))
                 again = {p.work_key for p in settled} | revisions.keys()
                 kept = [p for p in decode_portions(row.portions) if p.work_key not in again]
                 row.portions, row.monitoring = encode_portions([*kept, *settled]), [*row.monitoring, *months]
@@ -420,7 +419,7 @@ class _Settled:
 
     world: World  # its key and ids only: the works and the frozen portions are left behind (`_bare`)
     lines: list[rules.Line]
-    portions: dict[str, Any] | list[Any]  # encoded (agreements.frozen)
+    portions: str  # what it freezes, as stored: JSON text (agreements.frozen.portions_json), "[]" for nothing
     months: list[coverage.MonitoringMonth]
     revisions: dict[str, int]
     charges: list[int]  # charges the invoice bills
@@ -477,7 +476,7 @@ def _settle_client(
     portions, months_done = _unfrozen(world, allocation, before=before, months_through=before)
     work, revisions = _work_lines(world, portions)
     charged, billed, credited = charges.lines(world.client_id)
-    frozen = encode_portions(portions)
+    frozen = portions_json(portions)  # in the shard's process: the writing process gets one string per client
     return _Settled(_bare(world), lines + work + charged, frozen, months_done, revisions, billed, credited)
 
 
@@ -758,6 +757,7 @@ def change_status(db: Database, number: str, action: str) -> dict[str, Any]:
     settlement, so the next run (or a rerun of the period) bills it again on a new invoice. Issuing mails
     the invoice (billing.mailing.issue_one answers with its mail); paying or voiding stops its reminders."""
     from tenure.billing import mailing  # mailing builds on this module
+
     allowed, target = TRANSITIONS[action]
     with db.unit_of_work() as s:
         hold_inputs(s)  # a voided invoice is billed again by the next run

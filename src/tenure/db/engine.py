@@ -29,11 +29,19 @@ BUSY_TIMEOUT_MS = 10000  # how long a SQLite statement waits for another connect
 _stdlib_json = json.JSONEncoder(separators=(",", ":")).encode
 
 
+class JsonText(str):
+    """A JSON column's value that is JSON text already, stored as it is: a billing run's frozen portions,
+    written in the process that settled them (tenure.db.fanout), so they cross to the writing process as one
+    string, not a hundred thousand small objects to pickle, and are not encoded there again."""
+
+
 def _compact_json(value: Any) -> str:
     """A JSON column's text. orjson writes it several times faster than the standard library (an intake batch
     encodes every new ticket's change-log state, a billing run every client's frozen portions); what orjson
     will not write (an integer beyond 64 bits from a payload, say) the standard library writes as before, so
     nothing stored before is refused now. Non-ASCII text is stored as UTF-8 rather than escaped."""
+    if type(value) is JsonText:
+        return str.__str__(value)
     try:
         return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
     except TypeError:  # orjson.JSONEncodeError is one
