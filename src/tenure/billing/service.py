@@ -481,7 +481,7 @@ def _settle_client(
 
 
 CLIENTS_PER_PROCESS = 500  # the fewest clients worth a process of their own in a run
-SHARDS_PER_PROCESS = 4  # shards are taken one at a time: a process that starts late or runs slow takes fewer
+SHARDS_PER_PROCESS = 8  # shards are taken one at a time: a process that starts late or runs slow takes fewer
 
 
 @collector_paused()  # around the call: the run's million objects are freed before the collector resumes

@@ -28,6 +28,7 @@ import gc
 import multiprocessing
 import os
 import pickle
+import queue
 import re
 import threading
 import traceback
@@ -36,6 +37,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
+from multiprocessing.reduction import ForkingPickler
 from typing import Any, TypeVar
 
 from sqlalchemy import text
@@ -251,6 +253,7 @@ def _child(
             send.send((-1, (False, _portable(exc))))
             send.send(None)
             return
+        outbox = _Outbox(send)
         while (index := _take(taken, owners, me)) is not None:
             try:
                 outcome: tuple[bool, Any] = (True, work(session, shards[index], *args))
@@ -258,9 +261,38 @@ def _child(
                 outcome = (False, _portable(exc))
                 with taken.get_lock():
                     taken.value = len(shards)
-            send.send((index, outcome))
+            outbox.put((index, outcome))
+        outbox.close()
     send.send(None)
     send.close()
+
+
+class _Outbox:
+    """Results sent on a thread of their own, so this process works its next shard meanwhile. A result is
+    megabytes, and the parent reads it on a thread that shares its interpreter with the shard the parent
+    is working: sent from this process's main thread, each result left this process waiting a tenth of a
+    second or more for the pipe to drain."""
+
+    def __init__(self, send: Connection) -> None:
+        self._send = send
+        self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="tenure-shard-results", daemon=True)
+        self._thread.start()
+
+    def put(self, message: Any) -> None:
+        self._queue.put(bytes(ForkingPickler.dumps(message)))  # pickled here: what is queued cannot change
+
+    def close(self) -> None:
+        """Every result queued is sent before this returns."""
+        self._queue.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        while (data := self._queue.get()) is not None:
+            try:
+                self._send.send_bytes(data)
+            except OSError:  # the parent is gone: nothing will read the rest
+                return
 
 
 def _portable(exc: BaseException) -> BaseException:
