@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import operator
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -242,19 +243,23 @@ def usage_lines(portions: Iterable[Portion]) -> list[Line]:
     return [_usage_line(kind, rate, group) for (kind, rate), group in ordered]
 
 
+# a Portion's fields by position, read in C: a first run's usage lines read a million portions
+_DATE, _MINUTES, _AGREEMENT, _AMOUNT = (operator.itemgetter(i) for i in (1, 3, 5, 8))
+
+
 def _usage_line(kind: str, rate: Decimal, group: list[Portion]) -> Line:
-    minutes = sum(p.minutes for p in group)
+    minutes = sum(map(_MINUTES, group))
     if kind == "retainer":
-        amount = round_cents(sum((p.amount for p in group), ZERO))
-    else:  # one division of the exact sum, so the rounding happens once
-        amount = round_cents(sum((rate * p.minutes for p in group), ZERO) / MINUTES_PER_HOUR)
-    agreements = {p.agreement_key for p in group}
+        amount = round_cents(sum(map(_AMOUNT, group), ZERO))
+    else:  # minutes × rate ÷ 60 of the exact sum (rate × Σ minutes is Σ rate × minutes): rounded once
+        amount = round_cents(rate * minutes / MINUTES_PER_HOUR)
+    agreements = set(map(_AGREEMENT, group))
+    dates = list(map(_DATE, group))
     title = {"overage": "Overage", "hourly": "Hourly work",
              "retainer": "Work beyond the retainer balance"}.get(kind, kind)
     return Line(kind, f"{title}: {_hours_text(minutes)} at {_money_text(rate)}/hour", hours(minutes),
                 rate, amount, agreement_key=agreements.pop() if len(agreements) == 1 else None,
-                service_from=min(p.date for p in group), service_to=max(p.date for p in group),
-                minutes=minutes)
+                service_from=min(dates), service_to=max(dates), minutes=minutes)
 
 
 # ---------------------------------------------------------------------------------- corrections, charges
