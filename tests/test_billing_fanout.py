@@ -135,6 +135,34 @@ def test_a_run_in_three_processes_writes_what_one_process_writes(db, monkeypatch
         assert fanned[part] == alone[part], part
 
 
+def test_invoices_are_numbered_in_the_order_of_client_keys_whatever_their_ids(db, monkeypatch, tmp_path):
+    """Shards are written as they come in, each numbered after the one before: cut by key, not by id."""
+    empty(db)
+    generate(db, SCALE)
+    with db.unit_of_work() as s:  # keys in the opposite order to ids
+        s.execute(text("UPDATE client SET key = 'k' || CAST(1000 - id AS TEXT)"))
+    monkeypatch.setattr(get_settings(), "billing_processes", 3)
+    monkeypatch.setattr(billing, "CLIENTS_PER_PROCESS", 5)
+    monkeypatch.setattr(billing, "_settle", _settle_sharing_with_children)
+    monkeypatch.setenv("TENURE_TEST_SHARD_MARKS", str(tmp_path))
+    period = SCALE.end + timedelta(days=1)
+    clock.set_now(f"{period}T08:00:00+00:00")
+    result = billing.run_billing(db, period.strftime("%Y-%m"))
+    with db.reader() as s:
+        numbered = s.execute(
+            text(
+                "SELECT i.number, c.key FROM invoice i JOIN client c ON c.id = i.client_id"
+                " WHERE i.period = :period AND NOT i.imported ORDER BY i.id"
+            ),
+            {"period": period.strftime("%Y-%m")},
+        ).all()
+    assert os.listdir(tmp_path)  # children settled some of the shards
+    assert len(numbered) == len(result.invoices) == SCALE.clients
+    assert [key for _, key in numbered] == sorted(key for _, key in numbered)
+    assert [number for number, _ in numbered] == sorted(number for number, _ in numbered)
+    assert [i["client"] for i in result.invoices] == [key for _, key in numbered]
+
+
 def _wait_for_a_child(marks: str) -> None:
     """In the job's own process, wait (a minute at most) until a child has taken a shard, so a test does not
     depend on how fast a child starts; in a child, say that one has."""
@@ -165,6 +193,19 @@ def test_shards_are_worked_in_several_processes_and_come_back_in_order(db, tmp_p
         results = fanout.fan_out(db, s, _double, [10, 20, 30, 40], str(tmp_path), processes=3)
     assert [r[0] for r in results] == [20, 40, 60, 80] and [r[2] for r in results] == [1, 1, 1, 1]
     assert results[0][1] == os.getpid() and len({r[1] for r in results}) >= 2
+
+
+def test_results_come_in_shard_order_and_a_caller_that_stops_early_leaves_no_child_behind(db, tmp_path):
+    with db.reader() as s:
+        with fanout.results(db, s, _double, [10, 20, 30, 40], str(tmp_path), processes=2) as each:
+            assert [r[0] for r in each] == [20, 40, 60, 80]
+        with fanout.results(db, s, _double, [1, 2, 3, 4, 5, 6], str(tmp_path), processes=2) as each:
+            first = next(each)  # then the block is left: the child still working is stopped
+    assert first[0] == 2
+    deadline = time.monotonic() + 30
+    while multiprocessing.active_children() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not multiprocessing.active_children()
 
 
 def test_shards_are_worked_from_any_thread(db, tmp_path):

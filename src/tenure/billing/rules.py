@@ -47,6 +47,12 @@ class Line:
     service_to: dt.date | None = None
     minutes: int | None = None
 
+    def __reduce__(self) -> tuple[type[Line], tuple[object, ...]]:
+        # pickled as its fields, made again by __init__: a billing shard's process sends tens of thousands,
+        # and a slotted dataclass's own state functions list its fields again for every one
+        return (Line, (self.kind, self.description, self.quantity, self.unit_price, self.amount, self.agreement_key,
+                       self.service_from, self.service_to, self.minutes))
+
 
 # ----------------------------------------------------------------------------------------- small rules
 

@@ -504,30 +504,44 @@ def run_billing(db: Database, period: str) -> RunResult:
                 )
             )
         )
-        ids = sorted(s.scalars(select(Client.id)))
+        # by key: invoices are numbered in the order of their clients' keys, so shards cut as runs of keys are
+        # written one after the other as each comes in, while the children work the next ones
+        ids = list(s.scalars(select(Client.id).order_by(Client.key)))
         parts = fanout.processes(get_settings().billing_processes, len(ids), CLIENTS_PER_PROCESS)
-        if parts == 1:  # every client in one shard: whole tables read, no list of ids
-            shards = [_settle(s, None, start, invoiced)]
-        else:
-            shards = fanout.fan_out(
-                db, s, _settle, fanout.cut(ids, parts * SHARDS_PER_PROCESS), start, invoiced, processes=parts
-            )
-        post_ledger(s, [entry for shard in shards for entry in shard.ledger])
-        post_notices(s, [notice for shard in shards for notice in shard.notices])
-        numbers = _Numbers(s)
+        shards = [None] if parts == 1 else fanout.cut(ids, parts * SHARDS_PER_PROCESS)  # None: whole tables
+        writer = _RunWriter(s, period, start, msp.payment_terms_days)
+        with fanout.results(db, s, _settle, shards, start, invoiced, processes=parts) as settled:
+            for shard in settled:
+                writer.write(shard)
+        return RunResult(period, writer.invoices, len(invoiced))
+
+
+class _RunWriter:
+    """Writes a run's shards in the order of their clients' keys: ledger entries, notices, invoices (numbered
+    in that order), what each froze, the charges billed."""
+
+    def __init__(self, s: Session, period: str, start: date, payment_terms_days: int) -> None:
+        self.s, self.period, self.start, self.terms = s, period, start, payment_terms_days
+        self.numbers = _Numbers(s)
+        self.invoices: list[dict[str, Any]] = []  # what the run made, for its answer
+
+    def write(self, shard: _Shard) -> None:
+        s, start = self.s, self.start
+        post_ledger(s, shard.ledger)
+        post_notices(s, shard.notices)
         drafts: list[_Draft] = []
         frozen_only: list[_Settled] = []
-        for client in sorted((c for shard in shards for c in shard.clients), key=lambda c: c.world.key):
+        for client in sorted(shard.clients, key=lambda c: c.world.key):
             if not client.lines:  # nothing to bill, but what paid this work is settled all the same
                 frozen_only.append(client)
                 continue
             values = {
-                "number": numbers.next(start),
+                "number": self.numbers.next(start),
                 "client_id": client.world.client_id,
                 "kind": "monthly",
-                "period": period,
+                "period": self.period,
                 "date": start,
-                "due_date": rules.due_date(start, msp.payment_terms_days),
+                "due_date": rules.due_date(start, self.terms),
                 "status": "draft",
                 "total": sum((line.amount for line in client.lines), ZERO),
                 "imported": False,
@@ -535,7 +549,7 @@ def run_billing(db: Database, period: str) -> RunResult:
             }
             drafts.append(_Draft(values, client))
         _insert_drafts(s, drafts)
-        freezer = _Freezer(s, period)
+        freezer = _Freezer(s, self.period)
         for draft in drafts:
             assert draft.id is not None
             freezer.add(draft.settled, draft.id)
@@ -543,7 +557,7 @@ def run_billing(db: Database, period: str) -> RunResult:
         for client in frozen_only:
             freezer.add(client, None)
         freezer.write()
-        return RunResult(period, [_draft_json(d) for d in drafts], len(invoiced))
+        self.invoices += [_draft_json(d) for d in drafts]
 
 
 # --------------------------------------------------------------------------------------- prepayments

@@ -4,13 +4,16 @@ A billing run settles 5,000 clients one after another: it reads a million entrie
 encodes what it freezes, all before it writes anything, and no client's part depends on another's. So the
 clients are cut into shards, a few per process, and this process and child processes take them one at a
 time from a shared counter (a child still starting, or a core running slow, takes fewer). A child reads
-through a connection of its own and sends each result back pickled. Everything is written afterwards, here,
-in the job's one transaction.
+through a connection of its own and sends each result back pickled, from a thread of its own so that it works
+its next shard meanwhile. Everything is written here, in the job's one transaction: `fan_out` hands over all
+the results at the end, `results` each one as soon as it and those before it are in, so that this process
+writes one while the children work the next ones (a shard's writes touch only its own clients' rows, and
+every read of a shard is limited to its clients, so a shard read after others were written reads the same).
 
-Every shard reads what the job reads. On SQLite the job already holds the database's write lock and has
-written nothing, so no one can commit a change until it ends. On PostgreSQL the job exports its snapshot once
-it holds its lock (`pg_export_snapshot`) and every shard, this process's too, reads at that snapshot. Every
-shard reads the clock at one moment, and a child acts as the job's actor.
+Every shard reads what the job reads. On SQLite the job already holds the database's write lock, so no one
+can commit a change until it ends, and children see nothing the job has written yet. On PostgreSQL the job
+exports its snapshot once it holds its lock (`pg_export_snapshot`) and every shard, this process's too,
+reads at that snapshot. Every shard reads the clock at one moment, and a child acts as the job's actor.
 
 The children are started fresh (multiprocessing's `spawn`), not forked: a fork copies a lock that another
 thread holds at that instant (SQLite's own, held by a checkpointer thread mid-checkpoint) and the child then
@@ -97,16 +100,50 @@ def fan_out(
     shard not taken yet, so a child still starting, or a core slowed by another program, takes fewer: cut the
     work in a few shards per process. `work` must not write, and it and `args` must pickle (a function of a
     module, plain values)."""
+    with results(db, session, work, shards, *args, processes=processes) as each:
+        return list(each)
+
+
+@contextmanager
+def results(
+    db: Database,
+    session: Session,
+    work: Callable[..., Result],
+    shards: Sequence[Shard],
+    *args: Any,
+    processes: int = 2,
+) -> Iterator[Iterator[Result]]:
+    """As `fan_out`, but each result is handed over as soon as it and every one before it are in, in the order
+    of the shards. The caller works on one (writes it, say) while the children work the next ones; this
+    process works a shard itself whenever none is ready. Leaving the block early, or raising in it, stops
+    the children."""
+    each = _each(db, session, work, shards, args, processes)
+    try:
+        yield each
+    finally:
+        each.close()
+
+
+def _each(
+    db: Database,
+    session: Session,
+    work: Callable[..., Result],
+    shards: Sequence[Shard],
+    args: tuple[Any, ...],
+    processes: int,
+) -> Iterator[Result]:
     if len(shards) <= 1 or processes <= 1 or (db.is_sqlite and _file_of(db.engine) is None):
-        return [work(session, shard, *args) for shard in shards]  # (a database in memory is this process's alone)
+        for shard in shards:  # (a database in memory is this process's alone)
+            yield work(session, shard, *args)
+        return
     snapshot = _export_snapshot(session)
     moment = clock.now()  # every shard reads the clock at this moment, here and in the children
     spawn = multiprocessing.get_context("spawn")
     taken = spawn.Value("i", 0)  # how many shards have been taken, by any process
     owners = spawn.Array("i", len(shards), lock=False)  # which process took each (0: this one), under taken's lock
-    outcomes: dict[int, tuple[bool, Any]] = {}
+    inbox = _Inbox()
     children: list[tuple[BaseProcess, Connection, threading.Thread]] = []
-    idle: list[tuple[BaseProcess, Connection, threading.Thread]] = []
+    completed = False
     try:
         for number in range(1, min(processes, len(shards))):
             receive, send = spawn.Pipe(duplex=False)
@@ -124,30 +161,76 @@ def fan_out(
             finally:
                 send.close()  # the child's end: when the child ends, reading finds the pipe closed
             # read as results come, so a child never waits on a full pipe while this process works a shard
-            reader = threading.Thread(target=_receive, args=(child, receive, outcomes), daemon=True)
+            reader = threading.Thread(target=_receive, args=(child, receive, inbox, number), daemon=True)
             reader.start()
             children.append((child, receive, reader))
-        with _reader_at(db, snapshot, session) as own, clock.held(moment):
-            while (index := _take(taken, owners, 0)) is not None:
-                outcomes[index] = (True, work(own, shards[index], *args))
-        working = set(owners)
-        # a child still starting when every shard was taken is not waited for (nor stopped: it may be inside
-        # `_take`, holding the lock); it finds nothing to take and ends, reaped on a thread of its own
-        idle = [child for number, child in enumerate(children, start=1) if number not in working]
-        children = [child for number, child in enumerate(children, start=1) if number in working]
-        for _, _, reader in children:
-            reader.join()
-        if -1 in outcomes and any(index not in outcomes for index in range(len(shards))):
-            _result(outcomes[-1])  # a child could not read the database at all: why its shards have no result
-        return [_result(outcomes.get(index)) for index in range(len(shards))]
-    finally:  # collected, or this process or a child raised: none is left behind
+        with _reader_at(db, snapshot, session) as own:
+            for index in range(len(shards)):
+                while (outcome := inbox.ready(index, owners)) is None:
+                    if (mine := _take(taken, owners, 0)) is None:
+                        inbox.wait(index, owners)  # every shard is taken: a child is working this one
+                        continue
+                    with clock.held(moment):
+                        done: tuple[bool, Any] = (True, work(own, shards[mine], *args))
+                    inbox.put(mine, done)
+                yield _result(outcome)  # the caller's turn: the children go on meanwhile
+        completed = True
+    finally:  # all handed over, or this process or a child raised, or the caller stopped early: none is left behind
         _stop_taking(taken)
-        for process, pipe, reader in children:
-            if process.is_alive() and reader.is_alive():  # only on the way out of an error
-                process.terminate()
+        working = set(owners)
+        for number, (process, pipe, reader) in enumerate(children, start=1):
+            if number not in working:
+                # a child still starting when every shard was taken is not waited for (nor stopped: it may be
+                # inside `_take`, holding the lock); it finds nothing to take and ends, reaped on a thread of its own
+                threading.Thread(target=_reap, args=(process, pipe, reader, taken, owners), daemon=True).start()
+                continue
+            if not completed and process.is_alive() and reader.is_alive():
+                process.terminate()  # on the way out of an error, or of a caller that stopped early
             _reap(process, pipe, reader)
-        for process, pipe, reader in idle:  # the shared counter lives until they end: they map it as they start
-            threading.Thread(target=_reap, args=(process, pipe, reader, taken, owners), daemon=True).start()
+
+
+class _Inbox:
+    """The shards' outcomes as they come in: from this process, and from each child's reader thread."""
+
+    def __init__(self) -> None:
+        self._outcomes: dict[int, tuple[bool, Any]] = {}  # by shard; -1: why a child could not read at all
+        self._ended: set[int] = set()  # the children whose reader has read its last
+        self._failed: tuple[bool, Any] | None = None  # the first shard that raised, wherever: the job fails
+        self._changed = threading.Condition()
+
+    def put(self, index: int, outcome: tuple[bool, Any]) -> None:
+        with self._changed:
+            if not outcome[0] and index >= 0 and self._failed is None:
+                self._failed = outcome
+            self._outcomes[index] = outcome
+            self._changed.notify_all()
+
+    def end(self, child: int) -> None:
+        with self._changed:
+            self._ended.add(child)
+            self._changed.notify_all()
+
+    def ready(self, index: int, owners: Any) -> tuple[bool, Any] | None:
+        """Shard `index`'s outcome once it is in; the error, as soon as any shard raised; an error when the
+        child that took it ended without sending it (why, when it said); None while it is still to come."""
+        with self._changed:
+            if self._failed is not None:
+                return self._failed
+            if index in self._outcomes:
+                return self._outcomes.pop(index)
+            if owners[index] in self._ended:  # (0 is this process, never in `_ended`)
+                return self._outcomes.get(-1) or (False, TenureError(LOST))
+            return None
+
+    def wait(self, index: int, owners: Any) -> None:
+        """Until shard `index`'s outcome is in, a shard failed, or the child working it ended."""
+        with self._changed:
+            self._changed.wait_for(
+                lambda: self._failed is not None or index in self._outcomes or owners[index] in self._ended
+            )
+
+
+LOST = "a process working a shard of this job ended without its result"
 
 
 def _stop_taking(taken: Any) -> None:
@@ -179,23 +262,23 @@ def _take(taken: Any, owners: Any, me: int) -> int | None:
         return index
 
 
-def _receive(child: BaseProcess, receive: Connection, outcomes: dict[int, tuple[bool, Any]]) -> None:
+def _receive(child: BaseProcess, receive: Connection, inbox: _Inbox, number: int) -> None:
     """Each (shard, outcome) a child sends, until it says it is done or ends without saying so."""
-    while True:
-        try:
-            message = receive.recv()
-        except (EOFError, OSError):  # the child ended without saying it was done: what it had taken is lost
-            child.join()
-            return
-        if message is None:
-            return
-        index, outcome = message
-        outcomes[index] = outcome
+    try:
+        while True:
+            try:
+                message = receive.recv()
+            except (EOFError, OSError):  # the child ended without saying it was done: what it had taken is lost
+                child.join()
+                return
+            if message is None:
+                return
+            inbox.put(*message)
+    finally:
+        inbox.end(number)
 
 
-def _result(outcome: tuple[bool, Any] | None) -> Any:
-    if outcome is None:
-        raise TenureError("a process working a shard of this job ended without its result")
+def _result(outcome: tuple[bool, Any]) -> Any:
     ok, value = outcome
     if not ok:
         raise value
