@@ -106,14 +106,16 @@ def billing_run(db: Database, scale: Scale) -> dict[str, Any]:
             ).all()
 
     base, _ = timed(plain_sql, repeat=3)
+    sqlite = target.is_sqlite
     target.engine.dispose()
+    # DESIGN.md's 5 s is SQLite's; PostgreSQL's figure is reported beside it, with no limit of its own (issue 21)
+    limits = {"limit_seconds": 5.0, "within_limit": seconds <= 5.0} if sqlite else {"limit_seconds": None}
     return {
         "clients": scale.clients,
         "time_entries": scale.time_entries,
         "invoices": len(result.invoices),
         "seconds": round(seconds, 2),
-        "limit_seconds": 10.0,
-        "within_limit": seconds <= 10.0,
+        **limits,
         "plain_sql_seconds": round(base, 3),
         "ratio_to_plain_sql": round(seconds / base, 1),
     }
