@@ -504,9 +504,10 @@ def run_billing(db: Database, period: str) -> RunResult:
                 )
             )
         )
-        # by key: invoices are numbered in the order of their clients' keys, so shards cut as runs of keys are
-        # written one after the other as each comes in, while the children work the next ones
-        ids = list(s.scalars(select(Client.id).order_by(Client.key)))
+        # by key (sorted here, as each shard's clients are: not in the database's collation): invoices are
+        # numbered in the order of their clients' keys, so shards cut as runs of keys are written one after the
+        # other as each comes in, while the children work the next ones
+        ids = [cid for cid, _ in sorted(s.execute(select(Client.id, Client.key)).all(), key=lambda c: c[1])]
         parts = fanout.processes(get_settings().billing_processes, len(ids), CLIENTS_PER_PROCESS)
         shards = [None] if parts == 1 else fanout.cut(ids, parts * SHARDS_PER_PROCESS)  # None: whole tables
         writer = _RunWriter(s, period, start, msp.payment_terms_days)
