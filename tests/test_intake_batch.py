@@ -157,3 +157,28 @@ def test_repeats_in_later_batches_count_on_the_open_alert_and_its_ticket(db):
         assert (alert.count, alert.status, alert.resolved_at is not None) == (4, "resolved", True)
         ticket = s.get(Ticket, first.ticket)
         assert (ticket.alert_count, ticket.status) == (4, "closed")
+
+
+def test_tickets_of_one_batch_are_due_by_each_clients_own_agreement(db):
+    """A batch works each kind of client's targets out once (issue 21): a managed, a monitoring and a
+    call-before-service client alerted together each get their own kind's due times, not the first's."""
+    from tenure.desk import rules as desk
+    from tenure.msp.models import MspSettings
+
+    demo(db)
+    with db.unit_of_work() as s:  # targets that differ by kind, so a mix-up shows
+        s.scalars(select(MspSettings)).one().ticket_targets = {
+            "managed": {"P1": {"response": 15, "resolution": 240}},
+            "monitoring": {"P1": {"response": 45, "resolution": 480}},
+            "call_before_service": {"P1": {"response": 90, "resolution": 1440}},
+        }
+    kinds = {"acme": "managed", "harbor": "monitoring", "pine": "call_before_service"}
+    bodies = [event(client, "CPU high", severity="critical") for client in kinds]
+    outcomes = service.ingest_many(db, "event", [*bodies, event("acme", "Disk full", severity="critical")])
+    with db.reader() as s:
+        targets = s.scalars(select(MspSettings.ticket_targets)).one()
+        for outcome in outcomes:
+            ticket = s.get(Ticket, outcome.ticket)
+            expected = desk.due_times(targets, kinds[outcome.client], ticket.priority, ticket.opened_at)
+            assert (ticket.priority, ticket.respond_by, ticket.due_at) == ("P1", expected.respond_by, expected.due_at)
+        assert len({s.get(Ticket, o.ticket).due_at for o in outcomes}) == 3

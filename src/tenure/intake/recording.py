@@ -119,18 +119,20 @@ class Recorder:
         self.forwards: list[tuple[ClientFacts, Signal, NewAlert]] = []
         self.backup_runs: list[dict[str, Any]] = []
         self._targets: dict[str, Any] | None = None
-        self._due_times: dict[tuple[int, str], desk.DueTimes] = {}
+        self._due_times: dict[tuple[str, str], desk.DueTimes] = {}  # (agreement kind, priority)
 
     def _due(self, facts: ClientFacts, priority: str) -> desk.DueTimes:
         """The new ticket's response and resolution due times (the MSP's targets, read once a batch)."""
-        found = self._due_times.get((facts.id, priority))  # the same for every ticket of a client and priority
+        day = self.now.date()
+        kind = desk.agreement_kind_for([a.kind for a in facts.agreements if a.active_on(day)])
+        # the same for every new ticket of a kind of client and a priority: worked out once a batch, not once
+        # a client (a storm opens thousands, under the recording lock)
+        found = self._due_times.get((kind, priority))
         if found is not None:
             return found
         if self._targets is None:
             self._targets = self.s.scalar(select(MspSettings.ticket_targets).limit(1)) or {}
-        day = self.now.date()
-        kind = desk.agreement_kind_for([a.kind for a in facts.agreements if a.active_on(day)])
-        found = self._due_times[(facts.id, priority)] = desk.due_times(self._targets, kind, priority, self.now)
+        found = self._due_times[(kind, priority)] = desk.due_times(self._targets, kind, priority, self.now)
         return found
 
     # ------------------------------------------------------------------------------------ deciding
