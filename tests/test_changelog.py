@@ -1,13 +1,14 @@
 """Every create, update and delete of a business object is logged with who, when, before and after."""
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from sqlalchemy import select
 
 from tenure import clock
 from tenure.clients.models import Client, VendorAccount
-from tenure.db.changelog import ObjectChange
+from tenure.db.base import plain
+from tenure.db.changelog import ObjectChange, record_created
 from tenure.db.uow import as_actor
 
 
@@ -75,3 +76,33 @@ def test_money_is_exact_through_storage(db):
 
         fee = s.scalars(select(Agreement.monthly_fee)).one()
     assert fee == Decimal("1234.56") and isinstance(fee, Decimal)
+
+
+def test_bulk_created_rows_log_their_state_as_a_flushed_object_would(db):
+    """`record_created` (intake's tickets, a billing run's invoices) writes each state in one orjson call:
+    money at two decimals, days and times as ISO text with their offsets, bytes named, what orjson refuses
+    made plain value by value: the same log a flushed object leaves."""
+    states = [
+        {
+            "total": Decimal("1234.5"),
+            "due": date(2026, 12, 1),
+            "opened_at": datetime(2026, 12, 3, 10, 0, 0, 123456, tzinfo=UTC),
+            "seen": datetime(2026, 12, 3, 10, 0, 0),
+            "body": b"\x00\x01",
+            "note": "naïve café",
+            "count": 3,
+            "open": True,
+            "nothing": None,
+        },
+        {"huge": 2**70, "total": Decimal("0.1")},  # beyond 64 bits: orjson refuses, the plain path writes it
+    ]
+    with db.unit_of_work() as s:
+        record_created(
+            s, "thing", [{"id": n, "label": f"t{n}", "client_id": None, "after": a} for n, a in enumerate(states)]
+        )
+    with db.reader() as s:
+        logged = s.scalars(
+            select(ObjectChange.after).where(ObjectChange.object_type == "thing").order_by(ObjectChange.object_id)
+        ).all()
+    assert logged == [{k: plain(v) for k, v in state.items()} for state in states]
+    assert logged[0]["total"] == "1234.50" and logged[0]["opened_at"] == "2026-12-03T10:00:00.123456+00:00"
