@@ -7,7 +7,6 @@ are committed or lost together.
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -20,7 +19,6 @@ from tenure.db.bulkwrite import insert_rows
 from tenure.db.engine import JsonText
 from tenure.db.types import UTCDateTime
 from tenure.db.uow import current_actor
-from tenure.money import fmt
 
 
 class ObjectChange(Base):
@@ -101,12 +99,12 @@ def record(session: Session, action: str, obj: ChangeLogged, note: dict[str, Any
 
 
 def _plain_default(value: Any) -> Any:
-    """What orjson cannot write itself, as `plain` writes it (it writes dates and times as `isoformat` does)."""
-    if isinstance(value, Decimal):
-        return fmt(value)
-    if isinstance(value, bytes):
-        return "<bytes>"
-    raise TypeError(type(value).__name__)
+    """What orjson cannot write itself (money, bytes), as `plain` writes it; orjson writes dates and times as
+    `isoformat` does. A value `plain` leaves as it is, orjson cannot write either."""
+    shown = plain(value)
+    if shown is value:
+        raise TypeError(type(value).__name__)
+    return shown
 
 
 def _created_state(after: dict[str, Any]) -> Any:

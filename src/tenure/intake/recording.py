@@ -120,11 +120,14 @@ class Recorder:
         self.backup_runs: list[dict[str, Any]] = []
         self._targets: dict[str, Any] | None = None
         self._due_times: dict[tuple[str, str], desk.DueTimes] = {}  # (agreement kind, priority)
+        self._kinds: dict[int, str] = {}  # client id -> the kind of agreement its tickets' targets follow
 
     def _due(self, facts: ClientFacts, priority: str) -> desk.DueTimes:
         """The new ticket's response and resolution due times (the MSP's targets, read once a batch)."""
-        day = self.now.date()
-        kind = desk.agreement_kind_for([a.kind for a in facts.agreements if a.active_on(day)])
+        kind = self._kinds.get(facts.id)
+        if kind is None:
+            active = [a.kind for a in facts.agreements if a.active_on(self.now.date())]
+            kind = self._kinds[facts.id] = desk.agreement_kind_for(active)
         # the same for every new ticket of a kind of client and a priority: worked out once a batch, not once
         # a client (a storm opens thousands, under the recording lock)
         found = self._due_times.get((kind, priority))
