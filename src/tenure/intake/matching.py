@@ -23,6 +23,7 @@ from tenure.agreements.models import Agreement
 from tenure.bulk import chunks
 from tenure.clients.models import BackupJob, Client, Contact, Device
 from tenure.clients.rules import FeeAgreement, host_key, is_former
+from tenure.db.members import one_of
 from tenure.intake.models import MappingRule
 from tenure.intake.sources import Signal
 from tenure.offboarding.models import OffboardingRun
@@ -143,11 +144,11 @@ class MatchIndex:
         self.devices: dict[str, list[tuple[str, int, str]]] = defaultdict(list)
         self.hostnames: dict[int, str] = {}
         wanted = sorted({host_key(sg.hostname) for sg in signals if sg.hostname})
-        for chunk in chunks(wanted):
+        if wanted:
             for key, device_id, hostname in session.execute(
                 select(Client.key, Device.id, Device.hostname)
                 .join(Client, Client.id == Device.client_id)
-                .where(Device.host_key.in_(chunk))
+                .where(one_of(session, Device.host_key, wanted))
             ):
                 self.devices[hostname.lower()].append((key, device_id, hostname))
                 self.devices[hostname.lower().split(".")[0]].append((key, device_id, hostname))
@@ -265,35 +266,38 @@ class MatchIndex:
         for cid, key in ids.items():
             name, billable, forward = self._clients[cid]
             self._facts[key] = ClientFacts(cid, key, name, billable, forward)
-        for chunk in chunks(list(ids)):
-            for cid, key, kind, start, end, covers, excludes, fee in self.session.execute(
-                select(
-                    Agreement.client_id,
-                    Agreement.key,
-                    Agreement.kind,
-                    Agreement.start,
-                    Agreement.end,
-                    cast(Agreement.covers, Text),
-                    cast(Agreement.excludes, Text),
-                    Agreement.monthly_fee,
-                ).where(Agreement.client_id.in_(chunk))
-            ):
-                facts = self._facts[ids[cid]]
-                facts.agreements.append(_Agreement(key, kind, start, end, _strings(covers), _strings(excludes)))
-                if kind in FEE_KINDS:
-                    facts.fee_agreements.append(FeeAgreement(start, end, fee or Decimal(0)))
-            forwarding = [cid for cid in chunk if self._clients[cid][2]]  # only a forward is sent to contacts
-            for cid, address, roles in self.session.execute(
-                select(Contact.client_id, Contact.email, Contact.roles).where(Contact.client_id.in_(forwarding))
+        if not ids:
+            return
+        s = self.session
+        for cid, key, kind, start, end, covers, excludes, fee in s.execute(
+            select(
+                Agreement.client_id,
+                Agreement.key,
+                Agreement.kind,
+                Agreement.start,
+                Agreement.end,
+                cast(Agreement.covers, Text),
+                cast(Agreement.excludes, Text),
+                Agreement.monthly_fee,
+            ).where(one_of(s, Agreement.client_id, list(ids)))
+        ):
+            facts = self._facts[ids[cid]]
+            facts.agreements.append(_Agreement(key, kind, start, end, _strings(covers), _strings(excludes)))
+            if kind in FEE_KINDS:
+                facts.fee_agreements.append(FeeAgreement(start, end, fee or Decimal(0)))
+        forwarding = [cid for cid in ids if self._clients[cid][2]]  # only a forward is sent to contacts
+        if forwarding:
+            for cid, address, roles in s.execute(
+                select(Contact.client_id, Contact.email, Contact.roles).where(one_of(s, Contact.client_id, forwarding))
             ):
                 if address:
                     self._facts[ids[cid]].contacts.append((address, roles))
-            for cid, ended in self.session.execute(
-                select(OffboardingRun.client_id, func.max(OffboardingRun.end_of_service))
-                .where(OffboardingRun.state == "done", OffboardingRun.client_id.in_(chunk))
-                .group_by(OffboardingRun.client_id)
-            ):
-                self._facts[ids[cid]].offboarded_on = ended
+        for cid, ended in s.execute(
+            select(OffboardingRun.client_id, func.max(OffboardingRun.end_of_service))
+            .where(OffboardingRun.state == "done", one_of(s, OffboardingRun.client_id, list(ids)))
+            .group_by(OffboardingRun.client_id)
+        ):
+            self._facts[ids[cid]].offboarded_on = ended
 
     def facts(self, client_key: str) -> ClientFacts:
         if client_key not in self._facts:

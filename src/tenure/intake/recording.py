@@ -22,6 +22,7 @@ from tenure.bulk import chunks
 from tenure.clients.models import BackupJob
 from tenure.db.bulkwrite import insert_rows, insert_with_ids
 from tenure.db.changelog import record_created
+from tenure.db.members import one_of
 from tenure.db.types import UTCDateTime
 from tenure.desk import rules as desk
 from tenure.intake.matching import ClientFacts, MatchIndex
@@ -201,8 +202,9 @@ class Recorder:
             for aid, cid, fp, ticket_id, count, last_seen in self.s.execute(_open_alerts(len(chunk)), params):
                 self.open[(cid, fp)] = OpenAlert(aid, ticket_id, count, last_seen)
         ticket_ids = sorted({a.ticket_id for a in self.open.values() if a.ticket_id})
-        for chunk in chunks(ticket_ids):
-            self.tickets.update({t.id: t for t in self.s.scalars(select(Ticket).where(Ticket.id.in_(chunk)))})
+        if ticket_ids:
+            found = self.s.scalars(select(Ticket).where(one_of(self.s, Ticket.id, ticket_ids)))
+            self.tickets.update({t.id: t for t in found})
 
     # ------------------------------------------------------------------------------------ recording
 

@@ -25,10 +25,10 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from tenure import clock
-from tenure.bulk import chunks as _chunks
 from tenure.bulk import collector_paused
 from tenure.db.bulkwrite import insert_with_ids
 from tenure.db.engine import Database
+from tenure.db.members import one_of
 from tenure.desk.mail.inbound import take_client_mail
 from tenure.intake.matching import MatchIndex
 from tenure.intake.models import RawPayload
@@ -356,9 +356,7 @@ def _claim(
             oldest = oldest.with_for_update(skip_locked=True)
         rows = list(connection.execute(claim.where(table.c.id.in_(oldest.scalar_subquery()))))
     else:
-        rows = []
-        for chunk in _chunks(sorted(set(payload_ids))):
-            rows += connection.execute(claim.where(table.c.id.in_(chunk)))
+        rows = list(connection.execute(claim.where(one_of(s, table.c.id, sorted(set(payload_ids))))))
     rows.sort(key=lambda row: row.id)
     return rows
 

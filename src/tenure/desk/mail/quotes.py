@@ -31,9 +31,9 @@ from sqlalchemy.orm import Session
 
 from tenure import clock
 from tenure.agreements.models import Agreement
-from tenure.bulk import chunks
 from tenure.clients.models import Client
 from tenure.db.engine import Database
+from tenure.db.members import one_of
 from tenure.desk import service as desk
 from tenure.desk.mail import rules
 from tenure.errors import NotFound, TenureError
@@ -71,14 +71,13 @@ def _hourly_rates(s: Session, client_ids: list[int], day: date, default: Decimal
     """The rate each client's uncovered work is billed at: its earliest active agreement with an hourly
     rate (billing's layer 4 for work no agreement covers), else the MSP's."""
     rates: dict[int, Decimal] = {}
-    for chunk in chunks(client_ids):
-        for cid, rate, start, end in s.execute(
-            select(Agreement.client_id, Agreement.hourly_rate, Agreement.start, Agreement.end)
-            .where(Agreement.client_id.in_(chunk), Agreement.hourly_rate.is_not(None))
-            .order_by(Agreement.start, Agreement.id)
-        ):
-            if cid not in rates and start <= day and (end is None or day <= end):
-                rates[cid] = Decimal(rate)
+    for cid, rate, start, end in s.execute(
+        select(Agreement.client_id, Agreement.hourly_rate, Agreement.start, Agreement.end)
+        .where(one_of(s, Agreement.client_id, client_ids), Agreement.hourly_rate.is_not(None))
+        .order_by(Agreement.start, Agreement.id)
+    ):
+        if cid not in rates and start <= day and (end is None or day <= end):
+            rates[cid] = Decimal(rate)
     return {cid: rates.get(cid, default) for cid in client_ids}
 
 
