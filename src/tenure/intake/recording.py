@@ -12,13 +12,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import TextClause, bindparam, select, text
+import orjson
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.orm import Session
 
-from tenure.bulk import chunks
 from tenure.clients.models import BackupJob
 from tenure.db.bulkwrite import insert_rows, insert_with_ids
 from tenure.db.changelog import record_created
@@ -39,20 +38,18 @@ OPENS_WORK = ("ticket", "quote")
 PRIORITY_OF_SEVERITY = {"critical": "P1", "error": "P2", "warning": "P3", "info": "P4"}
 
 
-@lru_cache(maxsize=16)
-def _open_alerts(keys: int) -> TextClause:
-    """The open alerts of `keys` (client, fingerprint) pairs, bound as :c0, :f0, :c1, ...: one index search
-    (ix_alert_open) per pair. A row-value IN list would be shorter, but SQLite scans the table for it."""
-    pairs = " OR ".join(f"(client_id = :c{i} AND fingerprint = :f{i})" for i in range(keys))
-    columns = "id, client_id, fingerprint, ticket_id, count, last_seen"
-    return text(f"SELECT {columns} FROM alert WHERE status = 'firing' AND ({pairs})").columns(last_seen=UTCDateTime())
-
-
-# PostgreSQL: the batch's (client, fingerprint) pairs as two arrays, joined to ix_alert_open in one statement
+# The open alerts of the batch's (client, fingerprint) pairs in one statement, each pair one search of
+# ix_alert_open. PostgreSQL: the pairs as two arrays. SQLite: as one JSON list of [client, fingerprint], read
+# first (CROSS JOIN keeps that order: a row-value IN list would scan the table).
 _OPEN_ALERTS_PG = text(
     "SELECT a.id, a.client_id, a.fingerprint, a.ticket_id, a.count, a.last_seen FROM alert AS a "
     "JOIN unnest(CAST(:clients AS integer[]), CAST(:fingerprints AS varchar[])) AS k(client_id, fingerprint) "
     "ON a.client_id = k.client_id AND a.fingerprint = k.fingerprint WHERE a.status = 'firing'"
+).columns(last_seen=UTCDateTime())
+_OPEN_ALERTS_SQLITE = text(
+    "SELECT a.id, a.client_id, a.fingerprint, a.ticket_id, a.count, a.last_seen FROM json_each(:pairs) AS k "
+    "CROSS JOIN alert AS a ON a.client_id = json_extract(k.value, '$[0]') "
+    "AND a.fingerprint = json_extract(k.value, '$[1]') WHERE a.status = 'firing'"
 ).columns(last_seen=UTCDateTime())
 
 
@@ -191,16 +188,15 @@ class Recorder:
     def load_open(self, items: list[Prepared]) -> None:
         """The open alerts (and their tickets) of every (client, fingerprint) in the batch, by index."""
         keys = sorted({(self.index.facts(i.client).id, i.signal.fingerprint) for i in items if i.client})
-        if keys and self.s.connection().dialect.name == "postgresql":  # the whole batch in one statement
+        if not keys:
+            return
+        if self.s.connection().dialect.name == "postgresql":
             client_ids, fingerprints = [c for c, _ in keys], [f for _, f in keys]
             found = self.s.execute(_OPEN_ALERTS_PG, {"clients": client_ids, "fingerprints": fingerprints})
-            for aid, cid, fp, ticket_id, count, last_seen in found:
-                self.open[(cid, fp)] = OpenAlert(aid, ticket_id, count, last_seen)
-            keys = []
-        for chunk in chunks(keys, 400):  # two parameters a key
-            params = {f"c{i}": c for i, (c, _) in enumerate(chunk)} | {f"f{i}": f for i, (_, f) in enumerate(chunk)}
-            for aid, cid, fp, ticket_id, count, last_seen in self.s.execute(_open_alerts(len(chunk)), params):
-                self.open[(cid, fp)] = OpenAlert(aid, ticket_id, count, last_seen)
+        else:
+            found = self.s.execute(_OPEN_ALERTS_SQLITE, {"pairs": orjson.dumps(keys).decode()})
+        for aid, cid, fp, ticket_id, count, last_seen in found:
+            self.open[(cid, fp)] = OpenAlert(aid, ticket_id, count, last_seen)
         ticket_ids = sorted({a.ticket_id for a in self.open.values() if a.ticket_id})
         if ticket_ids:
             found = self.s.scalars(select(Ticket).where(one_of(self.s, Ticket.id, ticket_ids)))
