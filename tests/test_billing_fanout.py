@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import subprocess
+import sys
 import threading
 import time
 from datetime import date, timedelta
@@ -223,6 +225,40 @@ def test_shards_are_worked_from_any_thread(db, tmp_path):
     thread.join()
     assert isinstance(found[0], list), found[0]
     assert [r[0] for r in found[0]] == [2, 4] and found[0][1][1] != os.getpid()
+
+
+UNGUARDED_SCRIPT = """
+import sys
+from pathlib import Path
+
+from tenure.db import fanout
+from tenure.db.engine import Database
+from tests.test_billing_fanout import _double
+
+url, marks, ran = sys.argv[1:]
+with open(ran, "a") as log:
+    log.write("ran\\n")
+db = Database(url)
+with db.reader() as s:  # at the top level: no `if __name__ == "__main__":`
+    results = fanout.fan_out(db, s, _double, [1, 2, 3, 4], marks, processes=2)
+print(sorted(r[0] for r in results), len({r[1] for r in results}))
+"""
+
+
+def test_a_script_that_starts_a_job_at_its_top_level_runs_once(db, tmp_path):
+    """A bookkeeper's script with no main guard: its children do not run it again (nor start the job again)."""
+    script, marks, ran = tmp_path / "bill.py", tmp_path / "marks", tmp_path / "ran.txt"
+    script.write_text(UNGUARDED_SCRIPT)
+    marks.mkdir()
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run(
+        [sys.executable, str(script), db.url, str(marks), str(ran)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["[2,", "4,", "6,", "8]", "2"]  # every shard, worked in two processes
+    assert ran.read_text().splitlines() == ["ran"]
 
 
 def _moment(session: Any, shard: int, marks: str) -> tuple[Any, int]:

@@ -20,19 +20,21 @@ thread holds at that instant (SQLite's own, held by a checkpointer thread mid-ch
 waits on it forever. A fresh interpreter costs about a second of imports, spent while this process already
 works shards, and works from any thread (a request of the web server). A child that raises sends its error
 back to be raised here; a child that dies without a result is an error too; either way the others are
-stopped. A script that starts a job must guard its top level (`if __name__ == "__main__":`): each child
-imports the main module again.
+stopped. A child does not import the main module again (`_main_left_alone`): the work it does is in Tenure's
+own modules, so a script that starts a job at its top level, unguarded, runs once.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
+import importlib.machinery
 import multiprocessing
 import os
 import pickle
 import queue
 import re
+import sys
 import threading
 import traceback
 from collections.abc import Callable, Iterator, Sequence
@@ -154,7 +156,8 @@ def _each(
                 daemon=True,
             )
             try:
-                child.start()
+                with _main_left_alone():
+                    child.start()
             except BaseException:
                 receive.close()
                 raise
@@ -187,6 +190,28 @@ def _each(
             if not completed and process.is_alive() and reader.is_alive():
                 process.terminate()  # on the way out of an error, or of a caller that stopped early
             _reap(process, pipe, reader)
+
+
+_starting = threading.Lock()  # one child starts at a time, whichever thread starts it
+
+
+@contextmanager
+def _main_left_alone() -> Iterator[None]:
+    """While a child starts, the main module is named `__main__` to multiprocessing, which then leaves it alone
+    in the child (as it does for `python -m package`). Otherwise a child imports the main script again, and a
+    script that bills at its top level, with no `if __name__ == "__main__":`, would start the run again in
+    every child, which then waits on the run's own lock. The work a child does is in Tenure's own modules."""
+    main = sys.modules.get("__main__")
+    if main is None:
+        yield
+        return
+    with _starting:
+        spec = getattr(main, "__spec__", None)
+        main.__spec__ = importlib.machinery.ModuleSpec("__main__", None)
+        try:
+            yield
+        finally:
+            main.__spec__ = spec
 
 
 class _Inbox:
