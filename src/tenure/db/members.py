@@ -34,5 +34,5 @@ def one_of(s: Session, column: ColumnElement[Any], values: Collection[int | str]
         listed = list(values)
         kind = Text if any(isinstance(v, str) for v in listed) else BigInteger
         return column == any_(cast(bindparam(None, listed), ARRAY(kind)))
-    listed = func.json_each(bindparam(None, orjson.dumps(list(values)).decode()))
-    return column.in_(select(literal_column("value")).select_from(listed))
+    each = func.json_each(bindparam(None, orjson.dumps(list(values)).decode()))
+    return column.in_(select(literal_column("value")).select_from(each))

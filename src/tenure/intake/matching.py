@@ -268,7 +268,7 @@ class MatchIndex:
             self._facts[key] = ClientFacts(cid, key, name, billable, forward)
         if not ids:
             return
-        s = self.session
+        s, client_ids = self.session, list(ids)
         for cid, key, kind, start, end, covers, excludes, fee in s.execute(
             select(
                 Agreement.client_id,
@@ -279,13 +279,13 @@ class MatchIndex:
                 cast(Agreement.covers, Text),
                 cast(Agreement.excludes, Text),
                 Agreement.monthly_fee,
-            ).where(one_of(s, Agreement.client_id, list(ids)))
+            ).where(one_of(s, Agreement.client_id, client_ids))
         ):
             facts = self._facts[ids[cid]]
             facts.agreements.append(_Agreement(key, kind, start, end, _strings(covers), _strings(excludes)))
             if kind in FEE_KINDS:
                 facts.fee_agreements.append(FeeAgreement(start, end, fee or Decimal(0)))
-        forwarding = [cid for cid in ids if self._clients[cid][2]]  # only a forward is sent to contacts
+        forwarding = [cid for cid in client_ids if self._clients[cid][2]]  # only a forward is sent to contacts
         if forwarding:
             for cid, address, roles in s.execute(
                 select(Contact.client_id, Contact.email, Contact.roles).where(one_of(s, Contact.client_id, forwarding))
@@ -294,7 +294,7 @@ class MatchIndex:
                     self._facts[ids[cid]].contacts.append((address, roles))
         for cid, ended in s.execute(
             select(OffboardingRun.client_id, func.max(OffboardingRun.end_of_service))
-            .where(OffboardingRun.state == "done", one_of(s, OffboardingRun.client_id, list(ids)))
+            .where(OffboardingRun.state == "done", one_of(s, OffboardingRun.client_id, client_ids))
             .group_by(OffboardingRun.client_id)
         ):
             self._facts[ids[cid]].offboarded_on = ended
