@@ -35,6 +35,7 @@ class Checkpointer:
         self._cond = threading.Condition()
         self._wanted = False
         self._running = False
+        self._waiting = 0  # callers in settle(): while there are any, checkpoints run without a pause
         self._thread: threading.Thread | None = None
         self._pid = 0
         _all.add(self)
@@ -43,6 +44,7 @@ class Checkpointer:
         # the child has no checkpointer thread, and a lock the parent's thread held would never be released
         self._cond = threading.Condition()
         self._wanted = self._running = False
+        self._waiting = 0
         self._thread = None
 
     def committed(self) -> None:
@@ -56,10 +58,16 @@ class Checkpointer:
             self._cond.notify_all()
 
     def settle(self) -> None:
-        """Wait until what was committed so far has been checkpointed (or the thread gave up on it)."""
+        """Wait until what was committed so far has been checkpointed (or the thread gave up on it). The checkpoint
+        runs at once, not after the pause that spaces checkpoints out while commits keep coming."""
         with self._cond:
-            while (self._wanted or self._running) and self._thread is not None and self._thread.is_alive():
-                self._cond.wait(0.05)
+            self._waiting += 1
+            self._cond.notify_all()
+            try:
+                while (self._wanted or self._running) and self._thread is not None and self._thread.is_alive():
+                    self._cond.wait(0.05)
+            finally:
+                self._waiting -= 1  # later commits are spaced out again
 
     def _run(self) -> None:
         connection = sqlite3.connect(self.path, check_same_thread=False)
@@ -71,9 +79,9 @@ class Checkpointer:
                         self._thread = None
                         return
                     self._wanted, self._running = False, True
-                pause = last + self.interval - time.monotonic()
-                if pause > 0:
-                    time.sleep(pause)
+                    pause = last + self.interval - time.monotonic()
+                    if pause > 0:
+                        self._cond.wait_for(lambda: self._waiting > 0, timeout=pause)
                 # another process checkpointing, or the file gone: the next commit tries again
                 with contextlib.suppress(sqlite3.Error):
                     connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
