@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import select
@@ -31,8 +31,8 @@ def _notice(key: str, when: datetime) -> dict:
 
 
 def test_insert_rows_stores_what_the_orm_stores(db):
-    when = datetime(2026, 11, 24, 16, 30, 5, 123456, tzinfo=UTC) + timedelta(hours=0)
-    local = when.astimezone(UTC).replace(tzinfo=UTC)
+    when = datetime(2026, 11, 24, 16, 30, 5, 123456, tzinfo=UTC)
+    local = when.astimezone(timezone(timedelta(hours=-5, minutes=-30)))  # the same moment, told elsewhere
     with db.unit_of_work() as s:
         s.add(Notice(**_notice("by-orm", when)))
         s.flush()
@@ -42,6 +42,15 @@ def test_insert_rows_stores_what_the_orm_stores(db):
         rows = {key: row for key, *row in s.execute(select(Notice.dedupe_key, *columns))}
     assert rows["by-bulk"] == rows["by-orm"] == rows["by-bulk-2"]
     assert rows["by-orm"][columns.index(Notice.__table__.c.created_at)] == when
+
+
+def test_times_on_the_second_and_before_1970_are_stored_as_given(db):
+    times = [datetime(2026, 12, 4, 9, 0, tzinfo=UTC), datetime(1969, 7, 20, 20, 17, 40, 1, tzinfo=UTC)]
+    with db.unit_of_work() as s:
+        insert_rows(s.connection(), Notice.__table__, [_notice(f"t{i}", when) for i, when in enumerate(times)])
+    with db.reader() as s:
+        stored = {key: when for key, when in s.execute(select(Notice.dedupe_key, Notice.created_at))}
+    assert [stored["t0"], stored["t1"]] == times
 
 
 def test_json_values_that_compare_equal_keep_their_own_text(db):

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import JSON, LargeBinary, Table, text
+from sqlalchemy import JSON, Date, DateTime, LargeBinary, Table, text
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
 
@@ -63,10 +63,16 @@ def _statement(table: Table, dialect: Dialect, columns: tuple[str, ...]) -> _Sta
 
 
 def _copy_processor(column_type: Any, dialect: Dialect) -> Callable[[], Callable[[Any], Any]] | None:
-    """A value's converter for COPY: JSON as its text (the driver's own JSON wrapper is dumped row by row)."""
+    """A value's converter for COPY: JSON as its text (the driver's own JSON wrapper is dumped row by row), and
+    times and dates as their text, made once per distinct value: the driver formats a datetime anew for every
+    row, which cost more than all the other values of an alert's row together. The text is the driver's own
+    (`str` of the value, ISO 8601), so the server reads the same time either way."""
     if isinstance(column_type, JSON):
         serialize: Callable[[Any], str] = getattr(dialect, "_json_serializer", None) or json.dumps
         return lambda: serialize
+    if column_type._type_affinity in (DateTime, Date):
+        process = column_type.dialect_impl(dialect).bind_processor(dialect) or (lambda value: value)
+        return lambda: _remembered(lambda value: None if value is None else str(process(value)))
     return _processor(column_type, dialect)
 
 
