@@ -117,17 +117,24 @@ def test_json_beyond_the_fast_encoder_is_stored_and_read_back_as_given(db):
     assert stored["by-orm"] == stored["by-bulk"] == expected
 
 
+# keys that an array's text must quote or escape to keep as they are
+AWKWARD_KEYS = ['say "hi"', "back\\slash", "a,b", "{braced}", "NULL", " padded ", "", "déjà vu"]
+
+
 def test_one_of_finds_exactly_the_listed_rows_beyond_any_parameter_limit(db):
     """A batch's lookup by thousands of ids or keys is one statement, and finds what IN (...) finds."""
     when = datetime(2026, 11, 24, 16, 30, tzinfo=UTC)
     with db.unit_of_work() as s:
         ids = insert_with_ids(s.connection(), Notice.__table__, [_notice(f"n{i}", when) for i in range(40)])
+        insert_rows(s.connection(), Notice.__table__, [_notice(key, when) for key in AWKWARD_KEYS])
     wanted_ids = [*ids[::3], 10**12]  # an id that no row has, beyond 32 bits
     many = wanted_ids + list(range(-40_000, 0))  # more values than SQLite binds in one statement
     with db.reader() as s:
         by_id = set(s.scalars(select(Notice.id).where(one_of(s, Notice.id, many))))
         by_key = set(s.scalars(select(Notice.dedupe_key).where(one_of(s, Notice.dedupe_key, ["n0", "n7", "N7", "x"]))))
         nothing = list(s.scalars(select(Notice.id).where(one_of(s, Notice.id, []))))
+        awkward = set(s.scalars(select(Notice.dedupe_key).where(one_of(s, Notice.dedupe_key, AWKWARD_KEYS))))
     assert by_id == set(ids[::3])
+    assert awkward == set(AWKWARD_KEYS)  # quotes, backslashes, commas, braces and NULL are values like any
     assert by_key == {"n0", "n7"}  # compared as stored: no case folding
     assert nothing == []

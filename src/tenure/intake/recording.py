@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from tenure.clients.models import BackupJob
 from tenure.db.bulkwrite import insert_rows, insert_with_ids
 from tenure.db.changelog import record_created
-from tenure.db.members import one_of
+from tenure.db.members import array_literal, one_of
 from tenure.db.types import UTCDateTime
 from tenure.desk import rules as desk
 from tenure.intake.matching import ClientFacts, MatchIndex
@@ -192,7 +192,9 @@ class Recorder:
             return
         if self.s.connection().dialect.name == "postgresql":
             client_ids, fingerprints = [c for c, _ in keys], [f for _, f in keys]
-            found = self.s.execute(_OPEN_ALERTS_PG, {"clients": client_ids, "fingerprints": fingerprints})
+            found = self.s.execute(
+                _OPEN_ALERTS_PG, {"clients": array_literal(client_ids), "fingerprints": array_literal(fingerprints)}
+            )
         else:
             found = self.s.execute(_OPEN_ALERTS_SQLITE, {"pairs": orjson.dumps(keys).decode()})
         for aid, cid, fp, ticket_id, count, last_seen in found:
