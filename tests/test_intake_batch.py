@@ -159,6 +159,40 @@ def test_repeats_in_later_batches_count_on_the_open_alert_and_its_ticket(db):
         assert (ticket.alert_count, ticket.status) == (4, "closed")
 
 
+def test_repeats_are_counted_on_the_ticket_and_only_its_close_is_logged(db):
+    """Alertmanager sends a firing alert again every few minutes: each repeat counts on the alert and its
+    ticket, in bulk, without a change-log row per repeat; the resolve that closes the ticket is logged, with
+    every repeat counted, including one that came in the same batch as the resolve."""
+    from tenure.book.history import history
+
+    demo(db)
+    (first,) = service.ingest_many(db, "event", [event("acme", "CPU high", fingerprint="cpu")])
+    (other,) = service.ingest_many(db, "event", [event("acme", "RAM high", fingerprint="ram")])
+    service.ingest_many(db, "event", [event("acme", "CPU high", fingerprint="cpu")] * 3)
+    service.ingest_many(db, "event", [event("acme", "RAM high", fingerprint="ram"), event("acme", "CPU high", fingerprint="cpu")])
+    with db.reader() as s:
+        assert s.get(Ticket, first.ticket).alert_count == 5
+        assert s.get(Ticket, other.ticket).alert_count == 2
+    assert [c["action"] for c in history(db, "ticket", str(first.ticket))["changes"]] == ["create"]
+    service.ingest_many(
+        db,
+        "event",
+        [
+            event("acme", "CPU high", fingerprint="cpu"),
+            event("acme", "CPU high", status="resolved", fingerprint="cpu"),
+            event("acme", "RAM high", fingerprint="ram"),
+        ],
+    )
+    with db.reader() as s:
+        cpu, ram = s.get(Ticket, first.ticket), s.get(Ticket, other.ticket)
+        assert (cpu.alert_count, cpu.status) == (6, "closed")
+        assert (ram.alert_count, ram.status) == (3, "new")
+    closed, created = history(db, "ticket", str(first.ticket))["changes"]
+    assert (closed["action"], created["action"]) == ("update", "create")
+    assert closed["changed"]["status"] == ["new", "closed"]
+    assert closed["changed"]["alert_count"] == [5, 6]
+
+
 def test_tickets_of_one_batch_are_due_by_each_clients_own_agreement(db):
     """A batch works each kind of client's targets out once (issue 21): a managed, a monitoring and a
     call-before-service client alerted together each get their own kind's due times, not the first's."""

@@ -10,6 +10,7 @@ repeat counted, a resolve closing them) through the ORM's flush hook.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -34,6 +35,7 @@ from tenure.triage.models import Ticket
 from tenure.vocabulary import OPEN_TICKET_STATUSES
 
 OPENS_WORK = ("ticket", "quote")
+RESOLVES = ("resolved", "success")  # a signal's statuses that close the open alert of its fingerprint
 # an alert's severity gives its ticket's priority (the desk may change it)
 PRIORITY_OF_SEVERITY = {"critical": "P1", "error": "P2", "warning": "P3", "info": "P4"}
 
@@ -110,7 +112,8 @@ class Recorder:
         self.now = now
         self.open: dict[tuple[int, str], OpenAlert | NewAlert] = {}
         self.changed: dict[int, OpenAlert] = {}
-        self.tickets: dict[int, Ticket] = {}
+        self.tickets: dict[int, Ticket] = {}  # the tickets this batch may close (their alerts resolve in it)
+        self.bumps: Counter[int] = Counter()  # repeats counted on the other tickets, added in one statement
         self.new_alerts: list[NewAlert] = []
         self.new_tickets: list[_NewTicket] = []
         self.history: list[tuple[OpenAlert, datetime, str, str]] = []
@@ -199,7 +202,16 @@ class Recorder:
             found = self.s.execute(_OPEN_ALERTS_SQLITE, {"pairs": orjson.dumps(keys).decode()})
         for aid, cid, fp, ticket_id, count, last_seen in found:
             self.open[(cid, fp)] = OpenAlert(aid, ticket_id, count, last_seen)
-        ticket_ids = sorted({a.ticket_id for a in self.open.values() if a.ticket_id})
+        # only a resolve changes more than a ticket's count of alerts: those tickets are loaded, to be closed
+        # with their change log; a repeat's count is added in bulk (`finish`)
+        resolving = {
+            (self.index.facts(i.client).id, i.signal.fingerprint)
+            for i in items
+            if i.client and i.signal.status in RESOLVES
+        }
+        ticket_ids = sorted(
+            {a.ticket_id for key, a in self.open.items() if a.ticket_id and key in resolving}
+        )
         if ticket_ids:
             found = self.s.scalars(select(Ticket).where(one_of(self.s, Ticket.id, ticket_ids)))
             self.tickets.update({t.id: t for t in found})
@@ -216,7 +228,7 @@ class Recorder:
             self._backup_result(item, decision)
         if signal.status in ("firing", "failure", "warning"):
             return self._open(facts, item, decision)
-        if signal.status in ("resolved", "success"):  # a start (`/ping/<uuid>/start`) changes nothing open
+        if signal.status in RESOLVES:  # a start (`/ping/<uuid>/start`) changes nothing open
             return self._resolve(facts, signal, item.seen)
         return None
 
@@ -260,6 +272,8 @@ class Recorder:
             ticket = self.tickets.get(alert.ticket_id or 0)
             if ticket is not None:
                 ticket.alert_count += 1
+            elif alert.ticket_id is not None:
+                self.bumps[alert.ticket_id] += 1
             return alert
         ticket = None
         if decision.decision in OPENS_WORK:
@@ -395,6 +409,16 @@ class Recorder:
                      "resolved_at": a.resolved_at}
                     for a in self.changed.values()
                 ],
+            )
+        if self.bumps:
+            # a repeat is counted on its ticket as it is on its alert (whose count and last sighting tell it),
+            # not logged as a change of the ticket: that would be a change-log row per repeat, under the lock
+            table = Ticket.__table__
+            connection.execute(
+                table.update()
+                .where(table.c.id == bindparam("tid"))
+                .values(alert_count=table.c.alert_count + bindparam("more")),
+                [{"tid": tid, "more": more} for tid, more in sorted(self.bumps.items())],
             )
         self.s.flush()
 
