@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
@@ -169,7 +170,8 @@ def test_repeats_are_counted_on_the_ticket_and_only_its_close_is_logged(db):
     (first,) = service.ingest_many(db, "event", [event("acme", "CPU high", fingerprint="cpu")])
     (other,) = service.ingest_many(db, "event", [event("acme", "RAM high", fingerprint="ram")])
     service.ingest_many(db, "event", [event("acme", "CPU high", fingerprint="cpu")] * 3)
-    service.ingest_many(db, "event", [event("acme", "RAM high", fingerprint="ram"), event("acme", "CPU high", fingerprint="cpu")])
+    both = [event("acme", "RAM high", fingerprint="ram"), event("acme", "CPU high", fingerprint="cpu")]
+    service.ingest_many(db, "event", both)
     with db.reader() as s:
         assert s.get(Ticket, first.ticket).alert_count == 5
         assert s.get(Ticket, other.ticket).alert_count == 2
@@ -178,15 +180,20 @@ def test_repeats_are_counted_on_the_ticket_and_only_its_close_is_logged(db):
         db,
         "event",
         [
-            event("acme", "CPU high", fingerprint="cpu"),
-            event("acme", "CPU high", status="resolved", fingerprint="cpu"),
-            event("acme", "RAM high", fingerprint="ram"),
+            event("acme", "CPU high", fingerprint="cpu", time="2026-11-24T15:20:00+01:00"),
+            event("acme", "CPU high", status="resolved", fingerprint="cpu", time="2026-11-24T15:30:00+01:00"),
+            event("acme", "RAM high", fingerprint="ram", time="2026-11-24T14:40:00Z"),
         ],
     )
     with db.reader() as s:
         cpu, ram = s.get(Ticket, first.ticket), s.get(Ticket, other.ticket)
         assert (cpu.alert_count, cpu.status) == (6, "closed")
         assert (ram.alert_count, ram.status) == (3, "new")
+        cpu_alert, ram_alert = s.get(Alert, first.alert), s.get(Alert, other.alert)
+        resolved_at = datetime(2026, 11, 24, 14, 30, tzinfo=UTC)  # told in UTC+1, stored in UTC
+        assert (cpu_alert.count, cpu_alert.status, cpu_alert.resolved_at) == (6, "resolved", resolved_at)
+        assert (ram_alert.count, ram_alert.status, ram_alert.resolved_at) == (3, "firing", None)
+        assert ram_alert.last_seen == datetime(2026, 11, 24, 15, 0, tzinfo=UTC)  # the later of it and the batch
     closed, created = history(db, "ticket", str(first.ticket))["changes"]
     assert (closed["action"], created["action"]) == ("update", "create")
     assert closed["changed"]["status"] == ["new", "closed"]

@@ -39,9 +39,13 @@ def one_of(s: Session, column: ColumnElement[Any], values: Collection[int | str]
     return column.in_(select(literal_column("value")).select_from(each))
 
 
-def array_literal(values: Collection[int | str]) -> str:
+def array_literal(values: Collection[int | str | None]) -> str:
     """PostgreSQL's text of an array of `values` (integers, or strings quoted and escaped as its array input
-    reads them), to be cast by the statement: `CAST(:v AS bigint[])`."""
+    reads them; None is NULL), to be cast by the statement: `CAST(:v AS bigint[])`."""
     if all(type(v) is int for v in values):
         return "{" + ",".join(map(str, values)) + "}"
-    return "{" + ",".join('"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values) + "}"
+    return "{" + ",".join("NULL" if v is None else _quoted(str(v)) for v in values) + "}"
+
+
+def _quoted(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import bindparam, select, text
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from tenure.clients.models import BackupJob
@@ -53,6 +54,28 @@ _OPEN_ALERTS_SQLITE = text(
     "CROSS JOIN alert AS a ON a.client_id = json_extract(k.value, '$[0]') "
     "AND a.fingerprint = json_extract(k.value, '$[1]') WHERE a.status = 'firing'"
 ).columns(last_seen=UTCDateTime())
+
+# PostgreSQL: the batch's changes to alerts open before it, and its repeats counted on their tickets, each in
+# one statement over arrays (times as stored: UTC, without an offset)
+_UPDATE_ALERTS_PG = text(
+    "UPDATE alert AS a SET count = v.count, last_seen = v.last_seen, status = v.status, resolved_at = v.resolved_at "
+    "FROM unnest(CAST(:ids AS bigint[]), CAST(:counts AS integer[]), CAST(:seen AS timestamp[]), "
+    "CAST(:statuses AS varchar[]), CAST(:resolved AS timestamp[])) AS v(id, count, last_seen, status, resolved_at) "
+    "WHERE a.id = v.id"
+)
+_ADD_REPEATS_PG = text(
+    "UPDATE ticket AS t SET alert_count = t.alert_count + v.more "
+    "FROM unnest(CAST(:ids AS bigint[]), CAST(:more AS integer[])) AS v(id, more) WHERE t.id = v.id"
+)
+
+
+def _stored_time(moment: datetime | None) -> str | None:
+    """A time as its column stores it (UTCDateTime: UTC, without an offset), as text for an array."""
+    stored = _UTC.process_bind_param(moment, None)
+    return None if stored is None else str(stored)
+
+
+_UTC = UTCDateTime()
 
 
 def _slug(text: str) -> str:
@@ -394,33 +417,59 @@ class Recorder:
             insert_rows(connection, Notice.__table__, triage_quotes(self.s, quoted, self.now))
         insert_rows(connection, BackupRun.__table__, self.backup_runs)
         if self.changed:
-            table = Alert.__table__
-            connection.execute(
-                table.update()
-                .where(table.c.id == bindparam("aid"))
-                .values(
-                    count=bindparam("count"),
-                    last_seen=bindparam("last_seen"),
-                    status=bindparam("status"),
-                    resolved_at=bindparam("resolved_at"),
-                ),
-                [
-                    {"aid": a.id, "count": a.count, "last_seen": a.last_seen, "status": a.status,
-                     "resolved_at": a.resolved_at}
-                    for a in self.changed.values()
-                ],
-            )
+            self._update_changed(connection)
         if self.bumps:
-            # a repeat is counted on its ticket as it is on its alert (whose count and last sighting tell it),
-            # not logged as a change of the ticket: that would be a change-log row per repeat, under the lock
-            table = Ticket.__table__
-            connection.execute(
-                table.update()
-                .where(table.c.id == bindparam("tid"))
-                .values(alert_count=table.c.alert_count + bindparam("more")),
-                [{"tid": tid, "more": more} for tid, more in sorted(self.bumps.items())],
-            )
+            self._add_repeats(connection)
         self.s.flush()
+
+    def _update_changed(self, connection: Connection) -> None:
+        """The alerts open before the batch that it repeated or resolved: PostgreSQL in one statement over
+        arrays (an UPDATE per alert is a round of the pipeline each), SQLite in one executemany."""
+        changed = list(self.changed.values())
+        if connection.dialect.name == "postgresql":
+            connection.execute(
+                _UPDATE_ALERTS_PG,
+                {
+                    "ids": array_literal([a.id for a in changed]),
+                    "counts": array_literal([a.count for a in changed]),
+                    "seen": array_literal([_stored_time(a.last_seen) for a in changed]),
+                    "statuses": array_literal([a.status for a in changed]),
+                    "resolved": array_literal([_stored_time(a.resolved_at) for a in changed]),
+                },
+            )
+            return
+        table = Alert.__table__
+        connection.execute(
+            table.update()
+            .where(table.c.id == bindparam("aid"))
+            .values(
+                count=bindparam("count"),
+                last_seen=bindparam("last_seen"),
+                status=bindparam("status"),
+                resolved_at=bindparam("resolved_at"),
+            ),
+            [
+                {"aid": a.id, "count": a.count, "last_seen": a.last_seen, "status": a.status,
+                 "resolved_at": a.resolved_at}
+                for a in changed
+            ],
+        )  # fmt: skip
+
+    def _add_repeats(self, connection: Connection) -> None:
+        """A repeat is counted on its ticket as on its alert (whose count and last sighting tell it), not logged
+        as a change of the ticket: that would be a change-log row per repeat, under the recording lock."""
+        bumps = sorted(self.bumps.items())
+        if connection.dialect.name == "postgresql":
+            ids, more = array_literal([t for t, _ in bumps]), array_literal([n for _, n in bumps])
+            connection.execute(_ADD_REPEATS_PG, {"ids": ids, "more": more})
+            return
+        table = Ticket.__table__
+        connection.execute(
+            table.update()
+            .where(table.c.id == bindparam("tid"))
+            .values(alert_count=table.c.alert_count + bindparam("more")),
+            [{"tid": tid, "more": n} for tid, n in bumps],
+        )
 
     def _forward(self, facts: ClientFacts, signal: Signal, alert: NewAlert) -> dict[str, Any]:
         return {
