@@ -201,8 +201,9 @@ def _replayed(db: Database, batches: list[list[tuple[str, Any]]]) -> float:
 
 @bench
 def intake_batch(db: Database, scale: Scale) -> dict[str, Any]:
-    """Events through the whole path in batches (store, parse, match, dedupe, decide, record), beside the raw
-    insert rate of the same rows (the intake's writes replayed alone), and of as many bare alert rows."""
+    """Events through the whole path in batches (store, parse, match, dedupe, decide, record), then the same
+    events again (each a repeat of an alert still open), beside the raw insert rate of the first pass's rows
+    (the intake's writes replayed alone), and of as many bare alert rows."""
     target = _copy(db, "intake")
     n = 20_000
     bodies = _events(scale, n)
@@ -214,6 +215,13 @@ def intake_batch(db: Database, scale: Scale) -> dict[str, Any]:
         writes.append(batch)
     target.settle()  # the last batch's checkpoint counts too
     seconds = time.perf_counter() - began
+    # the same events again, as Alertmanager sends a firing alert every group interval: each one a repeat,
+    # counted on its open alert and its ticket
+    began = time.perf_counter()
+    for start in range(0, n, 5_000):
+        intake.ingest_many(target, "event", bodies[start : start + 5_000])
+    target.settle()
+    repeats = time.perf_counter() - began
     same_writes = _replayed(_copy(db, "replay"), writes)
     now = datetime.now(UTC)
     rows = [
@@ -246,6 +254,7 @@ def intake_batch(db: Database, scale: Scale) -> dict[str, Any]:
         "alerts": n,
         "alerts_per_second": round(rate),
         "limit_alerts_per_second": limit,
+        "repeats_per_second": round(n / repeats),  # the same alerts sent again, each one already open
         # the raw insert of the same rows: every INSERT and UPDATE the intake sent, replayed through the driver
         # with nothing parsed, matched or decided (payloads, alerts, tickets, change log, history)
         "raw_insert_per_second": round(raw_rate),
@@ -254,7 +263,7 @@ def intake_batch(db: Database, scale: Scale) -> dict[str, Any]:
         # as many bare alert rows in one statement (about a quarter of the rows the intake writes), for comparison
         "alert_rows_alone_per_second": round(alone_rate),
         "share_of_alert_rows_alone": round(rate / alone_rate, 3),
-        "within_limit": rate >= limit and rate / raw_rate >= 0.25,
+        "within_limit": rate >= limit and n / repeats >= limit and rate / raw_rate >= 0.25,
     }
 
 
