@@ -23,6 +23,7 @@ import orjson
 from sqlalchemy import BigInteger, ColumnElement, Text, any_, bindparam, cast, false, func, literal_column, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
+from sqlalchemy.types import NullType
 
 
 def one_of(s: Session, column: ColumnElement[Any], values: Collection[int | str]) -> ColumnElement[bool]:
@@ -34,7 +35,11 @@ def one_of(s: Session, column: ColumnElement[Any], values: Collection[int | str]
         # configured); an integer column compared with bigint[] (or varchar with text[]) still uses its index
         listed = list(values)
         kind = Text if any(isinstance(v, str) for v in listed) else BigInteger
-        return column == any_(cast(bindparam(None, array_literal(listed)), ARRAY(kind)))
+        # the text bound untyped (NullType: no `::VARCHAR` rendered after it), so the server reads it as the
+        # array's own literal, a constant: a text value cast at run time is compared element by element with
+        # each row a sequential scan reads, where a constant array is hashed
+        text_of_array = bindparam(None, array_literal(listed), type_=NullType())
+        return column == any_(cast(text_of_array, ARRAY(kind)))
     each = func.json_each(bindparam(None, orjson.dumps(list(values)).decode()))
     return column.in_(select(literal_column("value")).select_from(each))
 
