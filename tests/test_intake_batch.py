@@ -198,6 +198,11 @@ def test_repeats_are_counted_on_the_ticket_and_only_its_close_is_logged(db):
     assert (closed["action"], created["action"]) == ("update", "create")
     assert closed["changed"]["status"] == ["new", "closed"]
     assert closed["changed"]["alert_count"] == [5, 6]
+    assert set(closed["changed"]) == {"status", "closed_at", "alert_count"}
+    with db.reader() as s:  # the whole state, as a person's change of the ticket logs it
+        assert closed["after"] == s.get(Ticket, first.ticket).changelog_state()
+    assert closed["label"] == f"#{first.ticket} CPU high"
+    assert [c["action"] for c in history(db, "ticket", str(other.ticket))["changes"]] == ["create"]
 
 
 def test_tickets_of_one_batch_are_due_by_each_clients_own_agreement(db):

@@ -117,6 +117,41 @@ def _created_state(after: dict[str, Any]) -> Any:
         return {k: plain(v) for k, v in after.items()}
 
 
+def logged_state(model: type[ChangeLogged], values: dict[str, Any]) -> dict[str, Any]:
+    """What `changelog_state` gives for an object of `model` whose columns hold `values` (a bulk path reads
+    plain rows, not objects)."""
+    return {
+        key: "<redacted>" if key in model.__changelog_redact__ and value else plain(value)
+        for key, value in values.items()
+        if key not in model.__changelog_exclude__
+    }
+
+
+def record_updated(session: Session, object_type: str, rows: list[dict[str, Any]]) -> None:
+    """Log rows a bulk update changed (bulk paths bypass the flush hook): each dict holds `id`, `label`,
+    `client_id` and the `before` and `after` states (`logged_state`)."""
+    if rows:
+        now, actor = clock.now(), current_actor()
+        insert_rows(
+            session.connection(),
+            ObjectChange.__table__,
+            [
+                {
+                    "time": now,
+                    "actor": actor,
+                    "action": "update",
+                    "object_type": object_type,
+                    "object_id": r["id"],
+                    "object_label": r["label"][:200],
+                    "client_id": r["client_id"],
+                    "before": _created_state(r["before"]),
+                    "after": _created_state(r["after"]),
+                }
+                for r in rows
+            ],
+        )
+
+
 def record_created(session: Session, object_type: str, rows: list[dict[str, Any]]) -> None:
     """Log rows a bulk insert created (bulk paths bypass the flush hook): each dict holds `id`, `label`,
     `client_id` and `after`, the created state."""

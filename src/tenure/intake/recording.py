@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from tenure.clients.models import BackupJob
 from tenure.db.bulkwrite import insert_rows, insert_with_ids
-from tenure.db.changelog import record_created
+from tenure.db.changelog import logged_state, record_created, record_updated
 from tenure.db.members import array_literal, one_of
 from tenure.db.types import UTCDateTime
 from tenure.desk import rules as desk
@@ -62,6 +62,11 @@ _UPDATE_ALERTS_PG = text(
     "FROM unnest(CAST(:ids AS bigint[]), CAST(:counts AS integer[]), CAST(:seen AS timestamp[]), "
     "CAST(:statuses AS varchar[]), CAST(:resolved AS timestamp[])) AS v(id, count, last_seen, status, resolved_at) "
     "WHERE a.id = v.id"
+)
+_UPDATE_TICKETS_PG = text(
+    "UPDATE ticket AS t SET status = v.status, closed_at = v.closed_at, alert_count = v.alert_count "
+    "FROM unnest(CAST(:ids AS bigint[]), CAST(:statuses AS varchar[]), CAST(:closed AS timestamp[]), "
+    "CAST(:counts AS integer[])) AS v(id, status, closed_at, alert_count) WHERE t.id = v.id"
 )
 _ADD_REPEATS_PG = text(
     "UPDATE ticket AS t SET alert_count = t.alert_count + v.more "
@@ -135,7 +140,9 @@ class Recorder:
         self.now = now
         self.open: dict[tuple[int, str], OpenAlert | NewAlert] = {}
         self.changed: dict[int, OpenAlert] = {}
-        self.tickets: dict[int, Ticket] = {}  # the tickets this batch may close (their alerts resolve in it)
+        # the tickets this batch may close (their alerts resolve in it), as read and as the batch leaves them
+        self.tickets: dict[int, dict[str, Any]] = {}
+        self.tickets_read: dict[int, dict[str, Any]] = {}
         self.bumps: Counter[int] = Counter()  # repeats counted on the other tickets, added in one statement
         self.new_alerts: list[NewAlert] = []
         self.new_tickets: list[_NewTicket] = []
@@ -236,8 +243,10 @@ class Recorder:
             {a.ticket_id for key, a in self.open.items() if a.ticket_id and key in resolving}
         )
         if ticket_ids:
-            found = self.s.scalars(select(Ticket).where(one_of(self.s, Ticket.id, ticket_ids)))
-            self.tickets.update({t.id: t for t in found})
+            table = Ticket.__table__
+            for row in self.s.execute(select(*table.c).where(one_of(self.s, table.c.id, ticket_ids))).mappings():
+                self.tickets_read[row["id"]] = dict(row)
+                self.tickets[row["id"]] = dict(row)
 
     # ------------------------------------------------------------------------------------ recording
 
@@ -294,7 +303,7 @@ class Recorder:
             self.changed[alert.id] = alert
             ticket = self.tickets.get(alert.ticket_id or 0)
             if ticket is not None:
-                ticket.alert_count += 1
+                ticket["alert_count"] += 1
             elif alert.ticket_id is not None:
                 self.bumps[alert.ticket_id] += 1
             return alert
@@ -364,8 +373,8 @@ class Recorder:
         self.changed[alert.id] = alert
         self.history.append((alert, seen, "resolved", signal.source))
         ticket = self.tickets.get(alert.ticket_id or 0)
-        if ticket is not None and ticket.status in OPEN_TICKET_STATUSES:
-            ticket.status, ticket.closed_at = "closed", self.now
+        if ticket is not None and ticket["status"] in OPEN_TICKET_STATUSES:
+            ticket["status"], ticket["closed_at"] = "closed", self.now
         return alert
 
     # ------------------------------------------------------------------------------------ writing
@@ -420,6 +429,7 @@ class Recorder:
             self._update_changed(connection)
         if self.bumps:
             self._add_repeats(connection)
+        self._update_tickets(connection)
         self.s.flush()
 
     def _update_changed(self, connection: Connection) -> None:
@@ -454,6 +464,49 @@ class Recorder:
                 for a in changed
             ],
         )  # fmt: skip
+
+    def _update_tickets(self, connection: Connection) -> None:
+        """The tickets this batch closed (or counted repeats on before closing none), each with its change-log
+        row, as the ORM's flush would log them: in one statement (PostgreSQL) or one executemany (SQLite),
+        where the ORM sent an UPDATE per ticket and compared every column of each to log it."""
+        changed = [(tid, t) for tid, t in self.tickets.items() if t != self.tickets_read[tid]]
+        if not changed:
+            return
+        if connection.dialect.name == "postgresql":
+            connection.execute(
+                _UPDATE_TICKETS_PG,
+                {
+                    "ids": array_literal([tid for tid, _ in changed]),
+                    "statuses": array_literal([t["status"] for _, t in changed]),
+                    "closed": array_literal([_stored_time(t["closed_at"]) for _, t in changed]),
+                    "counts": array_literal([t["alert_count"] for _, t in changed]),
+                },
+            )
+        else:
+            table = Ticket.__table__
+            connection.execute(
+                table.update()
+                .where(table.c.id == bindparam("tid"))
+                .values(status=bindparam("status"), closed_at=bindparam("closed_at"), alert_count=bindparam("count")),
+                [
+                    {"tid": tid, "status": t["status"], "closed_at": t["closed_at"], "count": t["alert_count"]}
+                    for tid, t in changed
+                ],
+            )
+        record_updated(
+            self.s,
+            "ticket",
+            [
+                {
+                    "id": tid,
+                    "label": f"#{tid} {t['title']}",
+                    "client_id": t["client_id"],
+                    "before": logged_state(Ticket, self.tickets_read[tid]),
+                    "after": logged_state(Ticket, t),
+                }
+                for tid, t in changed
+            ],
+        )
 
     def _add_repeats(self, connection: Connection) -> None:
         """A repeat is counted on its ticket as on its alert (whose count and last sighting tell it), not logged
