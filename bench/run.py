@@ -202,8 +202,9 @@ def _replayed(db: Database, batches: list[list[tuple[str, Any]]]) -> float:
 @bench
 def intake_batch(db: Database, scale: Scale) -> dict[str, Any]:
     """Events through the whole path in batches (store, parse, match, dedupe, decide, record), then the same
-    events again (each a repeat of an alert still open), beside the raw insert rate of the first pass's rows
-    (the intake's writes replayed alone), and of as many bare alert rows."""
+    events again (each a repeat of an alert still open), then resolved (each closing its alert and ticket),
+    beside the raw insert rate of the first pass's rows (the intake's writes replayed alone), and of as many
+    bare alert rows."""
     target = _copy(db, "intake")
     n = 20_000
     bodies = _events(scale, n)
@@ -222,6 +223,13 @@ def intake_batch(db: Database, scale: Scale) -> dict[str, Any]:
         intake.ingest_many(target, "event", bodies[start : start + 5_000])
     target.settle()
     repeats = time.perf_counter() - began
+    # and resolved, as when the site's switch comes back: each closes its alert and its ticket
+    resolved = [json.dumps(json.loads(body) | {"status": "resolved"}).encode() for body in bodies]
+    began = time.perf_counter()
+    for start in range(0, n, 5_000):
+        intake.ingest_many(target, "event", resolved[start : start + 5_000])
+    target.settle()
+    resolves = time.perf_counter() - began
     same_writes = _replayed(_copy(db, "replay"), writes)
     now = datetime.now(UTC)
     rows = [
@@ -255,6 +263,7 @@ def intake_batch(db: Database, scale: Scale) -> dict[str, Any]:
         "alerts_per_second": round(rate),
         "limit_alerts_per_second": limit,
         "repeats_per_second": round(n / repeats),  # the same alerts sent again, each one already open
+        "resolves_per_second": round(n / resolves),  # then resolved, each closing its alert and ticket
         # the raw insert of the same rows: every INSERT and UPDATE the intake sent, replayed through the driver
         # with nothing parsed, matched or decided (payloads, alerts, tickets, change log, history)
         "raw_insert_per_second": round(raw_rate),
@@ -263,7 +272,7 @@ def intake_batch(db: Database, scale: Scale) -> dict[str, Any]:
         # as many bare alert rows in one statement (about a quarter of the rows the intake writes), for comparison
         "alert_rows_alone_per_second": round(alone_rate),
         "share_of_alert_rows_alone": round(rate / alone_rate, 3),
-        "within_limit": rate >= limit and n / repeats >= limit and rate / raw_rate >= 0.25,
+        "within_limit": min(rate, n / repeats, n / resolves) >= limit and rate / raw_rate >= 0.25,
     }
 
 
