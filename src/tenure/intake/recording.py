@@ -3,8 +3,9 @@
 Everything is decided in memory first; the batch's open alerts (and their tickets) are read in one query per
 chunk; new tickets, alerts, history, forwarded notices and backup runs are written with one executemany per
 table at the end (`tenure.db.bulkwrite`, ids reserved up front), and the few rows that already existed are
-updated in bulk too. Tickets keep their change log: new ones through `record_created`, changed ones (a
-repeat counted, a resolve closing them) through the ORM's flush hook.
+updated in bulk too. Tickets keep their change log: new ones through `record_created`, the ones a resolve
+closes through `record_updated`; a repeat is counted on its ticket without a change-log row (the alert's
+count and last sighting tell it).
 """
 
 from __future__ import annotations
@@ -466,9 +467,9 @@ class Recorder:
         )  # fmt: skip
 
     def _update_tickets(self, connection: Connection) -> None:
-        """The tickets this batch closed (or counted repeats on before closing none), each with its change-log
-        row, as the ORM's flush would log them: in one statement (PostgreSQL) or one executemany (SQLite),
-        where the ORM sent an UPDATE per ticket and compared every column of each to log it."""
+        """The tickets read for this batch (their alerts resolve in it) that it changed, mostly closed, each
+        with its change-log row as the ORM's flush would log it: in one statement (PostgreSQL) or one
+        executemany (SQLite), where the ORM sent an UPDATE per ticket and compared every column of each."""
         changed = [(tid, t) for tid, t in self.tickets.items() if t != self.tickets_read[tid]]
         if not changed:
             return
