@@ -81,6 +81,11 @@ def _stored_time(moment: datetime | None) -> str | None:
     return None if stored is None else str(stored)
 
 
+def _stored_times(moments: set[datetime | None]) -> dict[datetime | None, str | None]:
+    """`_stored_time` of each distinct time (a batch's alerts share a few: when it was received)."""
+    return {moment: _stored_time(moment) for moment in moments}
+
+
 _UTC = UTCDateTime()
 
 
@@ -438,14 +443,15 @@ class Recorder:
         arrays (an UPDATE per alert is a round of the pipeline each), SQLite in one executemany."""
         changed = list(self.changed.values())
         if connection.dialect.name == "postgresql":
+            stored = _stored_times({t for a in changed for t in (a.last_seen, a.resolved_at)})
             connection.execute(
                 _UPDATE_ALERTS_PG,
                 {
                     "ids": array_literal([a.id for a in changed]),
                     "counts": array_literal([a.count for a in changed]),
-                    "seen": array_literal([_stored_time(a.last_seen) for a in changed]),
+                    "seen": array_literal([stored[a.last_seen] for a in changed]),
                     "statuses": array_literal([a.status for a in changed]),
-                    "resolved": array_literal([_stored_time(a.resolved_at) for a in changed]),
+                    "resolved": array_literal([stored[a.resolved_at] for a in changed]),
                 },
             )
             return
@@ -494,20 +500,16 @@ class Recorder:
                     for tid, t in changed
                 ],
             )
-        record_updated(
-            self.s,
-            "ticket",
-            [
-                {
-                    "id": tid,
-                    "label": f"#{tid} {t['title']}",
-                    "client_id": t["client_id"],
-                    "before": logged_state(Ticket, self.tickets_read[tid]),
-                    "after": logged_state(Ticket, t),
-                }
-                for tid, t in changed
-            ],
-        )
+        logged = []
+        for tid, t in changed:
+            read = self.tickets_read[tid]
+            before = logged_state(Ticket, read)
+            # the state after is the state before with the few columns the batch changed (status, closed_at,
+            # alert_count): made from those alone, the rest of the ticket is not converted twice
+            after = before | logged_state(Ticket, {k: v for k, v in t.items() if v != read[k]})
+            label = f"#{tid} {t['title']}"
+            logged.append({"id": tid, "label": label, "client_id": t["client_id"], "before": before, "after": after})
+        record_updated(self.s, "ticket", logged)
 
     def _add_repeats(self, connection: Connection) -> None:
         """A repeat is counted on its ticket as on its alert (whose count and last sighting tell it), not logged
