@@ -130,31 +130,17 @@ def logged_state(model: type[ChangeLogged], values: dict[str, Any]) -> dict[str,
 def record_updated(session: Session, object_type: str, rows: list[dict[str, Any]]) -> None:
     """Log rows a bulk update changed (bulk paths bypass the flush hook): each dict holds `id`, `label`,
     `client_id` and the `before` and `after` states (`logged_state`)."""
-    if rows:
-        now, actor = clock.now(), current_actor()
-        insert_rows(
-            session.connection(),
-            ObjectChange.__table__,
-            [
-                {
-                    "time": now,
-                    "actor": actor,
-                    "action": "update",
-                    "object_type": object_type,
-                    "object_id": r["id"],
-                    "object_label": r["label"][:200],
-                    "client_id": r["client_id"],
-                    "before": _created_state(r["before"]),
-                    "after": _created_state(r["after"]),
-                }
-                for r in rows
-            ],
-        )
+    _record_bulk(session, "update", object_type, rows)
 
 
 def record_created(session: Session, object_type: str, rows: list[dict[str, Any]]) -> None:
     """Log rows a bulk insert created (bulk paths bypass the flush hook): each dict holds `id`, `label`,
     `client_id` and `after`, the created state."""
+    _record_bulk(session, "create", object_type, rows)
+
+
+def _record_bulk(session: Session, action: str, object_type: str, rows: list[dict[str, Any]]) -> None:
+    """The change-log rows of a bulk path, in one insert; a row without `before` logs none (a creation)."""
     if rows:
         now, actor = clock.now(), current_actor()
         insert_rows(
@@ -164,12 +150,12 @@ def record_created(session: Session, object_type: str, rows: list[dict[str, Any]
                 {
                     "time": now,
                     "actor": actor,
-                    "action": "create",
+                    "action": action,
                     "object_type": object_type,
                     "object_id": r["id"],
                     "object_label": r["label"][:200],
                     "client_id": r["client_id"],
-                    "before": None,
+                    "before": _created_state(r["before"]) if r.get("before") is not None else None,
                     "after": _created_state(r["after"]),
                 }
                 for r in rows
