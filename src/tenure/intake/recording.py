@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from tenure.clients.models import BackupJob
-from tenure.db.bulkwrite import insert_rows, insert_with_ids
+from tenure.db.bulkwrite import insert_rows, insert_with_ids, update_rows
 from tenure.db.changelog import logged_state, record_created, record_updated
 from tenure.db.members import array_literal, one_of
 from tenure.db.types import UTCDateTime
@@ -56,37 +56,12 @@ _OPEN_ALERTS_SQLITE = text(
     "AND a.fingerprint = json_extract(k.value, '$[1]') WHERE a.status = 'firing'"
 ).columns(last_seen=UTCDateTime())
 
-# PostgreSQL: the batch's changes to alerts open before it, and its repeats counted on their tickets, each in
-# one statement over arrays (times as stored: UTC, without an offset)
-_UPDATE_ALERTS_PG = text(
-    "UPDATE alert AS a SET count = v.count, last_seen = v.last_seen, status = v.status, resolved_at = v.resolved_at "
-    "FROM unnest(CAST(:ids AS bigint[]), CAST(:counts AS integer[]), CAST(:seen AS timestamp[]), "
-    "CAST(:statuses AS varchar[]), CAST(:resolved AS timestamp[])) AS v(id, count, last_seen, status, resolved_at) "
-    "WHERE a.id = v.id"
-)
-_UPDATE_TICKETS_PG = text(
-    "UPDATE ticket AS t SET status = v.status, closed_at = v.closed_at, alert_count = v.alert_count "
-    "FROM unnest(CAST(:ids AS bigint[]), CAST(:statuses AS varchar[]), CAST(:closed AS timestamp[]), "
-    "CAST(:counts AS integer[])) AS v(id, status, closed_at, alert_count) WHERE t.id = v.id"
-)
+# PostgreSQL: the batch's repeats counted on their tickets, in one statement over arrays (an increment, which
+# bulkwrite.update_rows, setting values, does not do)
 _ADD_REPEATS_PG = text(
     "UPDATE ticket AS t SET alert_count = t.alert_count + v.more "
     "FROM unnest(CAST(:ids AS bigint[]), CAST(:more AS integer[])) AS v(id, more) WHERE t.id = v.id"
 )
-
-
-def _stored_time(moment: datetime | None) -> str | None:
-    """A time as its column stores it (UTCDateTime: UTC, without an offset), as text for an array."""
-    stored = _UTC.process_bind_param(moment, None)
-    return None if stored is None else str(stored)
-
-
-def _stored_times(moments: set[datetime | None]) -> dict[datetime | None, str | None]:
-    """`_stored_time` of each distinct time (a batch's alerts share a few: when it was received)."""
-    return {moment: _stored_time(moment) for moment in moments}
-
-
-_UTC = UTCDateTime()
 
 
 def _slug(text: str) -> str:
@@ -439,67 +414,25 @@ class Recorder:
         self.s.flush()
 
     def _update_changed(self, connection: Connection) -> None:
-        """The alerts open before the batch that it repeated or resolved: PostgreSQL in one statement over
-        arrays (an UPDATE per alert is a round of the pipeline each), SQLite in one executemany."""
-        changed = list(self.changed.values())
-        if connection.dialect.name == "postgresql":
-            stored = _stored_times({t for a in changed for t in (a.last_seen, a.resolved_at)})
-            connection.execute(
-                _UPDATE_ALERTS_PG,
-                {
-                    "ids": array_literal([a.id for a in changed]),
-                    "counts": array_literal([a.count for a in changed]),
-                    "seen": array_literal([stored[a.last_seen] for a in changed]),
-                    "statuses": array_literal([a.status for a in changed]),
-                    "resolved": array_literal([stored[a.resolved_at] for a in changed]),
-                },
-            )
-            return
-        table = Alert.__table__
-        connection.execute(
-            table.update()
-            .where(table.c.id == bindparam("aid"))
-            .values(
-                count=bindparam("count"),
-                last_seen=bindparam("last_seen"),
-                status=bindparam("status"),
-                resolved_at=bindparam("resolved_at"),
-            ),
-            [
-                {"aid": a.id, "count": a.count, "last_seen": a.last_seen, "status": a.status,
-                 "resolved_at": a.resolved_at}
-                for a in changed
-            ],
-        )  # fmt: skip
+        """The alerts open before the batch that it repeated or resolved, in one statement."""
+        rows = [
+            {"id": a.id, "count": a.count, "last_seen": a.last_seen, "status": a.status, "resolved_at": a.resolved_at}
+            for a in self.changed.values()
+        ]
+        update_rows(connection, Alert.__table__, rows)
 
     def _update_tickets(self, connection: Connection) -> None:
-        """The tickets read for this batch (their alerts resolve in it) that it changed, mostly closed, each
-        with its change-log row as the ORM's flush would log it: in one statement (PostgreSQL) or one
-        executemany (SQLite), where the ORM sent an UPDATE per ticket and compared every column of each."""
+        """The tickets read for this batch (their alerts resolve in it) that it changed, mostly closed, in one
+        statement, each with its change-log row as the ORM's flush would log it (the ORM sent an UPDATE per
+        ticket and compared every column of each)."""
         changed = [(tid, t) for tid, t in self.tickets.items() if t != self.tickets_read[tid]]
         if not changed:
             return
-        if connection.dialect.name == "postgresql":
-            connection.execute(
-                _UPDATE_TICKETS_PG,
-                {
-                    "ids": array_literal([tid for tid, _ in changed]),
-                    "statuses": array_literal([t["status"] for _, t in changed]),
-                    "closed": array_literal([_stored_time(t["closed_at"]) for _, t in changed]),
-                    "counts": array_literal([t["alert_count"] for _, t in changed]),
-                },
-            )
-        else:
-            table = Ticket.__table__
-            connection.execute(
-                table.update()
-                .where(table.c.id == bindparam("tid"))
-                .values(status=bindparam("status"), closed_at=bindparam("closed_at"), alert_count=bindparam("count")),
-                [
-                    {"tid": tid, "status": t["status"], "closed_at": t["closed_at"], "count": t["alert_count"]}
-                    for tid, t in changed
-                ],
-            )
+        rows = [
+            {"id": tid, "status": t["status"], "closed_at": t["closed_at"], "alert_count": t["alert_count"]}
+            for tid, t in changed
+        ]
+        update_rows(connection, Ticket.__table__, rows)
         logged = []
         for tid, t in changed:
             read = self.tickets_read[tid]
