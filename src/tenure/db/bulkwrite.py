@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import JSON, Date, DateTime, LargeBinary, Table, bindparam, text
+from sqlalchemy import JSON, Date, DateTime, LargeBinary, Table, text
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
 
@@ -188,38 +188,42 @@ def update_rows(connection: Connection, table: Table, rows: Sequence[Mapping[str
     """Set columns of existing rows, in one statement: each dict holds the row's `id` and the same columns, with
     the values they take. PostgreSQL: `UPDATE ... FROM unnest(arrays)`, each column's values sent as one
     array's text (converted as COPY converts them), where an UPDATE per row is a round of the pipeline each;
-    SQLite: one executemany, one prepared statement stepped in C."""
+    SQLite: one driver executemany of plain tuples, converted as `insert_rows` converts them."""
     if not rows:
         return
     columns = tuple(c for c in rows[0] if c != "id")
-    if connection.dialect.name != "postgresql":
-        statement = table.update().where(table.c.id == bindparam("row_id"))
-        statement = statement.values({c: bindparam(f"new_{c}") for c in columns})
-        connection.execute(statement, [{"row_id": r["id"], **{f"new_{c}": r[c] for c in columns}} for r in rows])
-        return
-    params = {}
-    for i, name in enumerate(("id", *columns)):
-        make = _copy_processor(table.c[name].type, connection.dialect)
-        convert = make() if make is not None else None
+    postgresql = connection.dialect.name == "postgresql"
+    make_processor = _copy_processor if postgresql else _processor
+    converted: list[list[Any]] = []
+    for name in (*columns, "id"):
+        make = make_processor(table.c[name].type, connection.dialect)
         values = [r[name] for r in rows]
-        params[f"v{i}"] = array_literal(values if convert is None else [convert(v) for v in values])
-    connection.execute(text(_update_sql(table, connection.dialect, columns)), params)
+        converted.append(values if make is None else list(map(make(), values)))
+    sql = _update_sql(table, connection.dialect, columns)
+    if postgresql:
+        connection.execute(text(sql), {f"v{i}": array_literal(values) for i, values in enumerate(converted)})
+    else:
+        connection.exec_driver_sql(sql, list(zip(*converted, strict=True)))
 
 
-_updates: dict[tuple[str, tuple[str, ...]], str] = {}
+_updates: dict[tuple[str, str, tuple[str, ...]], str] = {}
 
 
 def _update_sql(table: Table, dialect: Dialect, columns: tuple[str, ...]) -> str:
-    """PostgreSQL's `UPDATE ... FROM unnest(...)` setting `columns` of the rows whose ids come first."""
-    found = _updates.get((table.name, columns))
+    """The statement setting `columns` of rows by id, their values given column by column, the ids last.
+    PostgreSQL: `UPDATE ... FROM unnest(...)`, one array per column; SQLite: `UPDATE ... WHERE id = ?`, run
+    once per row by the driver's executemany."""
+    found = _updates.get((dialect.name, table.name, columns))
     if found is None:
-        names = ("id", *columns)
-        arrays = ", ".join(
-            f"CAST(:v{i} AS {table.c[name].type.compile(dialect=dialect)}[])" for i, name in enumerate(names)
-        )
-        aliases = ", ".join(f'"{name}"' for name in names)
-        sets = ", ".join(f'"{c}" = v."{c}"' for c in columns)
-        found = _updates[(table.name, columns)] = (
-            f'UPDATE "{table.name}" AS t SET {sets} FROM unnest({arrays}) AS v({aliases}) WHERE t.id = v.id'
-        )
+        sets = ", ".join(f'"{c}" = ?' for c in columns)
+        found = f'UPDATE "{table.name}" SET {sets} WHERE id = ?'
+        if dialect.name == "postgresql":
+            names = (*columns, "id")
+            arrays = ", ".join(
+                f"CAST(:v{i} AS {table.c[name].type.compile(dialect=dialect)}[])" for i, name in enumerate(names)
+            )
+            aliases = ", ".join(f'"{name}"' for name in names)
+            sets = ", ".join(f'"{c}" = v."{c}"' for c in columns)
+            found = f'UPDATE "{table.name}" AS t SET {sets} FROM unnest({arrays}) AS v({aliases}) WHERE t.id = v.id'
+        _updates[(dialect.name, table.name, columns)] = found
     return found
