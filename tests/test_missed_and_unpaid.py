@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tenure import clock
 from tenure.book.demo import load_demo
+from tenure.book.history import history
 from tenure.book.service import export_book, import_book
 from tenure.clients.models import BackupJob
 from tenure.intake import missed, service
@@ -83,3 +84,35 @@ def test_unpaid_report_counts_free_work_and_names_the_offer_that_covers_it(db):
     assert "monitoring" in rows["birch"]["uncovered_services"]
     assert rows["birch"]["reached_a_person"] == 0 and rows["birch"]["unpaid_minutes"] == 0
     assert report["totals"]["suppressed"] == sum(r["suppressed"] for r in report["clients"])
+
+
+def test_the_sweep_logs_the_jobs_it_activates_not_its_bookkeeping_and_an_unreadable_job_waits_aside(db):
+    clock.set_now("2026-11-24T15:00:00Z")
+    load_demo(db)
+    with db.unit_of_work() as s:  # a job activated before Tenure kept the time, and one whose schedule broke
+        jobs = {j.key: j for j in s.scalars(select(BackupJob))}
+        jobs["acme-srv02-restic"].activated_at = None
+        jobs["acme-srv01-nightly"].schedule = "every fortnight-ish"
+    logged = history(db, "backup-job", "acme-srv02-restic")["total"]
+    assert missed.sweep(db) == []
+    log = history(db, "backup-job", "acme-srv02-restic")
+    assert log["total"] == logged + 1  # the activation; where the job is next due is bookkeeping, not logged
+    activation = log["changes"][0]
+    assert activation["action"] == "update" and activation["changed"] == {
+        "activated_at": [None, "2026-11-24T15:00:00+00:00"]
+    }
+    for moment in ("2026-11-25T01:30:00Z", "2026-11-25T09:00:00Z"):  # the runs of 18:00, 00:00 and 06:00 UTC missed
+        clock.set_now(moment)
+        missed.sweep(db)
+    clock.set_now("2026-11-25T09:30:00Z")
+    service.ingest(db, "ping", b"", meta={"path": f"/ping/{UUID}"})  # a result: a backup run, not a logged change
+    assert history(db, "backup-job", "acme-srv02-restic")["total"] == logged + 1
+    job, alerts = restic_alerts(db)
+    assert [a.count for a in alerts] == [3] and alerts[0].status == "resolved"
+    assert job.last_status == "success" and job.next_expected_at is None  # the next sweep works it out afresh
+    assert job.activated_at.isoformat() == "2026-11-24T15:00:00+00:00"
+    with db.reader() as s:
+        broken = s.scalars(select(BackupJob).where(BackupJob.key == "acme-srv01-nightly")).one()
+        # due again at every sweep, raising nothing, while the jobs behind it were swept
+        assert broken.next_expected_at is None and broken.last_missed_expected is None
+        assert s.scalar(select(func.count()).select_from(Alert).where(Alert.backup_job_id == broken.id)) == 0

@@ -123,6 +123,9 @@ class VendorAccount(ChangeLogged, Base):
 
 class BackupJob(ChangeLogged, Base):
     __tablename__ = "backup_job"
+    # readings and the sweep's bookkeeping, not decisions: each result is a backup_run row of its own, and a
+    # change-log row per result or per sweep would bury the job's activation, pause and schedule changes
+    __changelog_exclude__ = ("last_result_at", "last_status", "next_expected_at", "last_missed_expected")
 
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int | None] = mapped_column(ForeignKey("client.id", ondelete="CASCADE"), index=True)
