@@ -56,3 +56,22 @@ def test_a_pending_job_is_activated_and_a_billed_agreement_ended(cli):
     assert moved["start"] == "2026-12-01"
     ended = json.loads(cli(*NOW, "agreement", "end", "acme-managed", "--json").stdout)
     assert ended["outcome"] == "ended"
+
+
+def test_who_changed_what_is_read_from_the_terminal(cli):
+    cli("demo")
+    cli("device", "add", "acme", "acme-lt9", "--hostname", "ACME-LT9")
+    cli("device", "edit", "acme-lt9", "--os", "Windows 11")
+    log = json.loads(cli("changes", "device", "acme-lt9", "--json").stdout)
+    assert [c["action"] for c in log["changes"]] == ["update", "create"]  # newest first
+    assert log["changes"][0]["changed"]["os"] == [None, "Windows 11"] and log["changes"][0]["actor"].startswith("cli:")
+    table = cli("changes", "device", "acme-lt9").stdout
+    assert "os: - → Windows 11" in table and "created" in table
+    # a client's log holds what it owns: the device's changes among them, and pages like every list
+    first = cli("changes", "client", "acme", "--limit", "1", "--json")
+    assert [c["label"] for c in json.loads(first.stdout)["changes"]] == ["acme-lt9"]
+    assert "more exist" in first.stderr and "--offset 1" in first.stderr
+    unknown = cli("changes", "gadget", "acme-lt9", check=False)
+    assert unknown.returncode != 0 and "not one of" in unknown.stderr and "device" in unknown.stderr
+    missing = cli("changes", "device", "acme-lt404", check=False)
+    assert missing.returncode != 0 and "acme-lt404" in missing.stderr and missing.stderr.count("\n") == 1

@@ -59,6 +59,11 @@ COMMANDS: dict[str, Lazy] = {
         "restore",
         "Replace the database with a backup (then migrate it to this version of Tenure).",
     ),
+    "changes": Lazy(
+        "tenure.cli.history",
+        "changes",
+        "What happened to an object, newest first: who, when, and each field before and after.",
+    ),
     "book": Lazy("tenure.cli.book", "app", "The book: one YAML or JSON file that describes the MSP and its clients."),
     "client": Lazy("tenure.cli.client", "app", "Clients, their class, agreements and balances."),
     "agreement": Lazy("tenure.cli.agreement", "app", "A client's agreements: sign one, change its terms, end it."),
