@@ -215,8 +215,6 @@ def _update_sql(table: Table, dialect: Dialect, columns: tuple[str, ...]) -> str
     once per row by the driver's executemany."""
     found = _updates.get((dialect.name, table.name, columns))
     if found is None:
-        sets = ", ".join(f'"{c}" = ?' for c in columns)
-        found = f'UPDATE "{table.name}" SET {sets} WHERE id = ?'
         if dialect.name == "postgresql":
             names = (*columns, "id")
             arrays = ", ".join(
@@ -225,5 +223,8 @@ def _update_sql(table: Table, dialect: Dialect, columns: tuple[str, ...]) -> str
             aliases = ", ".join(f'"{name}"' for name in names)
             sets = ", ".join(f'"{c}" = v."{c}"' for c in columns)
             found = f'UPDATE "{table.name}" AS t SET {sets} FROM unnest({arrays}) AS v({aliases}) WHERE t.id = v.id'
+        else:
+            sets = ", ".join(f'"{c}" = ?' for c in columns)
+            found = f'UPDATE "{table.name}" SET {sets} WHERE id = ?'
         _updates[(dialect.name, table.name, columns)] = found
     return found

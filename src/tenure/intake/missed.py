@@ -81,11 +81,9 @@ def _worked_out(
             schedule = schedules[text] = parse_schedule(text)
         except ScheduleError as exc:
             schedule = schedules[text] = exc
-    since = job["activated_at"] or job["last_result_at"] or now
-    unreadable = {"next_expected_at": None, "last_missed_expected": job["last_missed_expected"],
-                  "activated_at": job["activated_at"]}  # fmt: skip
     if isinstance(schedule, ScheduleError):
-        return unreadable, []
+        return _unreadable(job), []
+    since = job["activated_at"] or job["last_result_at"] or now
     try:
         missed = due_missed(
             schedule, job["timezone"], job["grace_minutes"], job["last_result_at"], job["last_missed_expected"], now,
@@ -93,10 +91,16 @@ def _worked_out(
         )  # fmt: skip
         anchor = max(t for t in (job["last_result_at"], job["last_missed_expected"], since, *missed[-1:]) if t)
         next_due = next_expected(schedule, job["timezone"], anchor) + timedelta(minutes=job["grace_minutes"])
-    except ScheduleError:
-        return unreadable, []
+    except ScheduleError:  # a time zone that is no IANA name
+        return _unreadable(job), []
     return {
         "next_expected_at": next_due,
         "last_missed_expected": missed[-1] if missed else job["last_missed_expected"],
         "activated_at": job["activated_at"] or since,
     }, missed
+
+
+def _unreadable(job: Any) -> dict[str, Any]:
+    """A job whose schedule or time zone cannot be read: no next time, so it stays due; the rest as it was."""
+    return {"next_expected_at": None, "last_missed_expected": job["last_missed_expected"],
+            "activated_at": job["activated_at"]}  # fmt: skip

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import bindparam, select, text
+from sqlalchemy import select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -62,6 +62,8 @@ _ADD_REPEATS_PG = text(
     "UPDATE ticket AS t SET alert_count = t.alert_count + v.more "
     "FROM unnest(CAST(:ids AS bigint[]), CAST(:more AS integer[])) AS v(id, more) WHERE t.id = v.id"
 )
+# SQLite: the same, one row at a time in the driver's executemany (plain tuples, as bulkwrite sends them)
+_ADD_REPEATS_SQLITE = "UPDATE ticket SET alert_count = alert_count + ? WHERE id = ?"
 
 
 def _slug(text: str) -> str:
@@ -452,13 +454,7 @@ class Recorder:
             ids, more = array_literal([t for t, _ in bumps]), array_literal([n for _, n in bumps])
             connection.execute(_ADD_REPEATS_PG, {"ids": ids, "more": more})
             return
-        table = Ticket.__table__
-        connection.execute(
-            table.update()
-            .where(table.c.id == bindparam("tid"))
-            .values(alert_count=table.c.alert_count + bindparam("more")),
-            [{"tid": tid, "more": n} for tid, n in bumps],
-        )
+        connection.exec_driver_sql(_ADD_REPEATS_SQLITE, [(n, tid) for tid, n in bumps])
 
     def _forward(self, facts: ClientFacts, signal: Signal, alert: NewAlert) -> dict[str, Any]:
         return {
