@@ -8,7 +8,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, or_, select, union_all
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from tenure.agreements.models import Agreement, Block, LedgerEntry, RetainerDeposit, TimeEntry
@@ -129,17 +129,19 @@ def _first_activity_of(session: Session, client_ids: list[int]) -> dict[int, dat
         (TimeEntry, TimeEntry.date),
         (Invoice, Invoice.date),
     )
-    # the filter sits inside each part so every MIN is an index seek per client, not a scan
-    parts = [
-        select(model.client_id.label("cid"), func.min(column).label("d"))
-        .where(model.client_id.in_(client_ids), *([TimeEntry.voided_at.is_(None)] if model is TimeEntry else []))
-        .group_by(model.client_id)
+    # one correlated MIN per table and client: each is a seek on the table's (client, date) index that stops at
+    # the first live row (a grouped MIN over the IN list read every time entry of every client, voided or not)
+    firsts = [
+        select(func.min(column))
+        .where(model.client_id == Client.id, *([TimeEntry.voided_at.is_(None)] if model is TimeEntry else []))
+        .scalar_subquery()
         for model, column in dated
     ]
-    rows = union_all(*parts).subquery()
     found: dict[int, date] = {}
-    for cid, first in session.execute(select(rows.c.cid, func.min(rows.c.d)).group_by(rows.c.cid)):
-        found[cid] = first if isinstance(first, date) else date.fromisoformat(str(first))
+    for cid, *dates in session.execute(select(Client.id, *firsts).where(Client.id.in_(client_ids))):
+        known = [d if isinstance(d, date) else date.fromisoformat(str(d)) for d in dates if d is not None]
+        if known:
+            found[cid] = min(known)
     return found
 
 
