@@ -655,7 +655,10 @@ def quarantine_page(db: Database, limit: int = 100, offset: int = 0) -> tuple[li
                 read[row.id] = [signal for signal in signals if signal.fingerprint not in placed]
             except Exception:  # the reason it waits already says why it cannot be read: shown as it is
                 continue
-        index = MatchIndex(s, [signal for signals in read.values() for signal in signals])
+        # the rules as they stand now, read only when something waits that they could place: building them reads
+        # every client, the whole cost of an empty quarantine's page
+        waiting_signals = [signal for signals in read.values() for signal in signals]
+        index = MatchIndex(s, waiting_signals) if waiting_signals else None
         items = []
         for row in rows:
             signals = read.get(row.id, [])
@@ -669,7 +672,7 @@ def quarantine_page(db: Database, limit: int = 100, offset: int = 0) -> tuple[li
                         "service": signal.service,
                         "fields": fields,
                         "suggested": suggested_rule(fields),
-                        "matches_now": index.client_of(signal, row.meta),
+                        "matches_now": index.client_of(signal, row.meta) if index else None,
                     }
                 )
             items.append(
