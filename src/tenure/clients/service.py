@@ -129,8 +129,9 @@ def _first_activity_of(session: Session, client_ids: list[int]) -> dict[int, dat
         (TimeEntry, TimeEntry.date),
         (Invoice, Invoice.date),
     )
-    # one correlated MIN per table and client: each is a seek on the table's (client, date) index that stops at
-    # the first live row (a grouped MIN over the IN list read every time entry of every client, voided or not)
+    # one correlated MIN per table and client, each a seek on the table's client index: for time entries, the
+    # (client, date) index read in date order up to the first live entry (a grouped MIN over the IN list read
+    # every time entry of every undecided client, voided or not; agreements, blocks and deposits are few)
     firsts = [
         select(func.min(column))
         .where(model.client_id == Client.id, *([TimeEntry.voided_at.is_(None)] if model is TimeEntry else []))

@@ -672,7 +672,7 @@ def quarantine_page(db: Database, limit: int = 100, offset: int = 0) -> tuple[li
                         "service": signal.service,
                         "fields": fields,
                         "suggested": suggested_rule(fields),
-                        "matches_now": index.client_of(signal, row.meta) if index else None,
+                        "matches_now": index.client_of(signal, row.meta) if index is not None else None,
                     }
                 )
             items.append(
