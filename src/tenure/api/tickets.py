@@ -55,6 +55,7 @@ class NoteOut(BaseModel):
 
 class TicketFull(TicketOut):
     description: str | None = None
+    opened_by: str | None = Field(None, description="Who opened it; null on a ticket opened before Tenure kept it.")
     notes: list[NoteOut] = []
     time: list[dict[str, Any]] = []
 

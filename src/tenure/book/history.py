@@ -2,13 +2,18 @@
 
 Objects are named as a person names them: a client, agreement, device… by key; a contact or a time entry
 by its id; an invoice by its number; a ticket by its number.
+
+A ticket's creation is told from its row (`opened_at`, `opened_by`), not from a log row (`Ticket`'s
+docstring): an entry like any other, its state the one the ticket's first logged change started from, or
+the ticket's state now if nothing changed it since. A ticket opened before that (migration 0021) has its
+creation in the log, and no `opened_by`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from tenure.billing.models import Invoice
@@ -70,18 +75,94 @@ def _object_id(s: Session, name: str, key: str) -> tuple[str, int]:
     return table, int(found)
 
 
+def _opened_json(s: Session, tickets: list[Ticket]) -> dict[int, dict[str, Any]]:
+    """The creation entries of tickets whose creation is not a log row, by ticket id: two statements for all."""
+    if not tickets:
+        return {}
+    ids = [t.id for t in tickets]
+    first_changes = (
+        select(func.min(ObjectChange.id))
+        .where(ObjectChange.object_type == "ticket", ObjectChange.object_id.in_(ids))
+        .group_by(ObjectChange.object_id)
+    )
+    started = {c.object_id: c.before for c in s.scalars(select(ObjectChange).where(ObjectChange.id.in_(first_changes)))}
+    entries = {}
+    for t in tickets:
+        state = started.get(t.id) or t.changelog_state()
+        entries[t.id] = {
+            "at": t.opened_at.isoformat(),
+            "actor": t.opened_by,
+            "action": "create",
+            "object": "ticket",
+            "id": t.id,
+            "label": f"#{t.id} {state.get('title', t.title)}"[:200],
+            "changed": {},
+            "before": None,
+            "after": state,
+        }
+    return entries
+
+
+def _told_from_row(client_id: int | None = None, ticket_id: int | None = None) -> Any:
+    """The tickets whose creation their row tells (`opened_by` set), of a client or one ticket."""
+    query = select(Ticket).where(Ticket.opened_by.is_not(None))
+    return query.where(Ticket.client_id == client_id) if ticket_id is None else query.where(Ticket.id == ticket_id)
+
+
+def _ticket_page(s: Session, ticket_id: int, limit: int, offset: int) -> tuple[int, list[dict[str, Any]]]:
+    """A ticket's log, newest first, with its creation last when its row tells it."""
+    where = (ObjectChange.object_type == "ticket") & (ObjectChange.object_id == ticket_id)
+    logged = s.scalar(select(func.count()).select_from(ObjectChange).where(where)) or 0
+    rows = s.scalars(select(ObjectChange).where(where).order_by(ObjectChange.id.desc()).limit(limit).offset(offset))
+    changes = [change_json(c) for c in rows]
+    opened = s.scalar(_told_from_row(ticket_id=ticket_id))
+    if opened is None:
+        return logged, changes
+    if offset <= logged < offset + limit:
+        changes.append(_opened_json(s, [opened])[opened.id])
+    return logged + 1, changes
+
+
+def _client_page(s: Session, client_id: int, limit: int, offset: int) -> tuple[int, list[dict[str, Any]]]:
+    """A client's log and the creations of its tickets, one list newest first (the same moment: a change
+    before a creation, as a change of a ticket comes after its creation)."""
+    logged = select(ObjectChange.time.label("at"), literal(1).label("rank"), ObjectChange.id.label("id")).where(
+        ObjectChange.client_id == client_id
+    )
+    opened = select(Ticket.opened_at, literal(0), Ticket.id).where(
+        Ticket.client_id == client_id, Ticket.opened_by.is_not(None)
+    )
+    both = union_all(logged, opened).subquery()
+    total = s.scalar(select(func.count()).select_from(both)) or 0
+    page = s.execute(
+        select(both.c.rank, both.c.id)
+        .order_by(both.c.at.desc(), both.c.rank.desc(), both.c.id.desc())
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    change_ids = [i for rank, i in page if rank == 1]
+    ticket_ids = [i for rank, i in page if rank == 0]
+    changes = {c.id: change_json(c) for c in s.scalars(select(ObjectChange).where(ObjectChange.id.in_(change_ids)))}
+    tickets = list(s.scalars(select(Ticket).where(Ticket.id.in_(ticket_ids)))) if ticket_ids else []
+    creations = _opened_json(s, tickets)
+    return total, [changes[i] if rank == 1 else creations[i] for rank, i in page]
+
+
 def history(db: Database, name: str, key: str, limit: int = 100, offset: int = 0) -> dict[str, Any]:
     """The change log of one object; for a client, of the client and everything it holds."""
     with db.reader() as s:
         table, object_id = _object_id(s, name, key)
-        where = (
-            ObjectChange.client_id == object_id
-            if name == "client"
-            else (ObjectChange.object_type == table) & (ObjectChange.object_id == object_id)
-        )
-        total = s.scalar(select(func.count()).select_from(ObjectChange).where(where)) or 0
-        rows = s.scalars(select(ObjectChange).where(where).order_by(ObjectChange.id.desc()).limit(limit).offset(offset))
-        changes = [change_json(c) for c in rows]
+        if name == "client":
+            total, changes = _client_page(s, object_id, limit, offset)
+        elif name == "ticket":
+            total, changes = _ticket_page(s, object_id, limit, offset)
+        else:
+            where = (ObjectChange.object_type == table) & (ObjectChange.object_id == object_id)
+            total = s.scalar(select(func.count()).select_from(ObjectChange).where(where)) or 0
+            rows = s.scalars(
+                select(ObjectChange).where(where).order_by(ObjectChange.id.desc()).limit(limit).offset(offset)
+            )
+            changes = [change_json(c) for c in rows]
     following = offset + len(changes)
     return {
         "object": name,

@@ -50,7 +50,8 @@ def _print(ticket: dict[str, Any], json_: bool, done: str | None = None) -> None
         f"{t['status']} · {t['assignee'] or 'unassigned'} · {due}{breach}",
         markup=False,
     )
-    out.print(f"  opened {t['opened_at'][:16].replace('T', ' ')} · {t['minutes']} min logged"
+    opener = f" by {t['opened_by']}" if t.get("opened_by") else ""
+    out.print(f"  opened {t['opened_at'][:16].replace('T', ' ')}{opener} · {t['minutes']} min logged"
               + (" · billable" if t["billable"] else ""), markup=False)  # fmt: skip
     if t.get("description"):
         out.print(f"  {t['description']}", markup=False)

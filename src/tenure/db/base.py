@@ -45,11 +45,14 @@ class ChangeLogged:
     """Mixin: every create, update and delete of this object is written to the change log.
 
     Columns named in `__changelog_redact__` are logged as "<redacted>" (secrets); those in
-    `__changelog_exclude__` (values derived from other columns) are not logged.
+    `__changelog_exclude__` (values derived from other columns) are not logged. A model whose row keeps who
+    made it and when sets `__changelog_creates__` False: its creation is told from the row itself
+    (`tenure.book.history`), not written again as a log row.
     """
 
     __changelog_redact__: tuple[str, ...] = ()
     __changelog_exclude__: tuple[str, ...] = ()
+    __changelog_creates__: bool = True
 
     def changelog_label(self) -> str:
         return str(getattr(self, "key", None) or getattr(self, "number", None) or getattr(self, "id", ""))

@@ -78,7 +78,7 @@ def _every_table_known(session: Session, flush_context: Any, instances: Any) -> 
 def _log_changes(session: Session, flush_context: Any) -> None:
     rows: list[dict[str, Any]] = []
     for obj in session.new:
-        if isinstance(obj, ChangeLogged):
+        if isinstance(obj, ChangeLogged) and obj.__changelog_creates__:
             rows.append(_row(obj, "create", None, obj.changelog_state()))
     for obj in session.dirty:
         if isinstance(obj, ChangeLogged) and session.is_modified(obj, include_collections=False):

@@ -149,6 +149,7 @@ def ticket_json(s: Session, ticket: Ticket, now: datetime | None = None) -> dict
     query = select(TicketNote).where(TicketNote.ticket_id == ticket.id).order_by(TicketNote.at, TicketNote.id)
     notes = s.scalars(query)
     row["description"] = ticket.description
+    row["opened_by"] = ticket.opened_by  # None on a ticket opened before Tenure kept it (migration 0021)
     row["notes"] = [{"at": n.at.isoformat(), "author": n.author, "public": n.public, "text": n.text} for n in notes]
     return row
 
@@ -330,6 +331,7 @@ def open_ticket_in(
         assignee_id=assignee_id,
         respond_by=due.respond_by,
         due_at=due.due_at,
+        opened_by=current_actor(),
     )
     s.add(ticket)
     s.flush()

@@ -3,9 +3,9 @@
 Everything is decided in memory first; the batch's open alerts (and their tickets) are read in one query per
 chunk; new tickets, alerts, history, forwarded notices and backup runs are written with one executemany per
 table at the end (`tenure.db.bulkwrite`, ids reserved up front), and the few rows that already existed are
-updated in bulk too. Tickets keep their change log: new ones through `record_created`, the ones a resolve
-closes through `record_updated`; a repeat is counted on its ticket without a change-log row (the alert's
-count and last sighting tell it).
+updated in bulk too. A new ticket's row says who opened it (`opened_by`: its creation is told from the row,
+not logged again); the tickets a resolve closes are logged through `record_updated`; a repeat is counted on
+its ticket without a change-log row (the alert's count and last sighting tell it).
 """
 
 from __future__ import annotations
@@ -23,9 +23,10 @@ from sqlalchemy.orm import Session
 
 from tenure.clients.models import BackupJob
 from tenure.db.bulkwrite import insert_rows, insert_with_ids, update_rows
-from tenure.db.changelog import logged_state, record_created, record_updated
+from tenure.db.changelog import logged_state, record_updated
 from tenure.db.members import array_literal, one_of
 from tenure.db.types import UTCDateTime
+from tenure.db.uow import current_actor
 from tenure.desk import rules as desk
 from tenure.intake.matching import ClientFacts, MatchIndex
 from tenure.intake.models import Alert, AlertHistory, BackupRun
@@ -121,6 +122,7 @@ class Recorder:
         self.s = session
         self.index = index
         self.now = now
+        self.actor = current_actor()  # who opens the batch's tickets: the worker, a script's token, a person
         self.open: dict[tuple[int, str], OpenAlert | NewAlert] = {}
         self.changed: dict[int, OpenAlert] = {}
         # the tickets this batch may close (their alerts resolve in it), as read and as the batch leaves them
@@ -309,6 +311,7 @@ class Recorder:
                     "opened_at": self.now,
                     "closed_at": None,
                     "alert_count": 1,
+                    "opened_by": self.actor,
                 }
             )
             self.new_tickets.append(ticket)
@@ -369,19 +372,6 @@ class Recorder:
             ticket_ids = insert_with_ids(connection, Ticket.__table__, [t.values for t in self.new_tickets])
             for ticket, tid in zip(self.new_tickets, ticket_ids, strict=True):
                 ticket.id = tid
-            record_created(
-                self.s,
-                "ticket",
-                [
-                    {
-                        "id": t.id,
-                        "label": f"#{t.id} {t.values['title']}",
-                        "client_id": t.values["client_id"],
-                        "after": t.values | {"id": t.id},
-                    }
-                    for t in self.new_tickets
-                ],
-            )
         if self.new_alerts:
             for alert in self.new_alerts:
                 alert.values["ticket_id"] = alert.ticket_id
