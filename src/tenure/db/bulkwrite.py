@@ -172,10 +172,13 @@ def _reserve_ids(connection: Connection, table: Table, count: int) -> list[int]:
         return []
     if connection.dialect.name == "postgresql":
         # one row holding every id as an array (a batch's 5,000 ids are not 5,000 rows for the driver to read),
-        # in ascending order: rows keep their order in the ids, so payloads are processed in the order they came
+        # in ascending order: rows keep their order in the ids, so payloads are processed in the order they came.
+        # The sequence is looked up once, in a subquery: as nextval's argument alone, the catalog was read for
+        # every id, two thirds of the statement's time.
+        sequence = f"(SELECT pg_get_serial_sequence('{table.name}', 'id'))::regclass"
         query = text(
             "SELECT array_agg(id ORDER BY id) FROM "
-            f"(SELECT nextval(pg_get_serial_sequence('{table.name}', 'id')) AS id FROM generate_series(1, :n)) AS ids"
+            f"(SELECT nextval({sequence}) AS id FROM generate_series(1, :n)) AS ids"
         )
         return [int(i) for i in connection.execute(query, {"n": count}).scalar_one()]
     # a write that changes nothing: the driver begins the transaction and SQLite grants its write lock
