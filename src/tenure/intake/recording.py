@@ -229,9 +229,11 @@ class Recorder:
         )
         if ticket_ids:
             table = Ticket.__table__
-            for row in self.s.execute(select(*table.c).where(one_of(self.s, table.c.id, ticket_ids))).mappings():
-                self.tickets_read[row["id"]] = dict(row)
-                self.tickets[row["id"]] = dict(row)
+            names = list(table.c.keys())
+            for row in self.s.execute(select(*table.c).where(one_of(self.s, table.c.id, ticket_ids))):
+                read = dict(zip(names, row, strict=True))
+                self.tickets_read[read["id"]] = read
+                self.tickets[read["id"]] = read.copy()
 
     # ------------------------------------------------------------------------------------ recording
 
@@ -427,11 +429,7 @@ class Recorder:
         update_rows(connection, Ticket.__table__, rows)
         logged = []
         for tid, t in changed:
-            read = self.tickets_read[tid]
-            before = logged_state(Ticket, read)
-            # the state after is the state before with the few columns the batch changed (status, closed_at,
-            # alert_count): made from those alone, the rest of the ticket is not converted twice
-            after = before | logged_state(Ticket, {k: v for k, v in t.items() if v != read[k]})
+            before, after = logged_state(Ticket, self.tickets_read[tid]), logged_state(Ticket, t)
             label = f"#{tid} {t['title']}"
             logged.append({"id": tid, "label": label, "client_id": t["client_id"], "before": before, "after": after})
         record_updated(self.s, "ticket", logged)
