@@ -237,7 +237,15 @@ class MatchIndex:
             signal.title if self._subject_rules else None,
         )
         if hints not in self._matched:
-            self._matched[hints] = triage.match_client(signal.hints(), self.candidates(signal))
+            rules = self.candidates(signal)
+            hint = (signal.client_hint or "").lower()
+            if len(rules) == 1 and rules[0][1] == "client" and rules[0][2] == hint:
+                # the usual event: it names its client and nothing else could place it. Its one rule is that
+                # name, which always places it (find_match's "label" tier normalises the two alike), so the
+                # answer is known without building the hints and weighing every tier
+                self._matched[hints] = rules[0][0]
+            else:
+                self._matched[hints] = triage.match_client(signal.hints(), rules)
         return self._matched[hints]
 
     def job_of_uuid(self, signal: Signal) -> BackupJob | None:
