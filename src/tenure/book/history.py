@@ -103,19 +103,18 @@ def _opened_json(s: Session, tickets: list[Ticket]) -> dict[int, dict[str, Any]]
     return entries
 
 
-def _told_from_row(client_id: int | None = None, ticket_id: int | None = None) -> Any:
-    """The tickets whose creation their row tells (`opened_by` set), of a client or one ticket."""
-    query = select(Ticket).where(Ticket.opened_by.is_not(None))
-    return query.where(Ticket.client_id == client_id) if ticket_id is None else query.where(Ticket.id == ticket_id)
+def _object_page(s: Session, table: str, object_id: int, limit: int, offset: int) -> tuple[int, list[dict[str, Any]]]:
+    """One object's log rows, newest first, and how many it has."""
+    where = (ObjectChange.object_type == table) & (ObjectChange.object_id == object_id)
+    total = s.scalar(select(func.count()).select_from(ObjectChange).where(where)) or 0
+    rows = s.scalars(select(ObjectChange).where(where).order_by(ObjectChange.id.desc()).limit(limit).offset(offset))
+    return total, [change_json(c) for c in rows]
 
 
 def _ticket_page(s: Session, ticket_id: int, limit: int, offset: int) -> tuple[int, list[dict[str, Any]]]:
-    """A ticket's log, newest first, with its creation last when its row tells it."""
-    where = (ObjectChange.object_type == "ticket") & (ObjectChange.object_id == ticket_id)
-    logged = s.scalar(select(func.count()).select_from(ObjectChange).where(where)) or 0
-    rows = s.scalars(select(ObjectChange).where(where).order_by(ObjectChange.id.desc()).limit(limit).offset(offset))
-    changes = [change_json(c) for c in rows]
-    opened = s.scalar(_told_from_row(ticket_id=ticket_id))
+    """A ticket's log, newest first, with its creation last when its row tells it (`opened_by` set)."""
+    logged, changes = _object_page(s, "ticket", ticket_id, limit, offset)
+    opened = s.scalar(select(Ticket).where(Ticket.id == ticket_id, Ticket.opened_by.is_not(None)))
     if opened is None:
         return logged, changes
     if offset <= logged < offset + limit:
@@ -157,12 +156,7 @@ def history(db: Database, name: str, key: str, limit: int = 100, offset: int = 0
         elif name == "ticket":
             total, changes = _ticket_page(s, object_id, limit, offset)
         else:
-            where = (ObjectChange.object_type == table) & (ObjectChange.object_id == object_id)
-            total = s.scalar(select(func.count()).select_from(ObjectChange).where(where)) or 0
-            rows = s.scalars(
-                select(ObjectChange).where(where).order_by(ObjectChange.id.desc()).limit(limit).offset(offset)
-            )
-            changes = [change_json(c) for c in rows]
+            total, changes = _object_page(s, table, object_id, limit, offset)
     following = offset + len(changes)
     return {
         "object": name,
