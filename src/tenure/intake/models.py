@@ -62,17 +62,23 @@ class Alert(Base):
     status: Mapped[str] = mapped_column(String(10), default="firing")  # firing | resolved
     decision: Mapped[str] = mapped_column(String(12))  # ticket|quote|forward|suppress|orphaned|pending
     reason: Mapped[str] = mapped_column(String(500))
-    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id", ondelete="SET NULL"))
+    # the ticket and the payload are referenced without a foreign key (migration 0022): neither is ever deleted,
+    # intake writes both in the alert's own transaction, and on PostgreSQL each key checked is a query per row
+    ticket_id: Mapped[int | None] = mapped_column()
     count: Mapped[int] = mapped_column(default=1)
     first_seen: Mapped[datetime] = mapped_column(UTCDateTime())
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime())
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    raw_payload_id: Mapped[int | None] = mapped_column(ForeignKey("raw_payload.id", ondelete="SET NULL"))
+    raw_payload_id: Mapped[int | None] = mapped_column()
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
-    ticket: Mapped[Ticket | None] = relationship()
+    ticket: Mapped[Ticket | None] = relationship(primaryjoin="foreign(Alert.ticket_id) == Ticket.id")
     # what changed after the alert opened (its resolve); the opening is the alert row itself: `timeline`
-    history: Mapped[list[AlertHistory]] = relationship(cascade="all, delete-orphan", order_by="AlertHistory.id")
+    history: Mapped[list[AlertHistory]] = relationship(
+        primaryjoin="Alert.id == foreign(AlertHistory.alert_id)",
+        cascade="all, delete-orphan",
+        order_by="AlertHistory.id",
+    )
 
     @property
     def timeline(self) -> list[tuple[datetime, str, str | None]]:
@@ -89,7 +95,7 @@ class AlertHistory(Base):
     __tablename__ = "alert_history"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    alert_id: Mapped[int] = mapped_column(ForeignKey("alert.id", ondelete="CASCADE"), index=True)
+    alert_id: Mapped[int] = mapped_column(index=True)  # no foreign key: alerts are never deleted (migration 0022)
     time: Mapped[datetime] = mapped_column(UTCDateTime())
     status: Mapped[str] = mapped_column(String(10))
     note: Mapped[str | None] = mapped_column(String(500))
