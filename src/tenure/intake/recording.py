@@ -215,7 +215,8 @@ class Recorder:
             )
         else:
             found = self.s.execute(_OPEN_ALERTS_SQLITE, {"pairs": orjson.dumps(keys).decode()})
-        for aid, cid, fp, ticket_id, count, last_seen in found:
+        # read whole (`all`): row by row, the driver is asked for each of a storm's thousands of rows
+        for aid, cid, fp, ticket_id, count, last_seen in found.all():
             self.open[(cid, fp)] = OpenAlert(aid, ticket_id, count, last_seen)
         # only a resolve changes more than a ticket's count of alerts: those tickets are loaded, to be closed
         # with their change log; a repeat's count is added in bulk (`finish`)
@@ -230,7 +231,7 @@ class Recorder:
         if ticket_ids:
             table = Ticket.__table__
             names = list(table.c.keys())
-            for row in self.s.execute(select(*table.c).where(one_of(self.s, table.c.id, ticket_ids))):
+            for row in self.s.execute(select(*table.c).where(one_of(self.s, table.c.id, ticket_ids))).all():
                 read = dict(zip(names, row, strict=True))
                 self.tickets_read[read["id"]] = read
                 self.tickets[read["id"]] = read.copy()
