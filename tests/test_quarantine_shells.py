@@ -312,3 +312,20 @@ def test_one_unknown_host_among_known_ones_waits_alone_and_a_replay_records_only
     for alert in alerts_after["alerts"]:  # the alert recorded on the first pass is as it was: not seen twice
         if alert["alert"] in was:
             assert alert == was[alert["alert"]]
+
+
+def test_the_command_lists_what_the_page_and_the_api_show_and_pages_it(shop, cli):
+    first = post_alert(shop, alertmanager())["decisions"][0]["payload"]
+    second = post_alert(shop, b"{not json", source="events")["payload"]
+    api = shop["api"].get("/api/v1/quarantine", headers=shop["readonly"]["auth"]).json()["quarantined"]
+    listed = json.loads(cli("intake", "quarantine", "--json").stdout)["quarantined"]
+    assert listed == api and [i["payload"] for i in listed] == [first, second]
+    assert listed[0]["alerts"][0]["suggested"] == {"field": "hostname", "pattern": HOST}
+    assert listed[1]["kind"] == "unreadable"
+    paged = cli("intake", "quarantine", "--json", "--limit", "1")
+    assert [i["payload"] for i in json.loads(paged.stdout)["quarantined"]] == [first]
+    assert "--offset 1 for the next ones" in paged.stderr
+    rest = json.loads(cli("intake", "quarantine", "--json", "--offset", "1").stdout)["quarantined"]
+    assert [i["payload"] for i in rest] == [second]
+    table = cli("intake", "quarantine").stdout
+    assert f"hostname = {HOST}" in table and "unreadable" in table

@@ -69,13 +69,18 @@ def intake(
     job: Annotated[str | None, typer.Option(help="restic: the backup job's name.")] = None,
     host: Annotated[str | None, typer.Option(help="restic: the host it backed up.")] = None,
     client: Annotated[str | None, typer.Option(help="restic: the client's key.")] = None,
+    limit: LimitOpt = LIST_LIMIT,
+    offset: OffsetOpt = 0,
+    all_: AllOpt = False,
     now: NowOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Feed payload files through intake exactly as the HTTP endpoints do and print each alert's decision.
 
     `tenure intake replay [ID…]` processes quarantined payloads again (after a parser or mapping rule was
-    fixed); `tenure intake quarantine` lists them with the reason.
+    fixed); `tenure intake quarantine` lists them, oldest first, as the quarantine page and
+    `GET /api/v1/quarantine` do: why each waits, what a mapping rule could match, the rule to write, and the
+    client the rules place it on now (`--limit`, `--offset` and `--all` page the list).
     """
     apply_now(now)
     if files[0] == "replay":
@@ -86,7 +91,7 @@ def intake(
         replay(ids, json_)
         return
     if files[0] == "quarantine":
-        quarantine(json_)
+        quarantine(limit, offset, all_, json_)
         return
     if source not in INTAKE_SOURCES:
         raise typer.BadParameter(f"{source!r} is not one of {', '.join(INTAKE_SOURCES)}", param_hint="--source")
@@ -113,20 +118,32 @@ def replay(payload: list[int], json_: bool) -> None:
         print_json({"decisions": outcomes})
     else:
         out.print(_decisions_table(outcomes))
-        left = len(service.quarantined(db()))
+        left = service.quarantine_count(db())
         err.print(f"{len(outcomes)} decisions; {left} payloads still in quarantine")
 
 
-def quarantine(json_: bool) -> None:
-    rows = _intake().quarantined(db())
+def quarantine(limit: int, offset: int, all_: bool, json_: bool) -> None:
+    service = _intake()
+    rows = paged(lambda n, skip: service.quarantine_page(db(), n, skip)[0], limit, offset, all_, "quarantine")
     if json_:
         print_json({"quarantined": rows})
         return
     table = new_table(title="Quarantine")
-    for column in ("payload", "source", "received", "bytes", "reason"):
+    for column in ("payload", "source", "received", "waits", "alerts", "rule to write", "places it now", "reason"):
         table.add_column(column)
     for r in rows:
-        table.add_row(str(r["payload"]), r["source"], r["received_at"], str(r["bytes"]), r["error"] or "")
+        first = r["alerts"][0] if r["alerts"] else {}
+        rule = first.get("suggested")
+        table.add_row(
+            str(r["payload"]),
+            r["source"],
+            r["received_at"][:16].replace("T", " "),
+            r["kind"],
+            str(r["alert_count"]),
+            f"{rule['field']} = {rule['pattern']}" if rule else "",
+            first.get("matches_now") or "",
+            r["reason"],
+        )
     out.print(table)
 
 

@@ -555,20 +555,6 @@ def replay(db: Database, payload_ids: list[int] | None = None) -> list[Outcome]:
     return process(db, payload_ids, states=("quarantined",))
 
 
-def quarantined(db: Database) -> list[dict[str, Any]]:
-    with db.reader() as s:
-        return [
-            {
-                "payload": r.id,
-                "source": r.source,
-                "received_at": r.received_at.isoformat(),
-                "error": r.error,
-                "bytes": len(r.body),
-            }
-            for r in s.scalars(select(RawPayload).where(RawPayload.state == "quarantined").order_by(RawPayload.id))
-        ]
-
-
 # ------------------------------------------------------------------------------------------ quarantine
 
 # the reason triage gives an alert no client matched: a payload quarantined with it waits for a mapping rule
@@ -621,11 +607,11 @@ def quarantine_count(db: Database) -> int:
         return int(s.scalar(select(func.count()).select_from(RawPayload).where(RawPayload.state == "quarantined")) or 0)
 
 
-def quarantine_page(db: Database, limit: int = 100, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
-    """What waits in quarantine, oldest first, and how many in all: each payload with why it waits and,
-    when it can be read now, its alerts as a mapping rule sees them (`fields`), the rule a person would
-    likely write (`suggested`), and the client the rules as they stand now place it on (`matches_now`:
-    replaying it would place it there)."""
+def quarantine_page(db: Database, limit: int | None = 100, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+    """What waits in quarantine, oldest first (`limit` None: all from `offset`), and how many in all: each
+    payload with why it waits and, when it can be read now, its alerts as a mapping rule sees them (`fields`),
+    the rule a person would likely write (`suggested`), and the client the rules as they stand now place it on
+    (`matches_now`: replaying it would place it there). The page, the API and `tenure intake quarantine`."""
     table = RawPayload.__table__
     waiting = table.c.state == "quarantined"
     with db.reader() as s:
