@@ -5,8 +5,8 @@ Revises: 0021
 Create Date: 2026-12-04 13:00:00
 
 PostgreSQL checks a foreign key with a query per inserted row (its referential-integrity trigger reads and
-locks the parent): a storm's batch of 5,000 new alerts spent as long checking their tickets and payloads as
-writing them. Neither is ever deleted (a ticket is closed, a payload kept for replay), intake writes them in
+locks the parent): the COPY of a storm's 5,000 new alerts took 178 ms, 114 ms without these checks. Neither
+is ever deleted (a ticket is closed, a payload kept for replay), intake writes them in
 the alert's own transaction, and alerts are never deleted either, so these checks could never fail and
 their ON DELETE actions never ran. The client's key keeps its foreign key: a client can be deleted (one
 without history), and the key is what guards that. SQLite rebuilds the two tables, as it must to drop a
