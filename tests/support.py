@@ -1,5 +1,9 @@
 """Helpers shared by tests."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
 from sqlalchemy import text
 
 from tenure.db.base import Base
@@ -14,3 +18,34 @@ def empty(database: Database) -> None:
                 connection.execute(text(f'DELETE FROM "{name}"'))
         else:
             connection.execute(text("TRUNCATE " + ", ".join(f'"{n}"' for n in tables) + " RESTART IDENTITY CASCADE"))
+
+
+@contextmanager
+def demo_on_file(path: Path, now: str = "2026-11-24T15:00:00Z") -> Iterator[Database]:
+    """A SQLite file of its own holding the demo MSP at `now`, for a test that moves it between revisions."""
+    from tenure import clock
+    from tenure.book.demo import load_demo
+
+    db = Database(f"sqlite:///{path}")
+    db.migrate()
+    clock.set_now(now)
+    try:
+        load_demo(db)
+        yield db
+    finally:
+        clock.set_now(None)
+        db.engine.dispose()
+
+
+def migrate(db: Database, revision: str, how: str = "downgrade") -> None:
+    """Alembic's `upgrade` or `downgrade` of `db` to `revision`, as an operator runs it."""
+    from alembic import command
+    from alembic.config import Config
+
+    from tenure.db.engine import MIGRATIONS
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with db.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        getattr(command, how)(config, revision)

@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import json
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import inspect
 
-from tenure import clock
-from tenure.book.demo import load_demo
-from tenure.db.engine import MIGRATIONS, Database
+from tenure.db.engine import Database
 from tenure.intake import service as intake
+from tests.support import demo_on_file, migrate
 
 
 def _event(title: str, status: str) -> bytes:
@@ -29,25 +26,13 @@ def _rows(db: Database) -> tuple[list[tuple], list[tuple]]:
     return [tuple(r) for r in alerts], [tuple(r) for r in history]
 
 
-def _to(db: Database, revision: str, how: str) -> None:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with db.engine.begin() as connection:
-        config.attributes["connection"] = connection
-        getattr(command, how)(config, revision)
-
-
 def _references(db: Database) -> dict[str, set[str]]:
     found = inspect(db.engine)
     return {t: {fk["referred_table"] for fk in found.get_foreign_keys(t)} for t in ("alert", "alert_history")}
 
 
 def test_the_rebuild_keeps_every_alert_its_ticket_and_its_history_both_ways(tmp_path):
-    db = Database(f"sqlite:///{tmp_path / 'refs.db'}")
-    db.migrate()
-    clock.set_now("2026-11-24T15:00:00Z")
-    try:
-        load_demo(db)
+    with demo_on_file(tmp_path / "refs.db") as db:
         intake.ingest_many(db, "event", [_event("Disk low", "firing"), _event("CPU hot", "firing")])
         intake.ingest_many(db, "event", [_event("Disk low", "resolved")])
         alerts, history = _rows(db)
@@ -56,13 +41,13 @@ def test_the_rebuild_keeps_every_alert_its_ticket_and_its_history_both_ways(tmp_
         assert history[-1] == (disk[0], "resolved")
         assert _references(db) == {"alert": {"client", "device", "backup_job"}, "alert_history": set()}
 
-        _to(db, "0021", "downgrade")
+        migrate(db, "0021")
         assert _rows(db) == (alerts, history)
         assert _references(db) == {
             "alert": {"client", "device", "backup_job", "ticket", "raw_payload"},
             "alert_history": {"alert"},
         }
-        _to(db, "head", "upgrade")
+        migrate(db, "head", "upgrade")
         assert _rows(db) == (alerts, history)
         assert _references(db)["alert_history"] == set()
         with db.engine.connect() as connection:
@@ -73,6 +58,3 @@ def test_the_rebuild_keeps_every_alert_its_ticket_and_its_history_both_ways(tmp_
         # and intake still dedupes against it: a repeat of the open alert is counted, not opened again
         intake.ingest_many(db, "event", [_event("CPU hot", "firing")])
         assert len(_rows(db)[0]) == len(alerts)
-    finally:
-        clock.set_now(None)
-        db.engine.dispose()

@@ -6,19 +6,18 @@ from __future__ import annotations
 
 import json
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import func, select, update
 
 from tenure import clock
 from tenure.book.demo import load_demo
 from tenure.book.history import history
 from tenure.db.changelog import ObjectChange
-from tenure.db.engine import MIGRATIONS, Database
+from tenure.db.engine import Database
 from tenure.db.uow import as_actor
 from tenure.desk import service as desk
 from tenure.intake import service as intake
 from tenure.triage.models import Ticket
+from tests.support import demo_on_file, migrate
 
 
 def _event(title: str, status: str = "firing") -> bytes:
@@ -123,24 +122,13 @@ def test_a_ticket_opened_before_keeps_its_logged_creation_once(db):
 
 
 def test_going_back_before_0021_writes_the_creations_into_the_log(tmp_path):
-    db = Database(f"sqlite:///{tmp_path / 'back.db'}")
-    db.migrate()
-    clock.set_now("2026-11-24T15:00:00Z")
-    try:
-        load_demo(db)
+    with demo_on_file(tmp_path / "back.db") as db:
         with as_actor("user:terry"):
             number = desk.open_ticket(db, "acme", "Printer jammed")["ticket"]
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS))
-        with db.engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.downgrade(config, "0020")
+        migrate(db, "0020")
         with db.engine.connect() as connection:
             rows = connection.exec_driver_sql(
                 "SELECT actor, object_label, time FROM object_change "
                 f"WHERE object_type = 'ticket' AND action = 'create' AND object_id = {number}"
             ).all()
         assert [(actor, label) for actor, label, _ in rows] == [("user:terry", f"#{number} Printer jammed")]
-    finally:
-        clock.set_now(None)
-        db.engine.dispose()
