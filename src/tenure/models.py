@@ -12,7 +12,7 @@ from tenure.agreements.models import (
 from tenure.billing.models import Charge, Invoice, InvoiceLine
 from tenure.clients.models import BackupJob, Client, Contact, Device, Site, VendorAccount
 from tenure.db.changelog import ObjectChange
-from tenure.intake.models import Alert, AlertHistory, BackupRun, MappingRule, RawPayload
+from tenure.intake.models import Alert, AlertHistory, BackupRun, FactsVersion, MappingRule, RawPayload
 from tenure.maintenance.models import CalendarFeed, MaintenanceDecision, MaintenanceTask
 from tenure.msp.models import Meta, MspSettings
 from tenure.notices.models import Notice
@@ -32,6 +32,7 @@ __all__ = [
     "Client",
     "Contact",
     "Device",
+    "FactsVersion",
     "FrozenAllocation",
     "Invoice",
     "InvoiceLine",

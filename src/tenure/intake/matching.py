@@ -1,9 +1,11 @@
-"""Who a batch of signals is about: clients, devices and backup jobs, looked up once per batch.
+"""Who a batch of signals is about: clients, devices and backup jobs.
 
 Exact lookups pick the few candidate rules of each signal, and `triage.rules.find_match` decides among
 them, so matching stays one rule however it is fed. Only what the batch names is read: the devices of its
 hostnames (by `device.host_key`), the backup jobs it names, and the agreements, contacts and offboarding of
-the clients it matched.
+the clients it matched. What it reads of clients is kept for the next batch while the database's count of
+their changes (`facts_version`, kept by triggers) stays the same: a storm's batches do not read five
+thousand clients again each.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from datetime import date
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import Text, cast, func, select
+from sqlalchemy import Text, cast, func, select, text
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from tenure.agreements.models import Agreement
@@ -24,7 +28,7 @@ from tenure.bulk import chunks
 from tenure.clients.models import BackupJob, Client, Contact, Device
 from tenure.clients.rules import FeeAgreement, host_key, is_former
 from tenure.db.members import one_of
-from tenure.intake.models import MappingRule
+from tenure.intake.models import FactsVersion, MappingRule
 from tenure.intake.sources import Signal
 from tenure.offboarding.models import OffboardingRun
 from tenure.triage import rules as triage
@@ -105,17 +109,30 @@ class ClientFacts:
         return chosen or [e for e, _ in self.contacts]
 
 
-class MatchIndex:
-    """Who is who for one batch of signals."""
+# the tables whose every change the database counts in `facts_version` (migration 0023): what `_Known` reads
+FACT_TABLES = ("client", "agreement", "contact", "mapping_rule", "offboarding_run")
 
-    def __init__(self, session: Session, signals: list[Signal]):
-        self.session = session
-        self.by_key: dict[str, tuple[int, str]] = {}
-        self.key_of: dict[int, str] = {}
-        self.by_name: dict[str, list[str]] = defaultdict(list)
-        self._clients: dict[int, tuple[str, bool, bool]] = {}
-        self._domains: list[tuple[str, Any]] = []  # read as they are stored; parsed if a signal has a sender
-        self._by_domain: dict[str, list[str]] | None = None
+
+@dataclass
+class _Known:
+    """What matching and triage read of every client, kept between batches while `facts_version` says that
+    none of it changed: clients by key, name and domain, the mapping rules, and each client's facts once a
+    batch has asked for them. Several threads of a process may share it (`tenure serve` writes beside its
+    worker): what they add to it is added whole (see `MatchIndex.load_facts`)."""
+
+    tag: tuple[str, int] | None  # facts_version's (instance, version) when read; None: not to be kept
+    by_key: dict[str, tuple[int, str]] = field(default_factory=dict)
+    key_of: dict[int, str] = field(default_factory=dict)
+    by_name: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    clients: dict[int, tuple[str, bool, bool]] = field(default_factory=dict)
+    domains: list[tuple[str, Any]] = field(default_factory=list)  # read as stored; parsed if a sender asks
+    by_domain: dict[str, list[str]] | None = None
+    mapping: list[tuple[str, str, str]] = field(default_factory=list)
+    facts: dict[str, ClientFacts] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, session: Session, tag: tuple[str, int] | None) -> _Known:
+        known = cls(tag)
         for cid, key, name, domains, billable, forward in session.execute(
             select(
                 Client.id,
@@ -126,13 +143,13 @@ class MatchIndex:
                 Client.forward_alerts,
             )
         ):
-            self.by_key[key.lower()] = (cid, key)
-            self.key_of[cid] = key
-            self._clients[cid] = (name, billable, forward)
-            self.by_name[name.lower()].append(key)
+            known.by_key[key.lower()] = (cid, key)
+            known.key_of[cid] = key
+            known.clients[cid] = (name, billable, forward)
+            known.by_name[name.lower()].append(key)
             if domains and domains != "[]":
-                self._domains.append((key, domains))
-        self.mapping = [
+                known.domains.append((key, domains))
+        known.mapping = [
             (key, f, p)
             for key, f, p in session.execute(
                 select(Client.key, MappingRule.field, MappingRule.pattern).join(
@@ -140,6 +157,61 @@ class MatchIndex:
                 )
             )
         ]
+        return known
+
+
+# per engine, what was last read; and whether its database counts every change (its triggers in place)
+_known: WeakKeyDictionary[Engine, _Known] = WeakKeyDictionary()
+_counted: WeakKeyDictionary[Engine, bool] = WeakKeyDictionary()
+
+_TRIGGERS_SQLITE = text("SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'facts_changed_%'")
+_TRIGGERS_PG = text(
+    "SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal AND tgname LIKE 'facts_changed_%' "
+    "AND tgrelid = ANY(CAST(:tables AS regclass[]))"
+)
+
+
+def facts_counted(session: Session) -> bool:
+    """Whether every trigger of migration 0023 is in place, so `facts_version` counts every change to the
+    facts (a SQLite migration that rebuilds one of those tables drops its triggers). Asked once per engine."""
+    engine = session.get_bind()
+    found = _counted.get(engine)  # type: ignore[arg-type]
+    if found is None:
+        if engine.dialect.name == "sqlite":
+            found = session.scalar(_TRIGGERS_SQLITE) == 3 * len(FACT_TABLES)
+        else:
+            tables = "{" + ",".join(FACT_TABLES) + "}"
+            found = session.scalar(_TRIGGERS_PG, {"tables": tables}) == 2 * len(FACT_TABLES)
+        _counted[engine] = found  # type: ignore[index]
+    return found
+
+
+def known_clients(session: Session) -> _Known:
+    """What this engine's last batch read of the clients, if nothing of it changed since; else read afresh.
+    The version is read before anything it covers: a change committed after it is seen by the next batch."""
+    tag = None
+    if facts_counted(session):
+        row = session.execute(select(FactsVersion.instance, FactsVersion.version).where(FactsVersion.id == 1)).first()
+        tag = (row[0], row[1]) if row is not None else None
+    engine = session.get_bind()
+    known = _known.get(engine)  # type: ignore[arg-type]
+    if tag is not None and known is not None and known.tag == tag:
+        return known
+    known = _Known.read(session, tag)
+    if tag is not None:
+        _known[engine] = known  # type: ignore[index]
+    return known
+
+
+class MatchIndex:
+    """Who is who for one batch of signals: the clients as `known_clients` keeps them, and what the batch
+    itself names (the devices of its hostnames, the backup jobs it names)."""
+
+    def __init__(self, session: Session, signals: list[Signal]):
+        self.session = session
+        self.known = known = known_clients(session)
+        self.by_key, self.key_of, self.by_name = known.by_key, known.key_of, known.by_name
+        self._clients, self.mapping, self._facts = known.clients, known.mapping, known.facts
         # hostname (whole, and the part before the first dot, lower-case) -> (client, device id, hostname)
         self.devices: dict[str, list[tuple[str, int, str]]] = defaultdict(list)
         self.hostnames: dict[int, str] = {}
@@ -159,7 +231,6 @@ class MatchIndex:
         self.jobs_by_key: dict[str, BackupJob] = {}
         self._named = sorted({(sg.job or sg.title) for sg in signals if sg.kind == "backup"})
         self.reload_jobs()
-        self._facts: dict[str, ClientFacts] = {}
         self._subject_rules = any(f == "subject" for _, f, _ in self.mapping)
         self._matched: dict[tuple[Any, ...], str | None] = {}
 
@@ -188,12 +259,13 @@ class MatchIndex:
     @property
     def by_domain(self) -> dict[str, list[str]]:
         """Client keys by each of their e-mail domains (lower-case)."""
-        if self._by_domain is None:
-            self._by_domain = defaultdict(list)
-            for key, domains in self._domains:
+        if self.known.by_domain is None:
+            by_domain: dict[str, list[str]] = defaultdict(list)
+            for key, domains in self.known.domains:
                 for domain in _strings(domains):
-                    self._by_domain[domain.lower()].append(key)
-        return self._by_domain
+                    by_domain[domain.lower()].append(key)
+            self.known.by_domain = by_domain  # whole, for another thread that shares it
+        return self.known.by_domain
 
     def candidates(self, signal: Signal) -> list[tuple[str, str, str]]:
         rules: list[tuple[str, str, str]] = list(self.mapping)
@@ -269,13 +341,15 @@ class MatchIndex:
         return self.hostnames.get(device_id) if device_id is not None else None
 
     def load_facts(self, client_keys: set[str]) -> None:
-        """The agreements, contacts and offboarding of these clients: a few queries in all."""
+        """The agreements, contacts and offboarding of these clients: a few queries in all. Each client's facts
+        are made whole before they are kept (`_Known` may be shared by another thread)."""
         ids = {self.by_key[k.lower()][0]: k for k in sorted(client_keys) if k not in self._facts}
-        for cid, key in ids.items():
-            name, billable, forward = self._clients[cid]
-            self._facts[key] = ClientFacts(cid, key, name, billable, forward)
         if not ids:
             return
+        loaded: dict[str, ClientFacts] = {}
+        for cid, key in ids.items():
+            name, billable, forward = self._clients[cid]
+            loaded[key] = ClientFacts(cid, key, name, billable, forward)
         s, client_ids = self.session, list(ids)
         for cid, key, kind, start, end, covers, excludes, fee in s.execute(
             select(
@@ -289,7 +363,7 @@ class MatchIndex:
                 Agreement.monthly_fee,
             ).where(one_of(s, Agreement.client_id, client_ids))
         ):
-            facts = self._facts[ids[cid]]
+            facts = loaded[ids[cid]]
             facts.agreements.append(_Agreement(key, kind, start, end, _strings(covers), _strings(excludes)))
             if kind in FEE_KINDS:
                 facts.fee_agreements.append(FeeAgreement(start, end, fee or Decimal(0)))
@@ -299,13 +373,14 @@ class MatchIndex:
                 select(Contact.client_id, Contact.email, Contact.roles).where(one_of(s, Contact.client_id, forwarding))
             ):
                 if address:
-                    self._facts[ids[cid]].contacts.append((address, roles))
+                    loaded[ids[cid]].contacts.append((address, roles))
         for cid, ended in s.execute(
             select(OffboardingRun.client_id, func.max(OffboardingRun.end_of_service))
             .where(OffboardingRun.state == "done", one_of(s, OffboardingRun.client_id, client_ids))
             .group_by(OffboardingRun.client_id)
         ):
-            self._facts[ids[cid]].offboarded_on = ended
+            loaded[ids[cid]].offboarded_on = ended
+        self._facts.update(loaded)
 
     def facts(self, client_key: str) -> ClientFacts:
         if client_key not in self._facts:

@@ -128,3 +128,17 @@ class MappingRule(ChangeLogged, Base):
     client_id: Mapped[int] = mapped_column(ForeignKey("client.id", ondelete="CASCADE"), index=True)
     field: Mapped[str] = mapped_column(String(100))  # sender | hostname | label:<name> | subject
     pattern: Mapped[str] = mapped_column(String(300))
+
+
+class FactsVersion(Base):
+    """One row counting the changes to what matching and triage read of clients (the clients themselves, their
+    agreements, contacts, mapping rules and offboarding): database triggers (migration 0023) add one for every
+    transaction that writes those tables, whoever writes them. Intake keeps what it read of them between
+    batches (`tenure.intake.matching`) for as long as this row says nothing changed; `instance`, drawn when
+    the row is made, tells one database from another behind the same address."""
+
+    __tablename__ = "facts_version"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance: Mapped[str] = mapped_column(String(32))
+    version: Mapped[int] = mapped_column(BigInteger)
