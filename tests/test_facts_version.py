@@ -24,8 +24,10 @@ from tests.support import demo_on_file
 
 
 def small(db: Database) -> None:
+    """The small book, and a first batch (which makes the count's row again if a test before emptied it)."""
     clock.set_now("2026-11-24T15:00:00Z")
     import_book(db, copy.deepcopy(SMALL))
+    service.ingest_many(db, "event", [event_about("acme", "Printer offline")])
 
 
 def event_about(client: str, title: str, service_: str = "monitoring") -> bytes:
@@ -38,7 +40,7 @@ def client_list_reads(db: Database) -> Iterator[list[str]]:
     """The statements that read every client (what matching keeps between batches), sent meanwhile."""
     seen: list[str] = []
 
-    def note(_conn, _cursor, statement, _params, _context, _many) -> None:  # noqa: ANN001
+    def note(_conn, _cursor, statement, _params, _context, _many) -> None:
         if statement.lstrip().startswith("SELECT client.id, client.") and "FROM client" in statement:
             seen.append(statement)
 
@@ -72,7 +74,7 @@ def test_an_agreement_added_through_the_product_decides_the_very_next_batch(db):
         "hourly_rate": "120.00", "covers": ["antivirus"],
     })  # fmt: skip
     with client_list_reads(db) as reads:
-        after = service.ingest_many(db, "event", [event_about("acme", "Antivirus definitions out of date again", "antivirus")])
+        after = service.ingest_many(db, "event", [event_about("acme", "Antivirus out of date again", "antivirus")])
     assert len(reads) == 1  # read afresh once, not kept
     assert [(o.client, o.decision) for o in after] == [("acme", "ticket")]
 
@@ -86,6 +88,17 @@ def test_a_client_renamed_at_the_database_prompt_is_matched_by_its_new_name_next
         connection.execute(text("UPDATE client SET name = 'Fresh Smiles' WHERE key = 'acme'"))
     outcomes = service.ingest_many(db, "event", [event_about("Fresh Smiles", "Disk low")])
     assert [(o.client, o.decision) for o in outcomes] == [("acme", "ticket")]
+
+
+def test_a_count_emptied_by_hand_is_made_again_and_kept_from_then_on(db):
+    small(db)
+    with db.engine.begin() as connection:
+        connection.execute(text("DELETE FROM facts_version"))
+    with client_list_reads(db) as reads:
+        service.ingest_many(db, "event", [event_about("acme", "Disk low on SRV01")])
+        service.ingest_many(db, "event", [event_about("acme", "Disk low on SRV02")])
+    assert len(reads) == 1  # read once with the count made again, then kept
+    assert version(db) == 0
 
 
 def test_every_write_to_the_facts_is_counted_and_a_transaction_once_on_postgresql(db):

@@ -11,6 +11,7 @@ thousand clients again each.
 from __future__ import annotations
 
 import json
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
@@ -186,12 +187,22 @@ def facts_counted(session: Session) -> bool:
     return found
 
 
+_VERSION = select(FactsVersion.instance, FactsVersion.version).where(FactsVersion.id == 1)
+# the count's row made again if someone emptied the table: a new instance, so nothing read before matches it
+_MADE_AGAIN = text(
+    "INSERT INTO facts_version (id, instance, version) VALUES (1, :instance, 0) ON CONFLICT (id) DO NOTHING"
+)
+
+
 def known_clients(session: Session) -> _Known:
     """What this engine's last batch read of the clients, if nothing of it changed since; else read afresh.
     The version is read before anything it covers: a change committed after it is seen by the next batch."""
     tag = None
     if facts_counted(session):
-        row = session.execute(select(FactsVersion.instance, FactsVersion.version).where(FactsVersion.id == 1)).first()
+        row = session.execute(_VERSION).first()
+        if row is None:
+            session.execute(_MADE_AGAIN, {"instance": uuid.uuid4().hex})
+            row = session.execute(_VERSION).first()
         tag = (row[0], row[1]) if row is not None else None
     engine = session.get_bind()
     known = _known.get(engine)  # type: ignore[arg-type]
