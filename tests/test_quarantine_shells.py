@@ -11,12 +11,14 @@ from typing import Any
 import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
 
 from tenure import clock
 from tenure.accounts import users
 from tenure.accounts.users import create_user, create_user_token, log_in
 from tenure.api.app import create_app
 from tenure.book.service import import_book
+from tenure.intake.models import RawPayload
 from tenure.web.routes import SESSION_COOKIE
 from tests.books import small
 
@@ -329,3 +331,17 @@ def test_the_command_lists_what_the_page_and_the_api_show_and_pages_it(shop, cli
     assert [i["payload"] for i in rest] == [second]
     table = cli("intake", "quarantine").stdout
     assert f"hostname = {HOST}" in table and "unreadable" in table
+
+
+def test_an_option_that_does_nothing_for_the_form_given_is_refused_and_nothing_is_stored(db, cli, tmp_path):
+    payload = tmp_path / "event.json"
+    payload.write_bytes(json.dumps({"source": "probe", "title": "Disk low", "status": "firing"}).encode())
+    fed = cli("intake", str(payload), "--source", "event", "--limit", "5", check=False)
+    assert fed.returncode == 2
+    assert "--limit pages `tenure intake quarantine`" in fed.stderr
+    replayed = cli("intake", "replay", "--all", check=False)
+    assert replayed.returncode == 2 and "--all pages `tenure intake quarantine`" in replayed.stderr
+    listed = cli("intake", "quarantine", "--source", "event", check=False)
+    assert listed.returncode == 2 and "--source is for feeding payload files" in listed.stderr
+    with db.reader() as s:
+        assert s.scalar(select(func.count()).select_from(RawPayload)) == 0

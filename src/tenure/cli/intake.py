@@ -69,9 +69,11 @@ def intake(
     job: Annotated[str | None, typer.Option(help="restic: the backup job's name.")] = None,
     host: Annotated[str | None, typer.Option(help="restic: the host it backed up.")] = None,
     client: Annotated[str | None, typer.Option(help="restic: the client's key.")] = None,
-    limit: LimitOpt = LIST_LIMIT,
-    offset: OffsetOpt = 0,
-    all_: AllOpt = False,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help=f"quarantine: print at most this many (default {LIST_LIMIT}).")
+    ] = None,
+    offset: Annotated[int, typer.Option("--offset", min=0, help="quarantine: skip this many first.")] = 0,
+    all_: Annotated[bool, typer.Option("--all", help="quarantine: print every payload (no --limit).")] = False,
     now: NowOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -83,6 +85,17 @@ def intake(
     client the rules place it on now (`--limit`, `--offset` and `--all` page the list).
     """
     apply_now(now)
+    _refuse_what_does_not_apply(
+        files[0],
+        paging={"--limit": limit is not None, "--offset": offset != 0, "--all": all_},
+        feeding={
+            "--source": source is not None,
+            "--exit-code": exit_code is not None,
+            "--job": job is not None,
+            "--host": host is not None,
+            "--client": client is not None,
+        },
+    )
     if files[0] == "replay":
         try:
             ids = [int(i) for i in files[1:]]
@@ -91,7 +104,7 @@ def intake(
         replay(ids, json_)
         return
     if files[0] == "quarantine":
-        quarantine(limit, offset, all_, json_)
+        quarantine(limit or LIST_LIMIT, offset, all_, json_)
         return
     if source not in INTAKE_SOURCES:
         raise typer.BadParameter(f"{source!r} is not one of {', '.join(INTAKE_SOURCES)}", param_hint="--source")
@@ -109,6 +122,16 @@ def intake(
         print_json({"decisions": outcomes})
     else:
         out.print(_decisions_table(outcomes))
+
+
+def _refuse_what_does_not_apply(form: str, paging: dict[str, bool], feeding: dict[str, bool]) -> None:
+    """An option given to a form of `tenure intake` it does nothing for is an error, not silently dropped:
+    paging is for the quarantine list, the payload's source and restic's facts for feeding files."""
+    if form != "quarantine" and (given := next((name for name, on in paging.items() if on), None)):
+        what = "feeding files prints every decision" if form != "replay" else "a replay prints every decision"
+        raise typer.BadParameter(f"{given} pages `tenure intake quarantine`; {what}", param_hint=given)
+    if form in ("replay", "quarantine") and (given := next((name for name, on in feeding.items() if on), None)):
+        raise typer.BadParameter(f"{given} is for feeding payload files, not `tenure intake {form}`", param_hint=given)
 
 
 def replay(payload: list[int], json_: bool) -> None:
