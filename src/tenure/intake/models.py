@@ -132,10 +132,11 @@ class MappingRule(ChangeLogged, Base):
 
 class FactsVersion(Base):
     """One row counting the changes to what matching and triage read of clients (the clients themselves, their
-    agreements, contacts, mapping rules and offboarding): database triggers (migration 0023) add one for every
-    transaction that writes those tables, whoever writes them. Intake keeps what it read of them between
-    batches (`tenure.intake.matching`) for as long as this row says nothing changed; `instance`, drawn when
-    the row is made, tells one database from another behind the same address."""
+    agreements, contacts, mapping rules and offboarding): database triggers (migration 0023) add to it for every
+    transaction that writes those tables, whoever writes them (PostgreSQL one at commit, SQLite one a row).
+    Intake keeps what it read of them between batches (`tenure.intake.matching`) for as long as this row says
+    nothing changed; `instance`, drawn when the row is made, tells one database from another behind the same
+    address."""
 
     __tablename__ = "facts_version"
 
