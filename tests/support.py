@@ -41,12 +41,8 @@ def demo_on_file(path: Path, now: str = "2026-11-24T15:00:00Z") -> Iterator[Data
 def migrate(db: Database, revision: str, how: str = "downgrade") -> None:
     """Alembic's `upgrade` or `downgrade` of `db` to `revision`, as an operator runs it."""
     from alembic import command
-    from alembic.config import Config
 
-    from tenure.db.engine import MIGRATIONS
+    from tenure.db.engine import alembic_config
 
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
     with db.engine.begin() as connection:
-        config.attributes["connection"] = connection
-        getattr(command, how)(config, revision)
+        getattr(command, how)(alembic_config(connection), revision)

@@ -291,15 +291,12 @@ def test_the_api_opens_changes_notes_and_lists_tickets(desk_db):
 def test_the_migration_moves_tickets_of_before_to_the_desks_statuses_and_kinds(tmp_path):
     import sqlalchemy as sa
     from alembic import command
-    from alembic.config import Config
 
-    from tenure.db.engine import MIGRATIONS
+    from tenure.db.engine import alembic_config
 
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'old.db'}")
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
-        config.attributes["connection"] = connection
+        config = alembic_config(connection)
         command.upgrade(config, "0012")
         connection.exec_driver_sql("INSERT INTO client (id, key, name, domains, billable_alerts, forward_alerts) "
                                    "VALUES (1, 'acme', 'Acme', '[]', 0, 0)")  # fmt: skip

@@ -1,17 +1,13 @@
 """The migrations describe exactly the models: a model change without its migration fails here."""
 
 from alembic import command
-from alembic.config import Config
 
-from tenure.db.engine import MIGRATIONS
+from tenure.db.engine import alembic_config
 
 
 def test_models_match_migrations(db):
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
     with db.engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.check(config)  # raises if autogenerate would find any difference
+        command.check(alembic_config(connection))  # raises if autogenerate would find any difference
 
 
 def test_a_database_at_the_newest_revision_is_known_without_alembic(db):
@@ -21,9 +17,7 @@ def test_a_database_at_the_newest_revision_is_known_without_alembic(db):
 
     from tenure.db.engine import head_revision
 
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    assert head_revision() == ScriptDirectory.from_config(config).get_current_head()
+    assert head_revision() == ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert db.at_head()
     try:  # a database one revision behind is not taken for one at the head (and so is upgraded)
         with db.engine.begin() as connection:

@@ -115,6 +115,18 @@ def head_revision() -> str:
     return max(name.split("_", 1)[0] for name in os.listdir(MIGRATIONS / "versions") if name[:1].isdigit())
 
 
+def alembic_config(connection: Any = None) -> Any:
+    """Alembic's configuration of Tenure's migrations, working on `connection` when one is given. Alembic is
+    imported here, when asked for: a command whose database is already at the head never loads it."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
 class Database:
     def __init__(self, url: str):
         import tenure.db.changelog  # noqa: F401  (the change log's flush hooks, whatever is written)
@@ -146,13 +158,9 @@ class Database:
         if self.at_head():
             return
         from alembic import command
-        from alembic.config import Config
 
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS))
         with self.engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+            command.upgrade(alembic_config(connection), "head")
 
     @contextmanager
     def unit_of_work(self) -> Iterator[Session]:

@@ -22,17 +22,14 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-from alembic.config import Config
 from alembic.script import ScriptDirectory
 
-from tenure.db.engine import MIGRATIONS, Database
+from tenure.db.engine import Database, alembic_config
 from tenure.errors import TenureError
 
 
 def _known_revisions() -> set[str]:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    return {rev.revision for rev in ScriptDirectory.from_config(config).walk_revisions()}
+    return {rev.revision for rev in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
 
 
 def _sqlite_path(db: Database) -> str:
