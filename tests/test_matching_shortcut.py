@@ -1,6 +1,7 @@
-"""Intake places an event that names its client without weighing the matching tiers (`MatchIndex.client_of`):
-whatever the hints, the client it finds is the one the matching rules (`triage.rules.match_client`) find over
-the same candidates, so the shortcut never places an alert differently."""
+"""Intake places an event that names its client without weighing the matching tiers (`MatchIndex.client_of`),
+and weighs the MSP's mapping rules as it keeps them ready (`triage.rules.CompiledRules`): whatever the hints,
+the client it finds is the one the matching rules (`triage.rules.match_client`) find over the mapping rules
+and the same candidates, so neither places an alert differently."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from tenure import clock
 from tenure.book.demo import load_demo
 from tenure.clients.models import Client
 from tenure.intake.matching import MatchIndex
+from tenure.intake.models import MappingRule
 from tenure.intake.sources import Signal
 from tenure.triage import rules as triage
 
@@ -20,24 +22,69 @@ HOSTS = ["ACME-SRV01", "acme-srv01.acmedental.example", "HARBOR-WS01", "nowhere"
 SENDERS = ["alerts@acmedental.example", "ops@mail.harborlaw.example", "x@unknown.example", "not an address"]
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
-@given(
-    hint=st.none() | st.sampled_from(NAMES),
-    host=st.none() | st.sampled_from(HOSTS),
-    sender=st.none() | st.sampled_from(SENDERS),
-    labels=st.dictionaries(st.sampled_from(["client", "tenant", "site"]), st.sampled_from(NAMES), max_size=2),
-)
-def test_the_client_an_event_names_is_the_one_the_matching_rules_find(db, hint, host, sender, labels):
+# rules that outrank a client's name for some of the hosts, senders and sites above (exact patterns and globs)
+MAPPING = [
+    ("harbor", "hostname", "acme-srv01*"),
+    ("cedar", "hostname", "acme-srv01.acmedental.example"),
+    ("cedar", "sender_domain", "*.harborlaw.example"),
+    ("acme", "label:site", "harbor*"),
+    ("harbor", "label:site", "x y"),
+    ("cedar", "sender", "x@*"),
+]
+
+
+def _demo(db, with_rules: bool) -> None:
+    """The demo, loaded once for every example (read only below), with the mapping rules above if asked."""
     with db.reader() as s:
         loaded = s.scalar(select(func.count()).select_from(Client))
-    if not loaded:  # read only below: the demo is loaded once for every example
-        clock.set_now("2026-11-24T15:00:00Z")
-        load_demo(db)
+    if loaded:
+        return
+    clock.set_now("2026-11-24T15:00:00Z")
+    load_demo(db)
+    if with_rules:
+        with db.unit_of_work() as s:
+            ids = dict(s.execute(select(Client.key, Client.id)).all())
+            s.add_all(MappingRule(client_id=ids[key], field=f, pattern=p) for key, f, p in MAPPING)
+
+
+_HINTS = {
+    "hint": st.none() | st.sampled_from(NAMES),
+    "host": st.none() | st.sampled_from(HOSTS),
+    "sender": st.none() | st.sampled_from(SENDERS),
+    "labels": st.dictionaries(st.sampled_from(["client", "tenant", "site"]), st.sampled_from(NAMES), max_size=2),
+}
+
+
+def _placed_as_the_rules_say(db, hint, host, sender, labels) -> None:
     signal = Signal(
         source="event", kind="alert", status="firing", title="Disk low", severity="warning", service="monitoring",
         fingerprint="disk", client_hint=hint, hostname=host, sender=sender, labels=labels,
     )  # fmt: skip
     with db.reader() as s:
         index = MatchIndex(s, [signal])
-        expected = triage.match_client(signal.hints(), index.candidates(signal))
+        expected = triage.match_client(signal.hints(), index.mapping + index.candidates(signal))
         assert index.client_of(signal, None) == expected
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
+@given(**_HINTS)
+def test_the_client_an_event_names_is_the_one_the_matching_rules_find(db, hint, host, sender, labels):
+    _demo(db, with_rules=False)
+    _placed_as_the_rules_say(db, hint, host, sender, labels)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
+@given(**_HINTS)
+def test_with_mapping_rules_an_event_is_placed_as_the_matching_rules_say(db, hint, host, sender, labels):
+    _demo(db, with_rules=True)
+    _placed_as_the_rules_say(db, hint, host, sender, labels)
+
+
+def test_a_mapping_rule_outranks_the_client_an_event_names(db):
+    _demo(db, with_rules=True)
+    signal = Signal(
+        source="event", kind="alert", status="firing", title="Disk low", severity="warning", service="monitoring",
+        fingerprint="disk", client_hint="acme", hostname="ACME-SRV01",
+    )  # fmt: skip
+    with db.reader() as s:
+        assert MatchIndex(s, [signal]).client_of(signal, None) == "harbor"

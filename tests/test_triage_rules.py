@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import random
+from fnmatch import fnmatchcase
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tenure.triage.rules import (
+    _TIERS,
     DECISIONS,
+    CompiledRules,
     Coverage,
     Decision,
     MatchRule,
+    _HintView,
+    _score,
     covered_services,
     decide,
     find_match,
@@ -283,6 +288,89 @@ def test_matching_does_not_depend_on_rule_order(rng: random.Random, hints: dict[
     assert match_client(hints, shuffled) == match_client(hints, RULES)
     assert match_client(hints, [MatchRule(*rule) for rule in RULES]) == match_client(hints, RULES)
 
+
+
+def _every_rule_weighed(hints: dict[str, object], rules: list[tuple[str, str, str]]) -> str | None:
+    """The matching rule read plainly, as a reference: every rule scored in every tier, a mapping rule's
+    glob with fnmatch on the value it names."""
+    view = _HintView.of(hints)
+    values = {"sender": view.sender, "sender_domain": view.sender_domain, "hostname": view.hostname,
+              "subject": view.subject}
+    for tier in _TIERS:
+        scored = []
+        for rule in map(MatchRule._make, rules):
+            if tier != "mapping":
+                score = _score(tier, rule, view)
+            else:
+                label = rule.field.startswith("label:")
+                value = view.labels.get(rule.field[6:].strip()) if label else values.get(rule.field)
+                pattern = rule.pattern.strip().lower()
+                score = None
+                if value is not None and fnmatchcase(value.lower(), pattern):
+                    literal = not any(ch in pattern for ch in "*?[")
+                    score = (1 if literal else 0, len(pattern.replace("*", "").replace("?", "")))
+            if score is not None:
+                scored.append((score, rule))
+        if scored:
+            best = max(score for score, _ in scored)
+            clients = {rule.client for score, rule in scored if score == best}
+            if len(clients) == 1:
+                return clients.pop()
+    return None
+
+
+_VALUES = ["acme-dc01", "ACME-DC01.lan", "gm-fs01", "srv-01", "x@vendor.example", "ops@mail.gamma.example",
+           "Backup (beta) failed", "nightly", "T-0042", "a]b", "a[b", "", "zz"]
+_GLOBS = ["acme-*", "*.lan", "*-dc01*", "gm-?s01", "srv-0[12]", "*@vendor.example", "*(beta)*", "t-00*",
+          "*", "a]*", "a[b", "[!a]*", "*-0[12]", "[as]cme-dc01", "*gamma*", "ACME-DC01", "srv-01", "nightly",
+          "x*z", "?"]
+_RULE = st.tuples(
+    st.sampled_from(["acme", "beta", "gamma"]),
+    st.sampled_from(["sender", "sender_domain", "hostname", "subject", "label:site", "label: site", "label:tenant"]),
+    st.sampled_from(_GLOBS) | st.text(alphabet="ab*?[]-.", min_size=1, max_size=6),
+)
+
+
+@settings(max_examples=400)
+@given(st.lists(_RULE, max_size=12), st.fixed_dictionaries({}, optional={
+    "sender": st.sampled_from(["x@vendor.example", "Ops <ops@mail.gamma.example>", "a]b@x", "nobody"]),
+    "hostname": st.sampled_from(_VALUES),
+    "subject": st.sampled_from(_VALUES),
+    "client_hint": st.sampled_from(["acme", "beta"]),
+    "labels": st.dictionaries(st.sampled_from(["site", "tenant", " site"]), st.sampled_from(_VALUES), max_size=2),
+}), st.lists(st.sampled_from(RULES), max_size=4))
+def test_rules_made_ready_place_a_payload_as_weighing_every_rule_does(
+    mapping: list[tuple[str, str, str]], hints: dict[str, object], derived: list[tuple[str, str, str]]
+) -> None:
+    """Intake files the MSP's mapping rules by field and by the letters a glob must begin or end with
+    (`CompiledRules`): whatever the rules and the payload, it places the payload as weighing every rule does,
+    the payload's own candidates weighed beside them."""
+    expected = _every_rule_weighed(hints, mapping + derived)
+    assert CompiledRules(mapping).find(hints, derived) == find_match(hints, mapping + derived)
+    found = find_match(hints, mapping + derived)
+    assert (found.client if found else None) == expected
+
+
+
+def test_every_glob_filed_by_its_letters_matches_what_fnmatch_matches() -> None:
+    for glob in [*_GLOBS, "[as]cme-*", "a*b*c", "??-dc01", "x[", "*]"]:
+        for value in [*_VALUES, "srv-02", "scme-dc01", "abc", "aXbYc", "ab-dc01", "x[", "a]"]:
+            hints = {"subject": value, "labels": {"site": value}}
+            for field in ("subject", "label:site"):
+                rules = [("acme", field, glob)]
+                assert match_client(hints, rules) == _every_rule_weighed(hints, rules), (glob, value, field)
+
+def test_a_thousand_mapping_rules_are_filed_not_each_tried() -> None:
+    """An MSP with many glob rules: a payload tries only the globs its own values could match."""
+    rules = [(f"c{i}", "hostname", f"site{i:04d}-*") for i in range(1000)] + [("acme", "hostname", "*-dc01")]
+    compiled = CompiledRules(rules)
+    value = "site0042-fs01"
+    tried = [rule for (_, where, letters), globs in compiled.globs.items() for _, _, rule in globs
+             if (where, letters) in (("^", value[: len(letters)]), ("$", value[-len(letters):]), ("", ""))]
+    assert [rule.client for rule in tried] == ["c42"]
+    assert compiled.find({"hostname": "SITE0042-fs01"}) == find_match({"hostname": "SITE0042-fs01"}, rules)
+    assert match_client({"hostname": "site0042-fs01"}, rules) == "c42"
+    assert match_client({"hostname": "x-dc01"}, rules) == "acme"
 
 # ---------------------------------------------------------------------------------------- unpaid work
 

@@ -1,7 +1,8 @@
 """Who a batch of signals is about: clients, devices and backup jobs.
 
-Exact lookups pick the few candidate rules of each signal, and `triage.rules.find_match` decides among
-them, so matching stays one rule however it is fed. Only what the batch names is read: the devices of its
+Exact lookups pick the few candidate rules of each signal, and `triage.rules.CompiledRules` weighs them
+beside the MSP's mapping rules (made ready once and kept with the clients), so matching stays one rule however
+it is fed. Only what the batch names is read: the devices of its
 hostnames (by `device.host_key`), the backup jobs it names, and the agreements, contacts and offboarding of
 the clients it matched. What it reads of clients is kept for the next batch while the database's count of
 their changes (`facts_version`, kept by triggers) stays the same: a storm's batches do not read five
@@ -129,6 +130,7 @@ class _Known:
     domains: list[tuple[str, Any]] = field(default_factory=list)  # read as stored; parsed if a sender asks
     by_domain: dict[str, list[str]] | None = None
     mapping: list[tuple[str, str, str]] = field(default_factory=list)
+    rules: triage.CompiledRules = field(default_factory=lambda: triage.CompiledRules(()))  # the mapping, ready
     facts: dict[str, ClientFacts] = field(default_factory=dict)
 
     @classmethod
@@ -158,6 +160,7 @@ class _Known:
                 )
             )
         ]
+        known.rules = triage.CompiledRules(known.mapping)
         return known
 
 
@@ -223,6 +226,7 @@ class MatchIndex:
         self.known = known = known_clients(session)
         self.by_key, self.key_of, self.by_name = known.by_key, known.key_of, known.by_name
         self._clients, self.mapping, self._facts = known.clients, known.mapping, known.facts
+        self.rules = known.rules
         # hostname (whole, and the part before the first dot, lower-case) -> (client, device id, hostname)
         self.devices: dict[str, list[tuple[str, int, str]]] = defaultdict(list)
         self.hostnames: dict[int, str] = {}
@@ -279,7 +283,9 @@ class MatchIndex:
         return self.known.by_domain
 
     def candidates(self, signal: Signal) -> list[tuple[str, str, str]]:
-        rules: list[tuple[str, str, str]] = list(self.mapping)
+        """The signal's own candidate rules, found by exact lookups: its intake tag, its devices, the client it
+        names, its sender's domains (the mapping rules are weighed beside them, `CompiledRules`)."""
+        rules: list[tuple[str, str, str]] = []
         for address in (signal.recipient or "").split(","):
             local = address.split("@")[0]
             if "+" in local:
@@ -322,13 +328,14 @@ class MatchIndex:
         if hints not in self._matched:
             rules = self.candidates(signal)
             hint = (signal.client_hint or "").lower()
-            if len(rules) == 1 and rules[0][1] == "client" and rules[0][2] == hint:
+            if not self.mapping and len(rules) == 1 and rules[0][1] == "client" and rules[0][2] == hint:
                 # the usual event: it names its client and nothing else could place it. Its one rule is that
                 # name, which always places it (find_match's "label" tier normalises the two alike), so the
                 # answer is known without building the hints and weighing every tier
                 self._matched[hints] = rules[0][0]
             else:
-                self._matched[hints] = triage.match_client(signal.hints(), rules)
+                found = self.rules.find(signal.hints(), rules)
+                self._matched[hints] = found.client if found else None
         return self._matched[hints]
 
     def job_of_uuid(self, signal: Signal) -> BackupJob | None:

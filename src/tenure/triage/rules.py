@@ -28,7 +28,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import getaddresses, parseaddr
-from fnmatch import fnmatchcase
+from fnmatch import translate
 from functools import lru_cache
 from types import MappingProxyType
 from typing import Any, NamedTuple
@@ -219,26 +219,115 @@ def find_match(hints: Mapping[str, Any], rules: Iterable[tuple[str, str, str]]) 
     domain); when equally specific matches name different clients, that step is ambiguous and the next
     step is tried. The result depends only on the hints and the set of rules, not on their order.
     """
-    parsed = [MatchRule(*rule) for rule in rules]
-    for rule in parsed:
-        if not valid_rule_field(rule.field):
-            raise ValueError(f"mapping rule of {rule.client}: field {rule.field!r} is not one of "
-                             f"{', '.join((*EXPLICIT_FIELDS, *DERIVED_FIELDS))} or label:<name>")
-    view = _HintView.of(hints)
-    for tier in _TIERS:
-        # candidates: (specificity, client, rule); higher specificity first
-        candidates: list[tuple[tuple[int, ...], MatchRule]] = []
-        for rule in parsed:
-            score = _score(tier, rule, view)
-            if score is not None:
-                candidates.append((score, rule))
-        if not candidates:
-            continue
-        best = max(score for score, _ in candidates)
-        top = sorted(rule for score, rule in candidates if score == best)  # by client, field, pattern
-        if len({rule.client for rule in top}) == 1:
-            return ClientMatch(top[0].client, top[0].field, top[0].pattern, tier)
-    return None
+    return CompiledRules(rules).find(hints)
+
+
+_TIER_OF_FIELD = {"intake": "intake", "device": "hostname", "client": "label", "domain": "domain"}
+
+
+class CompiledRules:
+    """Matching rules made ready once for many payloads (intake keeps the MSP's mapping rules so between
+    batches): each rule sits under the one tier that can use it, and the explicit mapping rules are looked up
+    by the payload's own values, an exact pattern by its value and a glob among the globs of that field only.
+    So placing a payload costs what its hints can match, not a look at every rule of every client.
+    `find` decides as `find_match` says, with `more` (a payload's own candidates) weighed alongside."""
+
+    __slots__ = ("by_tier", "exact", "globs", "lengths")
+
+    def __init__(self, rules: Iterable[tuple[str, str, str]]):
+        self.by_tier: dict[str, list[MatchRule]] = {tier: [] for tier in _TIERS if tier != "mapping"}
+        # the mapping tier: (field, lower-case pattern) -> [(score, rule)] for exact patterns; the globs by
+        # (field, where, letters): where "^" the letters every match begins with, "$" those it ends with, or ""
+        # (none: tried on every value), and the lengths of those letters by (field, where)
+        self.exact: dict[tuple[str, str], list[tuple[tuple[int, ...], MatchRule]]] = {}
+        self.globs: dict[tuple[str, str, str], list[tuple[Any, tuple[int, ...], MatchRule]]] = {}
+        self.lengths: dict[tuple[str, str], list[int]] = {}
+        for rule in map(MatchRule._make, rules):
+            if not valid_rule_field(rule.field):
+                raise ValueError(f"mapping rule of {rule.client}: field {rule.field!r} is not one of "
+                                 f"{', '.join((*EXPLICIT_FIELDS, *DERIVED_FIELDS))} or label:<name>")
+            tier = _TIER_OF_FIELD.get(rule.field)
+            if tier is not None:
+                self.by_tier[tier].append(rule)
+                continue
+            field = rule.field
+            if field.startswith("label:"):
+                field = "label:" + field[len("label:"):].strip()
+            pattern = rule.pattern.strip().lower()
+            literal = not any(ch in pattern for ch in "*?[")
+            score = (1 if literal else 0, len(pattern.replace("*", "").replace("?", "")))
+            if literal:
+                self.exact.setdefault((field, pattern), []).append((score, rule))
+                continue
+            # as fnmatchcase matches: the pattern translated to a regular expression, tried only on values that
+            # begin (or end) with the letters it must begin (or end) with
+            matcher = re.compile(translate(pattern)).match
+            where, letters = _anchor(pattern)
+            self.globs.setdefault((field, where, letters), []).append((matcher, score, rule))
+            lengths = self.lengths.setdefault((field, where), [])
+            if len(letters) not in lengths:
+                lengths.append(len(letters))
+
+    def find(self, hints: Mapping[str, Any], more: Iterable[tuple[str, str, str]] = ()) -> ClientMatch | None:
+        view = _HintView.of(hints)
+        extra = CompiledRules(more) if more else None
+        for tier in _TIERS:
+            candidates = self._scored(tier, view)
+            if extra is not None:
+                candidates += extra._scored(tier, view)
+            if not candidates:
+                continue
+            best = max(score for score, _ in candidates)
+            top = sorted(rule for score, rule in candidates if score == best)  # by client, field, pattern
+            if len({rule.client for rule in top}) == 1:
+                return ClientMatch(top[0].client, top[0].field, top[0].pattern, tier)
+        return None
+
+    def _scored(self, tier: str, view: _HintView) -> list[tuple[tuple[int, ...], MatchRule]]:
+        """(specificity, rule) for every rule of this tier that matches the payload."""
+        if tier != "mapping":
+            found = []
+            for rule in self.by_tier[tier]:
+                score = _score(tier, rule, view)
+                if score is not None:
+                    found.append((score, rule))
+            return found
+        if not self.exact and not self.globs:
+            return []
+        values = [("sender", view.sender), ("sender_domain", view.sender_domain), ("hostname", view.hostname),
+                  ("subject", view.subject)]
+        values += [("label:" + name, value) for name, value in view.labels.items()]
+        found = []
+        for field, value in values:
+            if value is None:
+                continue
+            value = value.lower()
+            found += self.exact.get((field, value), ())
+            if not self.globs:
+                continue
+            tried = [self.globs.get((field, "", ""), ())]
+            for length in self.lengths.get((field, "^"), ()):
+                tried.append(self.globs.get((field, "^", value[:length]), ()))
+            for length in self.lengths.get((field, "$"), ()):
+                tried.append(self.globs.get((field, "$", value[-length:]), ()))
+            for globs in tried:
+                for matcher, score, rule in globs:
+                    if matcher(value):
+                        found.append((score, rule))
+        return found
+
+
+def _anchor(glob: str) -> tuple[str, str]:
+    """Where a glob is filed: ("^", the letters before its first wildcard) if every match begins with them,
+    else ("$", those after its last) if every match ends with them (a glob with a class `[…]` is filed by its
+    beginning only), else ("", "") (tried on every value)."""
+    head = re.split(r"[*?\[]", glob, maxsplit=1)[0]
+    if head:
+        return "^", head
+    tail = "" if "[" in glob else re.split(r"[*?]", glob)[-1]
+    if tail:
+        return "$", tail
+    return "", ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,17 +366,9 @@ class _HintView:
         )
 
 
-def _glob_score(pattern: str, value: str | None) -> tuple[int, ...] | None:
-    if value is None:
-        return None
-    pat = pattern.strip().lower()
-    if not fnmatchcase(value.lower(), pat):
-        return None
-    literal = not any(ch in pat for ch in "*?[")
-    return (1 if literal else 0, len(pat.replace("*", "").replace("?", "")))
-
-
 def _score(tier: str, rule: MatchRule, view: _HintView) -> tuple[int, ...] | None:
+    """A derived rule's specificity in its tier, None if it does not match (the mapping tier's explicit rules
+    are looked up in `CompiledRules`)."""
     field, pattern = rule.field, rule.pattern.strip()
     if tier == "intake":
         if field != "intake" or not pattern:
@@ -301,18 +382,6 @@ def _score(tier: str, rule: MatchRule, view: _HintView) -> tuple[int, ...] | Non
                 local = address.partition("@")[0]
                 if "+" in local and local.partition("+")[2] == want:
                     return (1,)
-        return None
-    if tier == "mapping":
-        if field == "sender":
-            return _glob_score(pattern, view.sender)
-        if field == "sender_domain":
-            return _glob_score(pattern, view.sender_domain)
-        if field == "hostname":
-            return _glob_score(pattern, view.hostname)
-        if field == "subject":
-            return _glob_score(pattern, view.subject)
-        if field.startswith("label:"):
-            return _glob_score(pattern, view.labels.get(field[len("label:"):].strip()))
         return None
     if tier == "hostname":
         if field != "device" or not view.hostname or not pattern:
