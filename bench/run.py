@@ -547,6 +547,7 @@ PLUGINS = (
     "bench.startup",
     "bench.http_batches",
     "bench.alerta",
+    "bench.mapping",
 )
 POSTGRESQL_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench_tenure"  # --engines' default server
 ENGINES = ("sqlite", "postgresql")

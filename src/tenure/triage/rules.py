@@ -232,27 +232,30 @@ class CompiledRules:
     So placing a payload costs what its hints can match, not a look at every rule of every client.
     `find` decides as `find_match` says, with `more` (a payload's own candidates) weighed alongside."""
 
-    __slots__ = ("by_tier", "exact", "globs", "lengths")
+    __slots__ = ("by_tier", "exact", "fields", "globs", "lengths")
 
     def __init__(self, rules: Iterable[tuple[str, str, str]]):
         self.by_tier: dict[str, list[MatchRule]] = {tier: [] for tier in _TIERS if tier != "mapping"}
         # the mapping tier: (field, lower-case pattern) -> [(score, rule)] for exact patterns; the globs by
-        # (field, where, letters): where "^" the letters every match begins with, "$" those it ends with, or ""
-        # (none: tried on every value), and the lengths of those letters by (field, where)
+        # (field, where, letters): where "^" the letters every match begins with, "$" those it ends with, "~"
+        # letters it holds somewhere, "" none (tried on every value); the lengths of those letters by (field,
+        # where)
         self.exact: dict[tuple[str, str], list[tuple[tuple[int, ...], MatchRule]]] = {}
         self.globs: dict[tuple[str, str, str], list[tuple[Any, tuple[int, ...], MatchRule]]] = {}
         self.lengths: dict[tuple[str, str], list[int]] = {}
+        self.fields: set[str] = set()  # the fields of the rules held (a label's as `label:<name>`)
         for rule in map(MatchRule._make, rules):
             if not valid_rule_field(rule.field):
                 raise ValueError(f"mapping rule of {rule.client}: field {rule.field!r} is not one of "
                                  f"{', '.join((*EXPLICIT_FIELDS, *DERIVED_FIELDS))} or label:<name>")
-            tier = _TIER_OF_FIELD.get(rule.field)
-            if tier is not None:
-                self.by_tier[tier].append(rule)
-                continue
             field = rule.field
             if field.startswith("label:"):
                 field = "label:" + field[len("label:"):].strip()
+            self.fields.add(field)
+            tier = _TIER_OF_FIELD.get(field)
+            if tier is not None:
+                self.by_tier[tier].append(rule)
+                continue
             pattern = rule.pattern.strip().lower()
             literal = not any(ch in pattern for ch in "*?[")
             score = (1 if literal else 0, len(pattern.replace("*", "").replace("?", "")))
@@ -262,7 +265,9 @@ class CompiledRules:
             # as fnmatchcase matches: the pattern translated to a regular expression, tried only on values that
             # begin (or end) with the letters it must begin (or end) with
             matcher = re.compile(translate(pattern)).match
-            where, letters = _anchor(pattern)
+            where, choices = _anchor(pattern)
+            # of the letters it could be filed by, those fewest globs are filed by yet (the longer if as few)
+            letters = min(choices, key=lambda held: (len(self.globs.get((field, where, held), ())), -len(held)))
             self.globs.setdefault((field, where, letters), []).append((matcher, score, rule))
             lengths = self.lengths.setdefault((field, where), [])
             if len(letters) not in lengths:
@@ -310,6 +315,10 @@ class CompiledRules:
                 tried.append(self.globs.get((field, "^", value[:length]), ()))
             for length in self.lengths.get((field, "$"), ()):
                 tried.append(self.globs.get((field, "$", value[-length:]), ()))
+            for length in self.lengths.get((field, "~"), ()):
+                # each glob once, though its letters may stand more than once in the value
+                held = {value[i : i + length] for i in range(len(value) - length + 1)}
+                tried += [self.globs.get((field, "~", letters), ()) for letters in held]
             for globs in tried:
                 for matcher, score, rule in globs:
                     if matcher(value):
@@ -317,17 +326,26 @@ class CompiledRules:
         return found
 
 
-def _anchor(glob: str) -> tuple[str, str]:
-    """Where a glob is filed: ("^", the letters before its first wildcard) if every match begins with them,
-    else ("$", those after its last) if every match ends with them (a glob with a class `[…]` is filed by its
-    beginning only), else ("", "") (tried on every value)."""
+_HELD = 4  # a glob that neither begins nor ends with letters is filed by four letters it holds (or fewer)
+
+
+def _anchor(glob: str) -> tuple[str, list[str]]:
+    """Where a glob may be filed: ("^", [the letters before its first wildcard]) if every match begins with
+    them, else ("$", [those after its last]) if every match ends with them, else ("~", the runs of four letters,
+    or a shorter run whole, that every match holds somewhere: `*(beta)*`), else ("", [""]) (tried on every
+    value). A glob with a class `[…]` is filed by its beginning only."""
     head = re.split(r"[*?\[]", glob, maxsplit=1)[0]
     if head:
-        return "^", head
-    tail = "" if "[" in glob else re.split(r"[*?]", glob)[-1]
-    if tail:
-        return "$", tail
-    return "", ""
+        return "^", [head]
+    if "[" in glob:
+        return "", [""]
+    runs = re.split(r"[*?]", glob)
+    if runs[-1]:
+        return "$", [runs[-1]]
+    held = [run[i : i + _HELD] for run in runs if run for i in range(max(1, len(run) - _HELD + 1))]
+    if held:
+        return "~", held
+    return "", [""]
 
 
 @dataclass(frozen=True, slots=True)
