@@ -228,8 +228,9 @@ _TIER_OF_FIELD = {"intake": "intake", "device": "hostname", "client": "label", "
 class CompiledRules:
     """Matching rules made ready once for many payloads (intake keeps the MSP's mapping rules so between
     batches): each rule sits under the one tier that can use it, and the explicit mapping rules are looked up
-    by the payload's own values, an exact pattern by its value and a glob among the globs of that field only.
-    So placing a payload costs what its hints can match, not a look at every rule of every client.
+    by the payload's own values: an exact pattern by its value, a glob among those of its field filed by letters
+    the value begins with, ends with or holds (`_anchor`). So placing a payload costs what its hints can match,
+    not a look at every rule of every client.
     `find` decides as `find_match` says, with `more` (a payload's own candidates) weighed alongside."""
 
     __slots__ = ("by_tier", "exact", "fields", "globs", "lengths")
@@ -263,7 +264,7 @@ class CompiledRules:
                 self.exact.setdefault((field, pattern), []).append((score, rule))
                 continue
             # as fnmatchcase matches: the pattern translated to a regular expression, tried only on values that
-            # begin (or end) with the letters it must begin (or end) with
+            # begin with, end with or hold the letters it is filed by
             matcher = re.compile(translate(pattern)).match
             where, choices = _anchor(pattern)
             # of the letters it could be filed by, those fewest globs are filed by yet (the longer if as few)
