@@ -276,11 +276,21 @@ class CompiledRules:
 
     def find(self, hints: Mapping[str, Any], more: Iterable[tuple[str, str, str]] = ()) -> ClientMatch | None:
         view = _HintView.of(hints)
-        extra = CompiledRules(more) if more else None
+        # a payload's own candidates are a few derived rules: put under their tiers here, and only an explicit
+        # one (or one of no known field, to be refused) made ready as the MSP's are
+        extra: dict[str, list[MatchRule]] = {}
+        explicit = []
+        for rule in map(MatchRule._make, more):
+            tier = _TIER_OF_FIELD.get(rule.field)
+            if tier is None:
+                explicit.append(rule)
+            else:
+                extra.setdefault(tier, []).append(rule)
+        ready = CompiledRules(explicit) if explicit else None
         for tier in _TIERS:
-            candidates = self._scored(tier, view)
-            if extra is not None:
-                candidates += extra._scored(tier, view)
+            candidates = self._scored(tier, view, extra.get(tier, ()))
+            if ready is not None:
+                candidates += ready._scored(tier, view)
             if not candidates:
                 continue
             best = max(score for score, _ in candidates)
@@ -289,24 +299,31 @@ class CompiledRules:
                 return ClientMatch(top[0].client, top[0].field, top[0].pattern, tier)
         return None
 
-    def _scored(self, tier: str, view: _HintView) -> list[tuple[tuple[int, ...], MatchRule]]:
-        """(specificity, rule) for every rule of this tier that matches the payload."""
+    def _scored(
+        self, tier: str, view: _HintView, more: Sequence[MatchRule] = ()
+    ) -> list[tuple[tuple[int, ...], MatchRule]]:
+        """(specificity, rule) for every rule of this tier that matches the payload, `more` (of this tier, not
+        the mapping's) with them."""
         if tier != "mapping":
             found = []
-            for rule in self.by_tier[tier]:
-                score = _score(tier, rule, view)
-                if score is not None:
-                    found.append((score, rule))
+            for rules in (self.by_tier[tier], more):
+                for rule in rules:
+                    score = _score(tier, rule, view)
+                    if score is not None:
+                        found.append((score, rule))
             return found
         if not self.exact and not self.globs:
             return []
-        values = [("sender", view.sender), ("sender_domain", view.sender_domain), ("hostname", view.hostname),
-                  ("subject", view.subject)]
-        values += [("label:" + name, value) for name, value in view.labels.items()]
+        fields = self.fields
+        values = [
+            (field, value)
+            for field, value in (("sender", view.sender), ("sender_domain", view.sender_domain),
+                                 ("hostname", view.hostname), ("subject", view.subject))
+            if value is not None and field in fields
+        ]  # fmt: skip
+        values += [(f"label:{name}", value) for name, value in view.labels.items() if f"label:{name}" in fields]
         found = []
         for field, value in values:
-            if value is None:
-                continue
             value = value.lower()
             found += self.exact.get((field, value), ())
             if not self.globs:
