@@ -12,6 +12,7 @@ thousand clients again each.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -35,6 +36,8 @@ from tenure.intake.sources import Signal
 from tenure.offboarding.models import OffboardingRun
 from tenure.triage import rules as triage
 from tenure.vocabulary import FEE_KINDS
+
+log = logging.getLogger("tenure.intake.matching")
 
 
 @lru_cache(maxsize=4096)
@@ -155,14 +158,13 @@ class _Known:
             known.by_name[name.lower()].append(key)
             if domains and domains != "[]":
                 known.domains.append((key, domains))
-        known.mapping = [
-            (key, f, p)
-            for key, f, p in session.execute(
-                select(Client.key, MappingRule.field, MappingRule.pattern).join(
-                    Client, Client.id == MappingRule.client_id
-                )
-            )
-        ]
+        for key, f, p in session.execute(
+            select(Client.key, MappingRule.field, MappingRule.pattern).join(Client, Client.id == MappingRule.client_id)
+        ):
+            if triage.valid_rule_field(f):
+                known.mapping.append((key, f, p))
+            else:  # only the database's prompt writes one (a book's rule is checked): left aside, not fatal
+                log.warning("mapping rule of %s: field %r is not one Tenure matches on; intake leaves it aside", key, f)
         known.rules = triage.CompiledRules(known.mapping)
         return known
 
