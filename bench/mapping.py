@@ -5,9 +5,11 @@ Registered into bench.registry's table when bench.run loads its plugins. An MSP 
 mapping rules (a site's hostnames, a vendor's sender domain, a label, a word in the subject), and every alert
 is weighed against them: until they were filed by field and letters (`triage.rules.CompiledRules`), each
 distinct sender of a batch was matched against every rule in every tier, and 200 rules cut intake to a third.
-The events name their client and carry a hostname, a site label and a subject; a tenth of the rules match
-them (placing each alert with the client it names, so both copies decide the same), the rest are other
-clients' rules of every kind. Measures only: the figures are printed beside the limit, nothing is asserted.
+The events name their client and carry a hostname, a site label and a subject. The rules, one for each of
+500 of the clients, are of five kinds: those on hostnames, sites and subjects match their client's events and
+place each with the client it names (so both copies decide the same), those on senders and sender domains
+match none (no event has a sender). Measures only: the figures are printed beside the limit, nothing is
+asserted.
 """
 
 from __future__ import annotations
