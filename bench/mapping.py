@@ -56,7 +56,7 @@ def _events(scale: Scale, n: int, seed: int = 11) -> list[bytes]:
     return events
 
 
-def _rules(db: Database, scale: Scale) -> None:
+def _rules(db: Database) -> None:
     """500 rules over the clients, of every kind: exact patterns and globs by beginning, end and middle."""
     kinds = (
         ("hostname", "{key}-*"),
@@ -77,7 +77,7 @@ def _rules(db: Database, scale: Scale) -> None:
 def _rate(db: Database, scale: Scale, name: str, with_rules: bool) -> float:
     target = run._copy(db, name)
     if with_rules:
-        _rules(target, scale)
+        _rules(target)
     bodies = _events(scale, EVENTS)
     began = time.perf_counter()
     for start in range(0, EVENTS, intake.BATCH):

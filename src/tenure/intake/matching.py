@@ -114,9 +114,6 @@ class ClientFacts:
         return chosen or [e for e, _ in self.contacts]
 
 
-# the fields of the rules an MSP writes (book/schema.py `MappingRule`), but for `label:<name>`
-_MAPPING_FIELDS = frozenset(triage.EXPLICIT_FIELDS)
-
 # the tables whose every change the database counts in `facts_version` (migration 0023): what `_Known` reads
 FACT_TABLES = ("client", "agreement", "contact", "mapping_rule", "offboarding_run")
 
@@ -252,8 +249,6 @@ class MatchIndex:
         self._named = sorted({(sg.job or sg.title) for sg in signals if sg.kind == "backup"})
         self.reload_jobs()
         self._subject_rules = "subject" in self.rules.fields
-        # a rule of another tier than the mapping's (only the database's prompt could write one): weigh them all
-        self._other_rules = any(f not in _MAPPING_FIELDS and not f.startswith("label:") for f in self.rules.fields)
         self._matched: dict[tuple[Any, ...], str | None] = {}
 
     def reload_jobs(self) -> None:
@@ -335,7 +330,12 @@ class MatchIndex:
         if hints not in self._matched:
             rules = self.candidates(signal)
             hint = (signal.client_hint or "").lower()
-            if len(rules) == 1 and rules[0][1] == "client" and rules[0][2] == hint and not self._ruled(signal):
+            if (
+                len(rules) == 1
+                and rules[0][1] == "client"
+                and rules[0][2] == hint
+                and not self.rules.may_place(signal.sender, signal.hostname, signal.title, signal.labels)
+            ):
                 # the usual event: it names its client and nothing else could place it. Its one rule is that
                 # name, which always places it (find_match's "label" tier normalises the two alike), so the
                 # answer is known without building the hints and weighing every tier
@@ -344,22 +344,6 @@ class MatchIndex:
                 found = self.rules.find(signal.hints(), rules)
                 self._matched[hints] = found.client if found else None
         return self._matched[hints]
-
-    def _ruled(self, signal: Signal) -> bool:
-        """Whether one of the MSP's mapping rules could place the signal: a rule of a field it has a value for
-        (the title stands for the subject). Most alerts name their client and have no field the rules look at
-        (an MSP's rules are mostly for mail: senders and their domains)."""
-        fields = self.rules.fields
-        if not fields:
-            return False
-        if self._other_rules:
-            return True
-        return bool(
-            "subject" in fields
-            or (signal.sender and ("sender" in fields or "sender_domain" in fields))
-            or (signal.hostname and "hostname" in fields)
-            or any(f"label:{name}" in fields for name in signal.labels)
-        )
 
     def job_of_uuid(self, signal: Signal) -> BackupJob | None:
         """The job a ping (by its UUID) or a missed run (by its key) is about; others are matched by name."""

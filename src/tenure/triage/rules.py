@@ -299,6 +299,22 @@ class CompiledRules:
                 return ClientMatch(top[0].client, top[0].field, top[0].pattern, tier)
         return None
 
+    def may_place(self, sender: str | None, hostname: str | None, subject: str | None, labels: Iterable[str]) -> bool:
+        """Whether a rule held could place a payload with these values (its sender, hostname, subject and label
+        names) ahead of the client it names: a rule of a tier other than the mapping's, or a mapping rule of a
+        field the payload has a value for."""
+        fields = self.fields
+        if not fields:
+            return False
+        if any(self.by_tier.values()):
+            return True
+        return bool(
+            (subject and "subject" in fields)
+            or (sender and ("sender" in fields or "sender_domain" in fields))
+            or (hostname and "hostname" in fields)
+            or any(f"label:{name}" in fields for name in labels)
+        )
+
     def _scored(
         self, tier: str, view: _HintView, more: Sequence[MatchRule] = ()
     ) -> list[tuple[tuple[int, ...], MatchRule]]:
