@@ -5,7 +5,7 @@ and the same candidates, so neither places an alert differently."""
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
@@ -75,6 +75,10 @@ def test_the_client_an_event_names_is_the_one_the_matching_rules_find(db, hint, 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
 @given(**_HINTS)
+# an event naming one client that a rule of each kind places elsewhere: by its site, its host, its sender
+@example(hint="acme", host=None, sender=None, labels={"site": "x y"})
+@example(hint="acme", host="acme-srv01-new", sender=None, labels={})
+@example(hint="acme", host=None, sender="x@unknown.example", labels={})
 def test_with_mapping_rules_an_event_is_placed_as_the_matching_rules_say(db, hint, host, sender, labels):
     _demo(db, with_rules=True)
     _placed_as_the_rules_say(db, hint, host, sender, labels)
