@@ -92,3 +92,74 @@ def test_a_mapping_rule_outranks_the_client_an_event_names(db):
     )  # fmt: skip
     with db.reader() as s:
         assert MatchIndex(s, [signal]).client_of(signal, None) == "harbor"
+
+
+# a storm's alerts, each as Alertmanager sends it: the client label is also the hint, and labels no rule looks at
+# (instance, mountpoint) differ from alert to alert
+_STORM = st.lists(
+    st.fixed_dictionaries({
+        "client": st.sampled_from(NAMES),
+        "host": st.none() | st.sampled_from(HOSTS),
+        "labels": st.dictionaries(st.sampled_from(["tenant", "site", "instance", "mountpoint"]),
+                                  st.sampled_from(NAMES), max_size=3),
+    }),
+    min_size=2,
+    max_size=8,
+)  # fmt: skip
+
+
+def _each_placed_as_the_rules_say(db, alerts) -> None:
+    """Within one batch, alerts whose hints differ only in labels are still each placed by their own: what the
+    batch remembers of one alert's placing is never the answer for another that a rule would place elsewhere."""
+    signals = [
+        Signal(
+            source="alertmanager", kind="alert", status="firing", title="Disk low", severity="warning",
+            service="monitoring", fingerprint=f"disk-{n}", client_hint=a["client"], hostname=a["host"],
+            labels={"client": a["client"], **a["labels"]},
+        )
+        for n, a in enumerate(alerts)
+    ]  # fmt: skip
+    with db.reader() as s:
+        index = MatchIndex(s, signals)
+        for signal in signals:
+            expected = triage.match_client(signal.hints(), index.mapping + index.candidates(signal))
+            assert index.client_of(signal, None) == expected
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
+@given(alerts=_STORM)
+def test_each_alert_of_a_batch_is_placed_as_the_matching_rules_say(db, alerts):
+    _demo(db, with_rules=False)
+    _each_placed_as_the_rules_say(db, alerts)
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
+@given(alerts=_STORM)
+# the same client twice, once with the site a rule places elsewhere
+@example(alerts=[{"client": "acme", "host": None, "labels": {"instance": "a"}},
+                 {"client": "acme", "host": None, "labels": {"instance": "b", "site": "x y"}}])
+def test_with_mapping_rules_each_alert_of_a_batch_is_placed_as_the_rules_say(db, alerts):
+    _demo(db, with_rules=True)
+    _each_placed_as_the_rules_say(db, alerts)
+
+
+def test_an_alertmanager_alert_naming_its_client_takes_the_shortcut(db, monkeypatch):
+    """Alertmanager's `client` label is also the alert's hint: named twice, it is still one candidate, so an MSP
+    without a rule for the alert's fields places it without weighing the tiers (a storm's every alert did)."""
+    _demo(db, with_rules=False)
+
+    def weighed(*_args, **_kwargs):
+        raise AssertionError("the tiers were weighed for an alert that names its client")
+
+    monkeypatch.setattr(triage.CompiledRules, "find", weighed)
+    signals = [
+        Signal(
+            source="alertmanager", kind="alert", status="firing", title="Disk low", severity="warning",
+            service="monitoring", fingerprint=f"disk-{n}", client_hint="acme",
+            labels={"client": "acme", "instance": f"node-{n}:9100", "mountpoint": "/data"},
+        )
+        for n in range(3)
+    ]  # fmt: skip
+    with db.reader() as s:
+        index = MatchIndex(s, signals)
+        assert [index.client_of(signal, None) for signal in signals] == ["acme"] * 3

@@ -249,6 +249,10 @@ class MatchIndex:
         self._named = sorted({(sg.job or sg.title) for sg in signals if sg.kind == "backup"})
         self.reload_jobs()
         self._subject_rules = "subject" in self.rules.fields
+        # the labels that can change where a payload goes: the two that name a client, and those a rule looks at.
+        # Only they key the memo below: an Alertmanager alert's other labels (instance, mountpoint, pod, …)
+        # differ from alert to alert, and would make every alert of a storm a new set of hints
+        self._labels_read = ("client", "tenant", *(n for n in self.rules.label_names if n not in ("client", "tenant")))
         self._matched: dict[tuple[Any, ...], str | None] = {}
 
     def reload_jobs(self) -> None:
@@ -323,12 +327,14 @@ class MatchIndex:
             signal.recipient,
             signal.hostname,
             signal.client_hint,
-            tuple(sorted(signal.labels.items())),
+            tuple(map(signal.labels.get, self._labels_read)),
             signal.sender,
             signal.title if self._subject_rules else None,
         )
         if hints not in self._matched:
-            rules = self.candidates(signal)
+            # the client a payload names is often named twice (Alertmanager's `client` label is also its hint):
+            # one candidate, weighed once
+            rules = list(dict.fromkeys(self.candidates(signal)))
             hint = (signal.client_hint or "").lower()
             if (
                 len(rules) == 1

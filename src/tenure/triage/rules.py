@@ -233,7 +233,7 @@ class CompiledRules:
     not a look at every rule of every client.
     `find` decides as `find_match` says, with `more` (a payload's own candidates) weighed alongside."""
 
-    __slots__ = ("by_tier", "exact", "fields", "globs", "lengths")
+    __slots__ = ("by_tier", "exact", "fields", "globs", "label_names", "lengths")
 
     def __init__(self, rules: Iterable[tuple[str, str, str]]):
         self.by_tier: dict[str, list[MatchRule]] = {tier: [] for tier in _TIERS if tier != "mapping"}
@@ -273,6 +273,8 @@ class CompiledRules:
             lengths = self.lengths.setdefault((field, where), [])
             if len(letters) not in lengths:
                 lengths.append(len(letters))
+        # the payload labels some rule looks at (a label rule's name, its spaces trimmed, as it is looked up)
+        self.label_names = tuple(sorted(f[len("label:"):] for f in self.fields if f.startswith("label:")))
 
     def find(self, hints: Mapping[str, Any], more: Iterable[tuple[str, str, str]] = ()) -> ClientMatch | None:
         view = _HintView.of(hints)
