@@ -71,6 +71,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -203,6 +204,23 @@ def parse_time(value: Any, where: str, *, naive: str = "error") -> datetime | No
     text = _text(value)
     if text is None:
         return None
+    moment = _read_time(text)
+    if moment is _NOT_A_TIME:
+        raise IntakeError(f"{where}: {text!r} is not an RFC 3339 time")
+    if moment is _NO_OFFSET:
+        if naive == "none":
+            return None
+        raise IntakeError(f"{where}: {text!r} has no time zone offset")
+    return moment
+
+
+_NOT_A_TIME, _NO_OFFSET = object(), object()
+
+
+@lru_cache(maxsize=4096)
+def _read_time(text: str) -> datetime | object | None:
+    """`parse_time` of a text: the time, None for Go's zero time, or why it is not one. Remembered: a storm's
+    alerts bring the same few times (Alertmanager's `endsAt` of every firing alert is the zero time)."""
     if re.fullmatch(r"\d{9,11}(\.\d+)?", text):
         return datetime.fromtimestamp(float(text), UTC)
     # Python reads at most microseconds: cut longer fractions (Go writes nanoseconds)
@@ -212,11 +230,9 @@ def parse_time(value: Any, where: str, *, naive: str = "error") -> datetime | No
     try:
         moment = datetime.fromisoformat(cleaned)
     except ValueError:
-        raise IntakeError(f"{where}: {text!r} is not an RFC 3339 time") from None
+        return _NOT_A_TIME
     if moment.tzinfo is None or moment.utcoffset() is None:
-        if naive == "none":
-            return None
-        raise IntakeError(f"{where}: {text!r} has no time zone offset")
+        return _NO_OFFSET
     if moment.year == _GO_ZERO_YEAR:
         return None
     return moment
@@ -248,6 +264,7 @@ def _words(text: str) -> str:
     return " ".join(re.sub(r"[_\-./:]+", " ", spaced).lower().split())
 
 
+@lru_cache(maxsize=4096)  # an alert's name or title comes again and again
 def infer_service(*texts: str | None) -> str:
     """The service an alert is about, read from its name or message: patching, antivirus,
     backup_monitoring, else monitoring. CamelCase and snake_case names are split into words first."""
