@@ -63,6 +63,7 @@ from typing import Any, TypeVar
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
 
 from tenure import clock
 from tenure.accounts.models import ROLES, ApiToken, LoginFailure, User, WebSession
@@ -410,23 +411,31 @@ def token_permissions(db: Database, tokens: set[str]) -> dict[str, frozenset[str
     """What each live token among `tokens` may do (`granted`: bounded by its user's current role; unknown,
     revoked tokens and those of deactivated users are absent): one query for the batch, and one statement
     that sets `last_used_at` of those not used for TOUCH_EVERY."""
+    if not any(t.startswith(TOKEN_PREFIX) for t in tokens):
+        return {}
+    with db.unit_of_work() as s:
+        return tokens_granted(s, tokens)
+
+
+def tokens_granted(s: Session, tokens: set[str]) -> dict[str, frozenset[str]]:
+    """`token_permissions` in the caller's transaction: intake's writer checks a batch's tokens in the one that
+    stores its payloads, one connection and one commit for both."""
     hashes = {token_hash(t): t for t in tokens if t.startswith(TOKEN_PREFIX)}
     if not hashes:
         return {}
-    with db.reader() as s:
-        rows = s.execute(
-            select(
-                ApiToken.id,
-                ApiToken.token_hash,
-                ApiToken.role,
-                ApiToken.user_id,
-                ApiToken.last_used_at,
-                User.role.label("user_role"),
-                User.active,
-            )
-            .outerjoin(User, User.id == ApiToken.user_id)
-            .where(ApiToken.token_hash.in_(list(hashes)), ApiToken.revoked_at.is_(None))
-        ).all()
+    rows = s.execute(
+        select(
+            ApiToken.id,
+            ApiToken.token_hash,
+            ApiToken.role,
+            ApiToken.user_id,
+            ApiToken.last_used_at,
+            User.role.label("user_role"),
+            User.active,
+        )
+        .outerjoin(User, User.id == ApiToken.user_id)
+        .where(ApiToken.token_hash.in_(list(hashes)), ApiToken.revoked_at.is_(None))
+    ).all()
     found: dict[str, frozenset[str]] = {}
     stale: list[int] = []
     for row in rows:
@@ -435,7 +444,7 @@ def token_permissions(db: Database, tokens: set[str]) -> dict[str, frozenset[str
         found[hashes[row.token_hash]] = granted(row.role, row.user_role)
         if _stale(row.last_used_at):
             stale.append(row.id)
-    _touch_tokens(db, stale)
+    _touch(s, stale)
     return found
 
 
@@ -444,17 +453,22 @@ def _stale(last_used_at: datetime | None) -> bool:
 
 
 def _touch_tokens(db: Database, ids: list[int]) -> None:
+    if ids:
+        with db.unit_of_work() as s:
+            _touch(s, ids)
+
+
+def _touch(s: Session, ids: list[int]) -> None:
     """Mark tokens used now, in one statement (not change-logged: a use is not a change of the token)."""
     if not ids:
         return
     now = clock.now()
-    with db.unit_of_work() as s:
-        s.execute(
-            update(ApiToken)
-            .where(ApiToken.id.in_(ids))
-            .where((ApiToken.last_used_at.is_(None)) | (ApiToken.last_used_at <= now - TOUCH_EVERY))
-            .values(last_used_at=now)
-        )
+    s.execute(
+        update(ApiToken)
+        .where(ApiToken.id.in_(ids))
+        .where((ApiToken.last_used_at.is_(None)) | (ApiToken.last_used_at <= now - TOUCH_EVERY))
+        .values(last_used_at=now)
+    )
 
 
 # ------------------------------------------------------------------------------ log-in and sessions

@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import select
 
-from tenure.accounts.users import token_permissions
+from tenure.accounts.users import token_permissions, tokens_granted
 from tenure.clients.models import BackupJob
 from tenure.db.engine import Database
 from tenure.intake.service import Outcome, ingest_batch, store
@@ -133,17 +133,18 @@ class IntakeWriter:
                         item.result.set_exception(exc)
 
     def _store(self, batch: list[Submission]) -> None:
-        granted = token_permissions(self.db, {item.token for item in batch if item.token})
-        accepted = []
-        for item in batch:
-            refused = refusal(item, granted)
-            if refused is None:
-                accepted.append(item)
-            else:
-                item.result.set_exception(refused)
-        if not accepted:
-            return
-        with self.db.unit_of_work() as s:
-            ids = store(s, [(i.source, i.body, i.content_type, i.meta) for i in accepted])
+        refused: list[tuple[Submission, Refused]] = []
+        with self.db.unit_of_work() as s:  # the tokens checked and the payloads stored: one transaction
+            granted = tokens_granted(s, {item.token for item in batch if item.token})
+            accepted = []
+            for item in batch:
+                why = refusal(item, granted)
+                if why is None:
+                    accepted.append(item)
+                else:
+                    refused.append((item, why))
+            ids = store(s, [(i.source, i.body, i.content_type, i.meta) for i in accepted]) if accepted else []
+        for item, why in refused:
+            item.result.set_exception(why)
         for item, payload in zip(accepted, ids, strict=True):  # committed: now each sender may be answered
             item.result.set_result(payload)
