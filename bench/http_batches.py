@@ -6,16 +6,21 @@ Registered into bench.registry's table when bench.run loads its plugins. Two rat
 answer 202, the payloads stored), and processed (every alert stored, decided and recorded, from the first
 request until nothing waits). Every alert belongs to a client with a managed agreement covering monitoring,
 so each takes the whole path: a ticket for each new fingerprint, a count on its open alert for a repeat.
+`varied_bodies` is a second load for the side-by-side with Alerta (bench/alerta.py): groups of 1 to 60 alerts
+from 40 clients, each alert with the labels and annotations a real rule carries, some of them resolved.
 Measures only: the figures are printed beside the limit, nothing is asserted.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import random
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -38,14 +43,14 @@ CLIENTS = 4
 LIMIT = 5_000  # alerts processed per second: 5 x Alerta 9.1.0's batch path on this machine (issue 21)
 
 
-def _managed_clients(db: Database) -> list[str]:
+def _managed_clients(db: Database, count: int = CLIENTS) -> list[str]:
     with db.reader() as s:
         keys = s.scalars(
             select(Client.key)
             .join(Agreement, Agreement.client_id == Client.id)
             .where(Agreement.kind == "managed", Agreement.end.is_(None))
             .order_by(Client.key)
-            .limit(CLIENTS)
+            .limit(count)
         ).all()
     return list(keys)
 
@@ -70,24 +75,74 @@ def _body(client: str, n: int) -> bytes:
         }
         for i in range(PER_BODY)
     ]
-    document = {
-        "version": "4",
-        "groupKey": f"{{}}:{{client=\"{client}\"}}",
-        "status": "firing",
-        "receiver": "tenure",
-        "groupLabels": {"client": client},
-        "commonLabels": {"client": client},
-        "commonAnnotations": {},
-        "externalURL": "http://alertmanager:9093",
-        "truncatedAlerts": 0,
-        "alerts": alerts,
-    }
-    return json.dumps(document).encode()
+    return _document(client, alerts)
 
 
 def alertmanager_bodies(clients: list[str]) -> list[bytes]:
     """BODIES webhook bodies, taking turns among the clients."""
     return [_body(clients[n % len(clients)], n) for n in range(BODIES)]
+
+
+VARIED_BODIES = 700
+VARIED_CLIENTS = 40
+_GROUP_SIZES = (1, 1, 2, 3, 5, 8, 20, 40, 60)  # Alertmanager's groups: mostly small, a storm's few large
+_ALERT_NAMES = ("DiskLow", "HighCPU", "MemoryPressure", "NodeDown", "CertExpiring", "BackupLate", "RAIDDegraded")
+
+
+def varied_bodies(clients: list[str], seed: int = 42) -> tuple[list[bytes], int]:
+    """VARIED_BODIES webhook bodies taking turns among the clients, of random group sizes (about 16 alerts on
+    average), each alert with fourteen labels, three annotations and start and end times, three in ten of them
+    resolved; and how many alerts they hold. Alerts of a client's hosts fire again and resolve across bodies."""
+    rng = random.Random(seed)
+    bodies, total = [], 0
+    for n in range(VARIED_BODIES):
+        client = clients[n % len(clients)]
+        alerts = []
+        for i in range(rng.choice(_GROUP_SIZES)):
+            host, name = f"{client}-srv{rng.randrange(60):02d}", rng.choice(_ALERT_NAMES)
+            resolved = rng.random() < 0.3
+            labels = {
+                "alertname": name, "client": client, "instance": f"{host}:9100", "job": "node",
+                "severity": rng.choice(("warning", "critical", "informational")), "site": f"site-{rng.randrange(4)}",
+                "env": "prod", "team": "ops", "device": f"/dev/sd{'abc'[i % 3]}", "mountpoint": f"/data{i % 4}",
+                "fstype": "ext4", "namespace": "infra", "hostname": host, "region": "eu-west",
+            }  # fmt: skip
+            alerts.append(
+                {
+                    "status": "resolved" if resolved else "firing",
+                    "labels": labels,
+                    "annotations": {
+                        "summary": f"{name} on {host}",
+                        "description": f"{name} has been active on {host} for more than 5 minutes. " * 4,
+                        "runbook_url": f"https://runbooks.example/{name}",
+                    },
+                    "startsAt": "2026-12-01T08:00:00Z",
+                    "endsAt": "2026-12-01T09:00:00Z" if resolved else "0001-01-01T00:00:00Z",
+                    "generatorURL": "http://prometheus:9090/graph?g0.expr=up",
+                    "fingerprint": hashlib.sha256(f"{host}/{name}/{i % 4}".encode()).hexdigest()[:16],
+                }
+            )
+        total += len(alerts)
+        bodies.append(_document(client, alerts))
+    return bodies, total
+
+
+def _document(client: str, alerts: list[dict[str, Any]]) -> bytes:
+    """An Alertmanager webhook (version 4) of one client's group of alerts."""
+    return json.dumps(
+        {
+            "version": "4",
+            "groupKey": f"{{}}:{{client=\"{client}\"}}",
+            "status": "firing",
+            "receiver": "tenure",
+            "groupLabels": {"client": client},
+            "commonLabels": {"client": client},
+            "commonAnnotations": {},
+            "externalURL": "http://alertmanager:9093",
+            "truncatedAlerts": 0,
+            "alerts": alerts,
+        }
+    ).encode()
 
 
 def post_bodies(url: str, bodies: list[bytes], headers: dict[str, str] | None = None) -> list[int]:
@@ -109,10 +164,21 @@ def post_bodies(url: str, bodies: list[bytes], headers: dict[str, str] | None = 
 @bench
 def intake_http_batches(db: Database, scale: Scale) -> dict[str, Any]:
     """Alertmanager bodies of 100 alerts from 4 managed clients over HTTP: acknowledged and processed per second."""
-    target = run._copy(db, "batches")
+    return processed_over_http(db, "batches", lambda clients: (alertmanager_bodies(clients), BODIES * PER_BODY))
+
+
+def processed_over_http(
+    db: Database,
+    name: str,
+    load: Callable[[list[str]], tuple[list[bytes], int]],
+    clients: int = CLIENTS,
+) -> dict[str, Any]:
+    """The bodies `load` makes for `clients` managed clients, posted to `tenure serve` on a copy of the database
+    named `name`, as deployed: acknowledged and processed per second."""
+    target = run._copy(db, name)
     run.maintenance_done(target)
     token, _ = create_token(target, "bench", "intake")
-    clients = _managed_clients(target)
+    keys = _managed_clients(target, clients)
     with target.reader() as s:
         last_before = s.scalar(select(func.max(Alert.id))) or 0
     env = {**os.environ, "TENURE_DATABASE_URL": target.url}
@@ -126,7 +192,7 @@ def intake_http_batches(db: Database, scale: Scale) -> dict[str, Any]:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-    bodies = alertmanager_bodies(clients)
+    bodies, alerts = load(keys)
     try:
         with served(target, worker=target.is_sqlite) as url:
             time.sleep(2)  # the worker's first round, with nothing to do, before the clock starts
@@ -149,12 +215,11 @@ def intake_http_batches(db: Database, scale: Scale) -> dict[str, Any]:
         )
         new_alerts = s.scalar(select(func.count()).select_from(Alert).where(Alert.id > last_before)) or 0
     target.engine.dispose()
-    alerts = BODIES * PER_BODY
     rate = alerts / processed
     return {
         "alerts": alerts,
-        "bodies": BODIES,
-        "clients": clients,
+        "bodies": len(bodies),
+        "clients": keys if len(keys) <= CLIENTS else len(keys),
         "workers": 1 if target.is_sqlite else processes,
         "answers_202": sum(1 for code in statuses if code == 202),
         "acknowledged_per_second": round(alerts / acknowledged),
