@@ -72,7 +72,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import orjson
@@ -211,7 +211,7 @@ def parse_time(value: Any, where: str, *, naive: str = "error") -> datetime | No
         if naive == "none":
             return None
         raise IntakeError(f"{where}: {text!r} has no time zone offset")
-    return moment
+    return cast("datetime | None", moment)
 
 
 _NOT_A_TIME, _NO_OFFSET = object(), object()
