@@ -171,5 +171,6 @@ def alerta_side_by_side(db: Database, scale: Scale) -> dict[str, Any]:
         "within_limit": min(ratio, varied_ratio) >= RATIO
         and tenure_batches["within_limit"]
         and tenure_varied["left_waiting"] == 0
+        and tenure_varied["answers_202"] == tenure_varied["bodies"]
         and tenure_single["within_limit"],
     }
