@@ -27,3 +27,25 @@ def test_a_database_at_the_newest_revision_is_known_without_alembic(db):
         with db.engine.begin() as connection:
             connection.exec_driver_sql(f"UPDATE alembic_version SET version_num = '{head_revision()}'")
     assert db.at_head()
+
+
+def test_a_migration_runs_with_the_collector_on_even_when_a_command_paused_it(tmp_path, monkeypatch):
+    # a command opens its database with the cyclic collector paused (tenure.cli.common.db); a migration that
+    # rewrites a whole table makes objects with cycles, which would pile up until it ended
+    import gc
+
+    from tenure.bulk import collector_paused
+    from tenure.db.engine import Database
+
+    seen: list[bool] = []
+    upgrade = command.upgrade
+    monkeypatch.setattr(command, "upgrade", lambda *a, **k: (seen.append(gc.isenabled()), upgrade(*a, **k)))
+    database = Database(f"sqlite:///{tmp_path / 'new.db'}")
+    try:
+        with collector_paused():
+            database.migrate()
+            assert not gc.isenabled()  # paused again for the rest of the command's start
+        assert seen == [True]
+        assert database.at_head()
+    finally:
+        database.engine.dispose()

@@ -29,6 +29,20 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+@contextmanager
+def collector_running() -> Iterator[None]:
+    """The cyclic collector running for a while, even inside `collector_paused` (restored after): for work
+    whose objects do form cycles and are many, such as a migration of a whole database opened by a command
+    (`tenure.cli.common.db` pauses the collector while it opens the database)."""
+    was_enabled = gc.isenabled()
+    gc.enable()
+    try:
+        yield
+    finally:
+        if not was_enabled:
+            gc.disable()
+
+
 IN_LIST = 900  # values per IN (...) list: under SQLite's default limit of bound parameters, fine on PostgreSQL
 
 

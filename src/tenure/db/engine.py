@@ -155,11 +155,16 @@ class Database:
         return stored == [head_revision()]
 
     def migrate(self) -> None:
+        """Brought to the newest revision, if it is not there already. A command opens its database with the
+        collector paused (tenure.cli.common.db); a migration rewrites whole tables through SQLAlchemy, whose
+        objects hold cycles, so the collector runs while it does, or they would pile up until it ended."""
         if self.at_head():
             return
         from alembic import command
 
-        with self.engine.begin() as connection:
+        from tenure.bulk import collector_running
+
+        with collector_running(), self.engine.begin() as connection:
             command.upgrade(alembic_config(connection), "head")
 
     @contextmanager
