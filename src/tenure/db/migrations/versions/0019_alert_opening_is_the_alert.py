@@ -25,7 +25,17 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # each alert's opening goes back as its first history row. The history is read in id order, so the rows
+    # are numbered again, each alert's opening before what changed after it (appended after the rows already
+    # there, an opening would come after its own resolve)
+    op.execute("CREATE TABLE alert_history_0019 AS SELECT id, alert_id, time, status, note FROM alert_history")
+    op.execute("DELETE FROM alert_history")
     op.execute(
         "INSERT INTO alert_history (alert_id, time, status, note) "
-        "SELECT id, first_seen, 'firing', decision FROM alert"
+        "SELECT alert_id, time, status, note FROM ("
+        "SELECT id AS alert_id, first_seen AS time, 'firing' AS status, decision AS note, 0 AS later, 0 AS n "
+        "FROM alert "
+        "UNION ALL SELECT alert_id, time, status, note, 1, id FROM alert_history_0019"
+        ") AS h ORDER BY alert_id, later, n"
     )
+    op.execute("DROP TABLE alert_history_0019")
