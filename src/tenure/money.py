@@ -18,13 +18,13 @@ def to_money(value: Decimal | int | str) -> Decimal:
     try:
         amount = Decimal(str(value)) if not isinstance(value, Decimal) else value
     except InvalidOperation as exc:
-        raise ValueError(f"{value!r} is not an amount of money") from exc
+        raise ValueError(f"'{value}' is not an amount of money") from exc
     if not amount.is_finite():
-        raise ValueError(f"{value!r} is not an amount of money")
+        raise ValueError(f"'{value}' is not an amount of money")
     if abs(amount) >= LIMIT:  # cents are stored as 64-bit integers; no invoice of an MSP comes near
-        raise ValueError(f"{value!r} is too large an amount of money (the limit is {LIMIT:,})")
+        raise ValueError(f"'{value}' is too large an amount of money (the limit is {LIMIT:,})")
     if amount != amount.quantize(CENT):
-        raise ValueError(f"{value!r} has fractions of a cent")
+        raise ValueError(f"'{value}' has fractions of a cent")
     return amount.quantize(CENT)
 
 

@@ -571,6 +571,18 @@ def _prepayment(s: Session, world: World, day: date, line: rules.Line) -> Invoic
     return invoice
 
 
+def _money_given(field: str, value: Decimal, below: str, zero: bool = False) -> Decimal:
+    """An amount given by a person, in whole cents and not below zero (nor zero unless `zero`); the refusal
+    names the field (`price: ...`), as a form or an option shows it."""
+    try:
+        amount = to_money(value)
+    except ValueError as exc:
+        raise ValidationFailed([f"{field}: {exc}"]) from None
+    if amount < 0 or (amount == 0 and not zero):
+        raise ValidationFailed([f"{field}: {below}, not {amount}"])
+    return amount
+
+
 def buy_block(
     db: Database,
     client_key: str,
@@ -582,7 +594,7 @@ def buy_block(
 ) -> dict[str, Any]:
     """A block bought in Tenure: ledger purchase and bonus, and its own prepayment invoice."""
     day = day or clock.today()
-    price = to_money(price)
+    price = _money_given("price", price, "a block's price is not negative", zero=True)
     minutes = hours * 60
     if minutes <= 0 or minutes != minutes.to_integral_value():
         raise ValidationFailed([f"hours: a block is a positive whole number of minutes, not {hours} hours"])
@@ -650,9 +662,7 @@ def deposit(
 ) -> dict[str, Any]:
     """Money paid into the retainer: a ledger deposit and its own prepayment invoice."""
     day = day or clock.today()
-    amount = to_money(amount)
-    if amount <= 0:
-        raise TenureError("a deposit is a positive amount of money")
+    amount = _money_given("amount", amount, "a deposit is a positive amount of money")
     with db.unit_of_work() as s:
         hold_inputs(s)
         cid = client_id_of(s, client_key)
@@ -764,6 +774,8 @@ def final_invoice(db: Database, client_key: str, end: date) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------------- an invoice's life
 
+INVOICE_STATUSES = ("draft", "issued", "paid", "void")
+INVOICE_KINDS = ("monthly", "prepayment", "final")
 TRANSITIONS = {"issue": ({"draft"}, "issued"), "pay": ({"issued"}, "paid"), "void": ({"draft", "issued"}, "void")}
 
 
@@ -839,7 +851,11 @@ def list_invoices(
     limit: int | None = None,
     offset: int = 0,
 ) -> list[dict[str, Any]]:
-    """Invoices, oldest first; `limit`/`offset` take one page of them (by date, then number: stable)."""
+    """Invoices, oldest first; `limit`/`offset` take one page of them (by date, then number: stable). A
+    status or kind no invoice can have is refused, not answered with nothing."""
+    for name, value, allowed in (("status", status, INVOICE_STATUSES), ("kind", kind, INVOICE_KINDS)):
+        if value is not None and value not in allowed:
+            raise ValidationFailed([f"{name}: {value!r} is not one of {', '.join(allowed)}"])
     with db.reader() as s:
         query = (
             select(Invoice, Client.key)
