@@ -401,8 +401,12 @@ def _remove(s: Session, kind: Kind, row: Any, day: date) -> str:
         if not _billed(s, row):
             s.delete(row)
             return "deleted"
+        if day < row.start:  # its last day before its first: a mistake to say, not one to mend silently
+            raise ValidationFailed(
+                [f"end: {day} is before the agreement's start ({row.start}); its last day is {row.start} or later"]
+            )
         if row.end is None or row.end > day:
-            row.end = max(day, row.start)
+            row.end = day
         return "ended"
     if kind.name == "devices":
         row.active = False
