@@ -34,6 +34,7 @@ from tenure.agreements.service import (
     client_id_of,
     load_worlds,
     msp_settings,
+    paid_now,
     policy_of,
     portion_json,
 )
@@ -131,9 +132,10 @@ def _allocate(s: Session, entry: TimeEntry, client_ids: set[int], through: date)
 
 
 def get_time_entry(db: Database, entry_id: int) -> dict[str, Any]:
-    """One time entry (`time_entry_json`), voided or not."""
+    """One time entry (`time_entry_json`), voided or not, with how it is paid now."""
     with db.reader() as s:
-        return time_entry_json(s, _entry(s, entry_id))
+        entry = _entry(s, entry_id)
+        return time_entry_json(s, entry, paid_now(s, [entry])[entry.id])
 
 
 def _validated(s: Session, entry: TimeEntry, changes: dict[str, Any]) -> tuple[schema.TimeEntry, Client]:

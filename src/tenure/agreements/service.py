@@ -506,6 +506,24 @@ def _retainer_notice(world: World, day: date, key: str, to: list[str], now: Any)
 # ------------------------------------------------------------------------------------------ use cases
 
 
+def paid_now(session: Session, entries: list[TimeEntry]) -> dict[int, list[dict[str, Any]]]:
+    """How each entry (by id) is paid now, worked out as allocation would as of today (or the latest entry's
+    day), without posting anything: for a read. A voided entry is paid by nothing."""
+    live = [e for e in entries if e.voided_at is None]
+    if not live:
+        return {e.id: [] for e in entries}
+    policy = policy_of(msp_settings(session))
+    through = max(clock.today(), max(e.date for e in live))
+    worlds = load_worlds(session, sorted({e.client_id for e in live}))
+    paid = {cid: w.allocate(policy, through) for cid, w in worlds.items()}
+    return {
+        e.id: [portion_json(p) for p in paid[e.client_id].portions_for(e.key)]
+        if e.voided_at is None and e.client_id in paid
+        else []
+        for e in entries
+    }
+
+
 def allocate_clients(
     session: Session,
     client_ids: list[int] | None,

@@ -34,7 +34,8 @@ EntryId = Annotated[int, typer.Argument(help="The time entry's id (`tenure time 
 
 def _paid(entry: dict[str, object]) -> str:
     portions = entry.get("paid_by") or []
-    return "; ".join(f"{p['minutes']} min {p['layer']}" for p in portions) or "nothing (voided)"  # type: ignore[index,union-attr]
+    paid = "; ".join(f"{p['minutes']} min {p['layer']}" for p in portions)  # type: ignore[index,union-attr]
+    return paid or ("nothing (voided)" if entry.get("voided") else "nothing yet")
 
 
 @time_app.command("show")

@@ -22,7 +22,6 @@ Rules (moves, targets, breaches) are `desk.rules`; vocabularies are `tenure.voca
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
@@ -32,7 +31,7 @@ from sqlalchemy.orm import Session
 from tenure import clock
 from tenure.accounts.models import User
 from tenure.agreements.models import Agreement, TimeEntry
-from tenure.agreements.service import load_worlds, msp_settings, policy_of, portion_json
+from tenure.agreements.service import paid_now
 from tenure.clients.models import Client, Device
 from tenure.db.engine import Database
 from tenure.db.paging import Page, count
@@ -165,13 +164,7 @@ def _time_on(s: Session, ticket: Ticket) -> list[dict[str, Any]]:
     )
     if not entries:
         return []
-    by_client: dict[int, list[TimeEntry]] = defaultdict(list)
-    for e in entries:
-        by_client[e.client_id].append(e)
-    policy = policy_of(msp_settings(s))
-    through = max(clock.today(), max(e.date for e in entries))
-    worlds = load_worlds(s, list(by_client))
-    paid = {cid: w.allocate(policy, through) for cid, w in worlds.items()}  # read only: no ledger posted
+    paid = paid_now(s, entries)
     return [
         {
             "id": e.id,
@@ -180,7 +173,7 @@ def _time_on(s: Session, ticket: Ticket) -> list[dict[str, Any]]:
             "work_type": e.work_type,
             "technician": e.technician,
             "note": e.note,
-            "paid_by": [portion_json(p) for p in paid[e.client_id].portions_for(e.key)] if e.client_id in paid else [],
+            "paid_by": paid[e.id],
         }
         for e in entries
     ]
