@@ -38,6 +38,7 @@ from tenure.intake.recording import Recorder
 from tenure.intake.sanitize import clean_fields, clean_text, clean_value, needs_cleaning
 from tenure.intake.sources import (
     IntakeError,
+    PartlyRead,
     Signal,
     infer_service,
     parse_alertmanager,
@@ -442,10 +443,15 @@ def _process_rows(s: Session, rows: list[Any], now: datetime) -> list[Outcome]:
     if not rows:
         return []
     failed: dict[int, Outcome] = {}
+    unread: dict[int, list[Outcome]] = {}  # a payload's records that could not be read, beside those that could
     parsed: list[tuple[Any, Signal]] = []
     for row in rows:
         try:
-            signals = parse_payload(row)
+            try:
+                signals = parse_payload(row)
+            except PartlyRead as partly:  # one bad alert of a group waits aside; the others go on
+                signals = partly.signals
+                unread[row.id] = [_unread(row.id, clean_text(reason)) for reason in partly.unread]
             if needs_cleaning(row.source, row.body):
                 signals = [clean_fields(signal) for signal in signals]
             if row.placed:  # replayed for the alerts that matched no client: the others were recorded already
@@ -506,7 +512,7 @@ def _process_rows(s: Session, rows: list[Any], now: datetime) -> list[Outcome]:
     outcomes: list[Outcome] = []
     quarantined: list[dict[str, Any]] = []
     for row in rows:
-        results = [failed[row.id]] if row.id in failed else by_row.get(row.id, [])
+        results = [failed[row.id]] if row.id in failed else by_row.get(row.id, []) + unread.get(row.id, [])
         outcomes += results
         unmatched = [o for o in results if o.decision == "quarantine"]
         if not unmatched:
@@ -634,7 +640,10 @@ def quarantine_page(db: Database, limit: int | None = 100, offset: int = 0) -> t
         read: dict[int, list[Signal]] = {}
         for row in rows:
             try:
-                signals = parse_payload(row)
+                try:
+                    signals = parse_payload(row)
+                except PartlyRead as partly:  # the alerts that can be read, beside the reason the others wait
+                    signals = partly.signals
                 if needs_cleaning(row.source, row.body):
                     signals = [clean_fields(signal) for signal in signals]
                 placed = set(row.placed or ())  # recorded already: not what waits

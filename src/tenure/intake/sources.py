@@ -90,6 +90,30 @@ class IntakeError(TenureError):
     """A payload that cannot be read; the message names what is wrong and where."""
 
 
+class PartlyRead(IntakeError):
+    """A payload some of whose records could be read and some not (one alert of an Alertmanager group, one
+    event of a list): the readable ones (`signals`) go on, each unreadable one waits aside with its reason
+    (`unread`). One bad record never stops the records beside it."""
+
+    def __init__(self, signals: list[Signal], unread: list[str]):
+        super().__init__(_first_of(unread))
+        self.signals = signals
+        self.unread = unread
+
+
+def _first_of(reasons: list[str]) -> str:
+    return reasons[0] + (f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else "")
+
+
+def _each_read(signals: list[Signal], unread: list[str]) -> list[Signal]:
+    """The records' signals if every one was read; else `PartlyRead` (some were) or `IntakeError` (none)."""
+    if unread and signals:
+        raise PartlyRead(signals, unread)
+    if unread:
+        raise IntakeError(_first_of(unread))
+    return signals
+
+
 @dataclass(frozen=True, slots=True)
 class Signal:
     """One alert or backup result, as read from a payload, before matching and triage.
@@ -318,56 +342,65 @@ def parse_alertmanager(payload: bytes | str | Mapping[str, Any]) -> list[Signal]
         "truncated_alerts": data.get("truncatedAlerts", 0),
     }
     signals: list[Signal] = []
+    unread: list[str] = []
     for index, alert in enumerate(alerts):
-        at = f"{where}.alerts[{index}]"
-        if not isinstance(alert, Mapping):
-            raise IntakeError(f"{at}: expected an object, got {type(alert).__name__}")
-        status = alert.get("status")
-        if status not in ALERT_STATUSES:
-            raise IntakeError(f"{at}.status: {status!r} is not firing or resolved")
-        labels = {**common_labels, **_str_map(alert.get("labels"), f"{at}.labels")}
-        annotations = _str_map(alert.get("annotations"), f"{at}.annotations")
-        starts = parse_time(alert.get("startsAt"), f"{at}.startsAt")
-        ends = parse_time(alert.get("endsAt"), f"{at}.endsAt")
-        name = _text(labels.get("alertname"))
-        summary = _text(annotations.get("summary")) or _text(annotations.get("title"))
-        native = _text(alert.get("fingerprint"))
-        if native:
-            fp = fingerprint("alertmanager", native.lower())
-        else:
-            fp = fingerprint("alertmanager", *(f"{k}={v}" for k, v in sorted(labels.items())))
-        label_service = _text(labels.get("service"))
-        service = label_service if label_service in SERVICES else infer_service(name)
-        hostname = None
-        for key in ("hostname", "host", "nodename", "instance"):
-            hostname = _host_of(_text(labels.get(key)))
-            if hostname:
-                break
-        title = summary or name or f"Alert {native or fp}"
-        if summary and name and name.lower() not in summary.lower():
-            title = f"{name}: {summary}"
-        signals.append(Signal(
-            source="alertmanager",
-            kind="alert",
-            status=str(status),
-            title=title[:500],
-            severity=normalise_severity(labels.get("severity")),
-            service=service,
-            fingerprint=fp,
-            occurred_at=(ends or starts) if status == "resolved" else starts,
-            client_hint=_text(labels.get("client")) or _text(labels.get("tenant")),
-            hostname=hostname,
-            labels=labels,
-            details={
-                **envelope,
-                "annotations": annotations,
-                "starts_at": alert.get("startsAt"),
-                "ends_at": alert.get("endsAt"),
-                "generator_url": alert.get("generatorURL"),
-                "alertmanager_fingerprint": native,
-            },
-        ))
-    return signals
+        try:
+            signals.append(_alertmanager_alert(alert, f"{where}.alerts[{index}]", common_labels, envelope))
+        except IntakeError as exc:  # this alert waits aside; the others of the group go on
+            unread.append(str(exc))
+    return _each_read(signals, unread)
+
+
+def _alertmanager_alert(
+    alert: Any, at: str, common_labels: dict[str, str], envelope: dict[str, Any]
+) -> Signal:
+    if not isinstance(alert, Mapping):
+        raise IntakeError(f"{at}: expected an object, got {type(alert).__name__}")
+    status = alert.get("status")
+    if status not in ALERT_STATUSES:
+        raise IntakeError(f"{at}.status: {status!r} is not firing or resolved")
+    labels = {**common_labels, **_str_map(alert.get("labels"), f"{at}.labels")}
+    annotations = _str_map(alert.get("annotations"), f"{at}.annotations")
+    starts = parse_time(alert.get("startsAt"), f"{at}.startsAt")
+    ends = parse_time(alert.get("endsAt"), f"{at}.endsAt")
+    name = _text(labels.get("alertname"))
+    summary = _text(annotations.get("summary")) or _text(annotations.get("title"))
+    native = _text(alert.get("fingerprint"))
+    if native:
+        fp = fingerprint("alertmanager", native.lower())
+    else:
+        fp = fingerprint("alertmanager", *(f"{k}={v}" for k, v in sorted(labels.items())))
+    label_service = _text(labels.get("service"))
+    service = label_service if label_service in SERVICES else infer_service(name)
+    hostname = None
+    for key in ("hostname", "host", "nodename", "instance"):
+        hostname = _host_of(_text(labels.get(key)))
+        if hostname:
+            break
+    title = summary or name or f"Alert {native or fp}"
+    if summary and name and name.lower() not in summary.lower():
+        title = f"{name}: {summary}"
+    return Signal(
+        source="alertmanager",
+        kind="alert",
+        status=str(status),
+        title=title[:500],
+        severity=normalise_severity(labels.get("severity")),
+        service=service,
+        fingerprint=fp,
+        occurred_at=(ends or starts) if status == "resolved" else starts,
+        client_hint=_text(labels.get("client")) or _text(labels.get("tenant")),
+        hostname=hostname,
+        labels=labels,
+        details={
+            **envelope,
+            "annotations": annotations,
+            "starts_at": alert.get("startsAt"),
+            "ends_at": alert.get("endsAt"),
+            "generator_url": alert.get("generatorURL"),
+            "alertmanager_fingerprint": native,
+        },
+    )
 
 
 # ------------------------------------------------------------------------------------------- event
@@ -381,7 +414,14 @@ def parse_event(payload: bytes | str | Mapping[str, Any] | Sequence[Any]) -> lis
     if isinstance(data, list):
         if not data:
             raise IntakeError("event: the list is empty")
-        return [_event(item, f"event[{index}]") for index, item in enumerate(data)]
+        signals: list[Signal] = []
+        unread: list[str] = []
+        for index, item in enumerate(data):
+            try:
+                signals.append(_event(item, f"event[{index}]"))
+            except IntakeError as exc:  # this event waits aside; the others of the list go on
+                unread.append(str(exc))
+        return _each_read(signals, unread)
     raise IntakeError(f"event: expected a JSON object or a list of them, got {type(data).__name__}")
 
 
