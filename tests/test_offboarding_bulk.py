@@ -92,6 +92,18 @@ def test_paid_services_are_held_to_the_end_date_and_notices_go_first(db, approve
         service.answer(db, "done", "acme", held["key"], "too early")
 
 
+def test_the_service_desk_and_maintenance_go_on_until_the_end_date(db, approved):
+    # the client pays for its tickets being worked and its maintenance until the end: neither the closing of its
+    # tickets nor the stop of its plan runs at approval
+    maintenance = step(approved, "p6.maintenance-stop")
+    assert maintenance["state"] == "waiting" and maintenance["waiting_on"] == "clock"
+    assert maintenance["target"]["not_before"] == END
+    tickets = step(approved, "p6.tickets")
+    assert tickets["target"]["not_before"] == END
+    with pytest.raises(Conflict, match="may not be done before 2026-12-15"):
+        service.answer(db, "done", "acme", "p6.tickets", "closed them early")
+
+
 def test_a_device_then_a_phase_ticked_at_once_from_the_cli_and_the_api(db, cli, approved, monkeypatch):
     run = approved["run"]
     early = cli("--now", EARLY.isoformat(), "offboard", "done", "acme", "--device", DEVICES[1], "--note", "x",

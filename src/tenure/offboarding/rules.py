@@ -1264,7 +1264,8 @@ def _phase6(b: _Builder, ctx: _Ctx, snapshot: str, approval: str) -> None:
     n = inv.open_tickets
     b.add(
         "p6.tickets", 6, f"Close or hand over {inv.client_name}'s open tickets", "manual", [approval],
-        {"client": inv.client, "open_tickets": n},
+        # the service desk is a service the client pays for until the end: its tickets are not closed before
+        {"client": inv.client, "open_tickets": n, "not_before": ctx.hold},
         instructions=(
             f"{n} ticket(s) were open when the plan was made. Close each one, or hand it over to "
             f"{ctx.receiver_label()} with its notes; check no new ticket was opened since. Tell the service "
@@ -1273,7 +1274,7 @@ def _phase6(b: _Builder, ctx: _Ctx, snapshot: str, approval: str) -> None:
     )
     b.add(
         "p6.maintenance-stop", 6, f"Stop proactive maintenance for {inv.client_name}", "auto", [approval],
-        {"client": inv.client, "after": ctx.end}, action="maintenance.stop",
+        {"client": inv.client, "after": ctx.end, "not_before": ctx.hold}, action="maintenance.stop",
     )
     b.add(
         "p6.alerts-orphaned", 6, f"Mark future alerts from {inv.client_name} orphaned", "auto", [approval],
