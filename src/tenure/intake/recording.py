@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import orjson
@@ -65,6 +65,12 @@ _ADD_REPEATS_PG = text(
 )
 # SQLite: the same, one row at a time in the driver's executemany (plain tuples, as bulkwrite sends them)
 _ADD_REPEATS_SQLITE = "UPDATE ticket SET alert_count = alert_count + ? WHERE id = ?"
+
+
+def _day_of(moment: datetime) -> date:
+    """The day an alert happened on, as the rest of Tenure counts days (UTC, `clock.today`): one instant is one
+    day whichever offset its sender wrote it with."""
+    return moment.astimezone(UTC).date() if moment.tzinfo is not None else moment.date()
 
 
 def _slug(text: str) -> str:
@@ -200,7 +206,7 @@ class Recorder:
             item.job, job_known = self.job_for(facts, signal, item.device_id)
             item.signal = replace(signal, fingerprint=triage.fingerprint("backup", facts.key, item.job.key))
         item.decision = facts.decide(
-            item.seen.date(), signal.service, signal.kind, job_known, item.job.status if item.job else None
+            _day_of(item.seen), signal.service, signal.kind, job_known, item.job.status if item.job else None
         )
 
     def load_open(self, items: list[Prepared]) -> None:
