@@ -90,6 +90,13 @@ def test_errors_are_one_line_with_a_non_zero_exit(cli, tmp_path):
     broken.write_text("version: 1\nmsp: [unclosed\n")
     result = cli("book", "import", str(broken), check=False)
     assert result.returncode == 1 and "broken.yaml:" in result.stderr and "not valid YAML" in result.stderr
+    # an unquoted date that is no date: the file, its line and column, and what is wrong with it
+    no_date = tmp_path / "no-date.yaml"
+    no_date.write_text("version: 1\nmsp:\n  name: X\n  founded: 2027-13-45\n")
+    result = cli("book", "import", str(no_date), check=False)
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    said = "no-date.yaml:4:12: not valid YAML ('2027-13-45' is not a date or time (month must be in 1..12))"
+    assert said in result.stderr
     bad_now = cli("--now", "yesterday", "client", "list", check=False)
     assert bad_now.returncode != 0 and "--now" in bad_now.stderr
 

@@ -17,7 +17,24 @@ import yaml
 from tenure.errors import TenureError
 from tenure.settings import get_settings
 
-SafeLoader: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BaseLoader: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class SafeLoader(_BaseLoader):  # type: ignore[misc]
+    """The safe loader (LibYAML's when there), whose unquoted dates that are no date (`2027-13-45`) are refused
+    as a YAML error at their line and column, not as a bare `ValueError` naming neither file nor place."""
+
+
+def _timestamp(loader: Any, node: Any) -> Any:
+    try:
+        return yaml.constructor.SafeConstructor.construct_yaml_timestamp(loader, node)
+    except ValueError as exc:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"{node.value!r} is not a date or time ({exc})", node.start_mark
+        ) from None
+
+
+SafeLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
 # values an alias may add beyond the file's own size in bytes (each value written out takes at least one)
 ALIAS_ALLOWANCE = 100_000
 
