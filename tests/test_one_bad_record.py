@@ -81,3 +81,30 @@ def test_a_group_none_of_whose_alerts_can_be_read_waits_whole_with_the_first_rea
     (outcome,) = intake.ingest_many(demo, "alertmanager", [body])
     assert outcome.decision == "quarantine"
     assert outcome.reason == "alertmanager.alerts[0].status: 'pending' is not firing or resolved (and 1 more)"
+
+
+def test_a_replay_of_a_payload_that_does_not_wait_is_refused_naming_it_and_replays_nothing(demo):
+    from tenure.errors import ValidationFailed
+
+    body = _group(_alert("ACME-SRV01", "firing", "aaa1"), _alert("ACME-SRV02", "pending", "bbb2"))
+    waiting = intake.ingest_many(demo, "alertmanager", [body])[0].payload
+    event = {"source": "nagios", "title": "Web down", "status": "firing", "client": "acme"}
+    recorded = intake.ingest_many(demo, "event", [json.dumps(event).encode()])[0].payload
+    with pytest.raises(ValidationFailed) as refused:
+        intake.replay(demo, [waiting, 424242, recorded])
+    assert refused.value.problems == [
+        "payload 424242: there is no such payload",
+        f"payload {recorded}: no longer waits in quarantine (it is processed)",
+    ]
+    assert _waiting(demo, waiting)[0] == "quarantined"  # the good id of the three was not replayed either
+    assert [o.decision for o in intake.replay(demo, [waiting])] == ["quarantine"]
+
+
+def test_an_alert_filter_no_alert_can_match_is_refused(demo):
+    from tenure.errors import ValidationFailed
+    from tenure.triage.service import list_alerts
+
+    with pytest.raises(ValidationFailed, match=r"^decision: 'tikcet' is not one of ticket, quote"):
+        list_alerts(demo, decision="tikcet")
+    with pytest.raises(ValidationFailed, match=r"^status: 'open' is not one of firing, resolved"):
+        list_alerts(demo, status="open")

@@ -220,7 +220,7 @@ def test_a_payload_that_cannot_be_read_waits_with_its_reason(shop):
         "replayed 1 payload: 0 alerts placed on a client; 1 payload still waits in quarantine"
     ]
     gone = form_post(tech, "/settings/intake/replay", payload=999999)
-    assert flash(tech["browser"].get(gone.headers["location"])) == ["payload 999999 no longer waits in quarantine"]
+    assert flash(tech["browser"].get(gone.headers["location"])) == ["payload 999999: there is no such payload"]
 
 
 def test_readonly_reads_but_may_not_write_rules_or_replay(shop):

@@ -30,6 +30,7 @@ from tenure.db.bulkwrite import insert_with_ids
 from tenure.db.engine import Database
 from tenure.db.members import one_of
 from tenure.desk.mail.inbound import take_client_mail
+from tenure.errors import ValidationFailed
 from tenure.intake.matching import MatchIndex
 from tenure.intake.models import RawPayload
 from tenure.intake.parsers.backup_email import parse_backup_email
@@ -557,7 +558,21 @@ def ingest(
 
 
 def replay(db: Database, payload_ids: list[int] | None = None) -> list[Outcome]:
-    """Process quarantined payloads again (after a parser or a mapping rule was fixed)."""
+    """Process quarantined payloads again (after a parser or a mapping rule was fixed): those named, or every
+    one waiting (None). A named payload that does not wait in quarantine is refused, naming it, and nothing is
+    replayed: a mistyped id must not read as "replayed, nothing to do"."""
+    if payload_ids:
+        table = RawPayload.__table__
+        with db.reader() as s:
+            states = dict(s.execute(select(table.c.id, table.c.state).where(one_of(s, table.c.id, payload_ids))).all())
+        problems = [
+            f"payload {pid}: there is no such payload" if pid not in states
+            else f"payload {pid}: no longer waits in quarantine (it is {states[pid]})"
+            for pid in dict.fromkeys(payload_ids)
+            if states.get(pid) != "quarantined"
+        ]
+        if problems:
+            raise ValidationFailed(problems)
     return process(db, payload_ids, states=("quarantined",))
 
 

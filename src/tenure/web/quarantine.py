@@ -142,10 +142,12 @@ def make_router(db: Callable[[], Database]) -> APIRouter:
     @router.post(f"{PAGE}/replay")
     def replay(request: Request, who: Editor) -> Response:
         named = [i for i in map(_payload_id, request.state.form.getlist("payload")) if i is not None]
-        outcomes = who[0].act(service.replay, db(), named or None)  # none named: "Replay all"
+        try:
+            outcomes = who[0].act(service.replay, db(), named or None)  # none named: "Replay all"
+        except ValidationFailed as refused:  # replayed by someone else meanwhile, say
+            return redirect(f"{PAGE}#waiting", "; ".join(refused.problems), error=True)
         if not outcomes:
-            gone = f"payload {', '.join(map(str, named))} no longer waits in quarantine" if named else None
-            return redirect(f"{PAGE}#waiting", gone or "nothing waits in quarantine", error=bool(named))
+            return redirect(f"{PAGE}#waiting", "nothing waits in quarantine")
         return redirect(f"{PAGE}#waiting", replayed(outcomes, service.quarantine_count(db())))
 
     return router
