@@ -121,6 +121,22 @@ def test_a_client_is_signed_edited_archived_and_only_an_empty_one_purged(book):
     assert clients.archive_client(book, "oops", purge=True)["outcome"] == "deleted"
     with pytest.raises(NotFound):
         clients.get_client(book, "oops")
+    # a prospect with a contact and a site has no history either: purged with them, each deletion logged
+    clients.add_client(
+        book,
+        {
+            "key": "pros",
+            "name": "Prospect Ltd",
+            "contacts": [{"name": "Bo", "email": "bo@pros.example", "roles": ["primary"]}],
+            "sites": [{"key": "pros-hq", "name": "HQ"}],
+        },
+    )
+    assert clients.archive_client(book, "pros", purge=True)["outcome"] == "deleted"
+    with book.reader() as s:
+        gone = s.execute(
+            select(ObjectChange.object_type, ObjectChange.client_id).where(ObjectChange.action == "delete")
+        ).all()
+    assert {"client", "contact", "site"} <= {kind for kind, _ in gone}
 
 
 def test_every_change_is_in_the_change_log(book):

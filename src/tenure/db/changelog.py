@@ -89,6 +89,13 @@ def _log_changes(session: Session, flush_context: Any) -> None:
     for obj in session.deleted:
         if isinstance(obj, ChangeLogged):
             rows.append(_row(obj, "delete", obj.changelog_state(), None))
+    # a client purged in this flush takes what it owns with it (its contacts, sites, devices): their rows are
+    # logged too, without the client they can no longer point to
+    purged = {row["object_id"] for row in rows if row["object_type"] == "client" and row["action"] == "delete"}
+    if purged:
+        for row in rows:
+            if row["client_id"] in purged:
+                row["client_id"] = None
     if rows:
         session.connection().execute(insert(ObjectChange), rows)
 
