@@ -333,3 +333,20 @@ def test_users_tokens_backup_and_restore_on_the_command_line(cli, db, tmp_path):
     assert [(u.username, u.active) for u in list_users(db)] == [("ann", True)]
     with db.reader() as s:
         assert s.scalar(select(Client.key).where(Client.key == "acme")) == "acme"
+
+
+def test_a_fault_of_ours_is_still_a_problem_document(world, monkeypatch):
+    # a script reading the API must be able to read every answer: an error Tenure did not foresee is a 500
+    # problem document, not a bare text body
+    from tenure.clients import service as client_service
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(client_service, "list_clients", broken)
+    monkeypatch.setattr("tenure.web.queries.clients_page", broken, raising=False)
+    with TestClient(create_app(world["db"]), raise_server_exceptions=False) as http:
+        answer = http.get("/api/v1/clients", headers=bearer(world["tokens"]["owner"]))
+    assert answer.status_code == 500
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    assert answer.json()["status"] == 500 and "server's log" in answer.json()["detail"]

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
@@ -153,6 +153,14 @@ def install_problems(app: FastAPI) -> None:
 
     for error in STATUS_OF:
         app.add_exception_handler(error, refused)
+
+    @app.exception_handler(Exception)
+    async def crashed(request: Request, exc: Exception) -> Response:
+        # a fault of ours, not the caller's: a script reading the API still gets a problem document (the error
+        # itself goes to the server's log, as before), and a page the plain answer a browser shows
+        if request.url.path.startswith("/api/"):
+            return problem(500, "Tenure could not complete this request; the server's log has the error")
+        return PlainTextResponse("Internal Server Error", status_code=500)
 
     @app.exception_handler(ValidationFailed)
     async def validation_failed(request: Request, exc: ValidationFailed) -> JSONResponse:
