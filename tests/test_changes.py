@@ -87,6 +87,26 @@ def test_a_billed_agreement_changes_its_fee_only_from_a_date(book):
     assert november
 
 
+def test_new_terms_from_a_date_the_former_system_billed_through_do_not_bill_those_days_again(book):
+    # billed by the former system through December: new terms from October start billing in January, once
+    clients.add_client(book, {"key": "beta", "name": "Beta Bakery"})
+    objects.create_item(
+        book, "beta", "agreements",
+        {"key": "beta-watch", "kind": "monitoring", "start": "2026-06-01", "monthly_fee": "100.00",
+         "covers": ["monitoring"], "billed_through": "2026-12-31"},
+    )  # fmt: skip
+    new = objects.patch_item(
+        book, "beta", "agreements", "beta-watch", {"monthly_fee": "130.00"}, effective=date(2026, 10, 1)
+    )
+    assert new["billed_through"] == "2026-12-31"
+    clock.set_now("2027-01-02T12:00:00Z")
+    january = run_billing(book, "2027-01")
+    (invoice,) = [i for i in january.invoices if i["client"] == "beta"]
+    assert [(line["description"], line["amount"]) for line in invoice["lines"]] == [
+        ("beta-watch-from-2026-10-01: January 2027", "130.00")
+    ]
+
+
 def test_an_agreement_never_billed_is_deleted_a_billed_one_ended(book):
     objects.create_item(
         book, "acme", "agreements", {"key": "acme-extra", "kind": "adhoc", "start": "2026-10-01"}

@@ -370,7 +370,10 @@ def _split_agreement(
     key = f"{old.key}-from-{effective}"
     if taken := _key_taken(s, AGREEMENTS, key, client):
         raise Conflict(f"the new terms' agreement exists already ({taken})")
-    new = item.model_copy(update={"key": key, "start": effective, "billed_through": None})
+    # days the former system billed already (its `billed_through`) stay billed under the new terms' agreement too:
+    # Tenure bills each day that no earlier invoice billed, once
+    carried = old.billed_through if old.billed_through is not None and old.billed_through >= effective else None
+    new = item.model_copy(update={"key": key, "start": effective, "billed_through": carried})
     row = Agreement(**AGREEMENTS.values(new, refs))
     s.add(row)
     old.end = effective - timedelta(days=1)
