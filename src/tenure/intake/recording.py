@@ -47,14 +47,16 @@ PRIORITY_OF_SEVERITY = {"critical": "P1", "error": "P2", "warning": "P3", "info"
 # ix_alert_open. PostgreSQL: the pairs as two arrays. SQLite: as one JSON list of [client, fingerprint], read
 # first (CROSS JOIN keeps that order: a row-value IN list would scan the table).
 _OPEN_ALERTS_PG = text(
-    "SELECT a.id, a.client_id, a.fingerprint, a.ticket_id, a.count, a.last_seen FROM alert AS a "
+    "SELECT a.id, a.client_id, a.fingerprint, a.ticket_id, a.count, a.last_seen, t.status FROM alert AS a "
     "JOIN unnest(CAST(:clients AS integer[]), CAST(:fingerprints AS varchar[])) AS k(client_id, fingerprint) "
-    "ON a.client_id = k.client_id AND a.fingerprint = k.fingerprint WHERE a.status = 'firing'"
+    "ON a.client_id = k.client_id AND a.fingerprint = k.fingerprint LEFT JOIN ticket AS t ON t.id = a.ticket_id "
+    "WHERE a.status = 'firing'"
 ).columns(last_seen=UTCDateTime())
 _OPEN_ALERTS_SQLITE = text(
-    "SELECT a.id, a.client_id, a.fingerprint, a.ticket_id, a.count, a.last_seen FROM json_each(:pairs) AS k "
+    "SELECT a.id, a.client_id, a.fingerprint, a.ticket_id, a.count, a.last_seen, t.status FROM json_each(:pairs) AS k "
     "CROSS JOIN alert AS a ON a.client_id = json_extract(k.value, '$[0]') "
-    "AND a.fingerprint = json_extract(k.value, '$[1]') WHERE a.status = 'firing'"
+    "AND a.fingerprint = json_extract(k.value, '$[1]') LEFT JOIN ticket AS t ON t.id = a.ticket_id "
+    "WHERE a.status = 'firing'"
 ).columns(last_seen=UTCDateTime())
 
 # PostgreSQL: the batch's repeats counted on their tickets, in one statement over arrays (an increment, which
@@ -121,6 +123,8 @@ class OpenAlert:
     last_seen: datetime
     status: str = "firing"
     resolved_at: datetime | None = None
+    ticket_closed: bool = False  # its ticket was closed while it still fires (by a person, say)
+    new_ticket: _NewTicket | None = None  # the ticket a repeat opened for it again, this batch
 
 
 class Recorder:
@@ -222,8 +226,9 @@ class Recorder:
         else:
             found = self.s.execute(_OPEN_ALERTS_SQLITE, {"pairs": orjson.dumps(keys).decode()})
         # read whole (`all`): row by row, the driver is asked for each of a storm's thousands of rows
-        for aid, cid, fp, ticket_id, count, last_seen in found.all():
-            self.open[(cid, fp)] = OpenAlert(aid, ticket_id, count, last_seen)
+        for aid, cid, fp, ticket_id, count, last_seen, ticket_status in found.all():
+            closed = ticket_status is not None and ticket_status not in OPEN_TICKET_STATUSES
+            self.open[(cid, fp)] = OpenAlert(aid, ticket_id, count, last_seen, ticket_closed=closed)
         # only a resolve changes more than a ticket's count of alerts: those tickets are loaded, to be closed
         # with their change log; a repeat's count is added in bulk (`finish`)
         resolving = {
@@ -282,6 +287,32 @@ class Recorder:
             }
         )
 
+    def _new_ticket(self, facts: ClientFacts, item: Prepared, decision: triage.Decision) -> _NewTicket:
+        """The ticket an alert opens (a quote's too: billable, awaiting the client's approval)."""
+        signal = item.signal
+        priority = PRIORITY_OF_SEVERITY.get((signal.severity or "").lower(), "P3")
+        due = self._due(facts, priority)
+        ticket = _NewTicket(
+            {
+                "client_id": facts.id,
+                "kind": "alert",  # a quote too: billable, and awaiting the client's approval
+                "status": "new" if decision.decision == "ticket" else "awaiting_approval",
+                "device_id": item.device_id,
+                "priority": priority,
+                "respond_by": due.respond_by,
+                "due_at": due.due_at,
+                "title": signal.title[:480],
+                "fingerprint": signal.fingerprint,
+                "billable": decision.decision == "quote",
+                "opened_at": self.now,
+                "closed_at": None,
+                "alert_count": 1,
+                "opened_by": self.actor,
+            }
+        )
+        self.new_tickets.append(ticket)
+        return ticket
+
     def _open(self, facts: ClientFacts, item: Prepared, decision: triage.Decision) -> OpenAlert | NewAlert:
         signal, seen = item.signal, item.seen
         alert = self.open.get((facts.id, signal.fingerprint))
@@ -295,35 +326,21 @@ class Recorder:
             alert.count += 1
             alert.last_seen = max(alert.last_seen, seen)
             self.changed[alert.id] = alert
+            if alert.new_ticket is not None:
+                alert.new_ticket.values["alert_count"] += 1
+                return alert
+            if alert.ticket_closed and decision.decision in OPENS_WORK:
+                # its ticket was closed but the problem is still there: work is opened for it again, on a new
+                # ticket, which the alert then points to (DOMAIN: a repeat goes on the *open* ticket)
+                alert.new_ticket = self._new_ticket(facts, item, decision)
+                return alert
             ticket = self.tickets.get(alert.ticket_id or 0)
             if ticket is not None:
                 ticket["alert_count"] += 1
             elif alert.ticket_id is not None:
                 self.bumps[alert.ticket_id] += 1
             return alert
-        ticket = None
-        if decision.decision in OPENS_WORK:
-            priority = PRIORITY_OF_SEVERITY.get((signal.severity or "").lower(), "P3")
-            due = self._due(facts, priority)
-            ticket = _NewTicket(
-                {
-                    "client_id": facts.id,
-                    "kind": "alert",  # a quote too: billable, and awaiting the client's approval
-                    "status": "new" if decision.decision == "ticket" else "awaiting_approval",
-                    "device_id": item.device_id,
-                    "priority": priority,
-                    "respond_by": due.respond_by,
-                    "due_at": due.due_at,
-                    "title": signal.title[:480],
-                    "fingerprint": signal.fingerprint,
-                    "billable": decision.decision == "quote",
-                    "opened_at": self.now,
-                    "closed_at": None,
-                    "alert_count": 1,
-                    "opened_by": self.actor,
-                }
-            )
-            self.new_tickets.append(ticket)
+        ticket = self._new_ticket(facts, item, decision) if decision.decision in OPENS_WORK else None
         new = NewAlert(
             {
                 "client_id": facts.id,
@@ -367,6 +384,9 @@ class Recorder:
         alert.status, alert.resolved_at, alert.last_seen = "resolved", seen, max(alert.last_seen, seen)
         self.changed[alert.id] = alert
         self.history.append((alert, seen, "resolved", signal.source))
+        if alert.new_ticket is not None:  # opened again by a repeat earlier in this batch, closed with it
+            alert.new_ticket.values.update(status="closed", closed_at=self.now)
+            return alert
         ticket = self.tickets.get(alert.ticket_id or 0)
         if ticket is not None and ticket["status"] in OPEN_TICKET_STATUSES:
             ticket["status"], ticket["closed_at"] = "closed", self.now
@@ -409,6 +429,11 @@ class Recorder:
         insert_rows(connection, BackupRun.__table__, self.backup_runs)
         if self.changed:
             self._update_changed(connection)
+            # an alert whose closed ticket a repeat replaced points to the new one
+            ticketed = [{"id": a.id, "ticket_id": a.new_ticket.id} for a in self.changed.values() if a.new_ticket]
+            for row in ticketed:
+                self.changed[row["id"]].ticket_id = row["ticket_id"]
+            update_rows(connection, Alert.__table__, ticketed)
         if self.bumps:
             self._add_repeats(connection)
         self._update_tickets(connection)
