@@ -102,10 +102,11 @@ def time_warnings(
     if billed:
         minutes_billed = sum(p["minutes"] for p in billed)
         amount = ", ".join(str(p["amount"]) for p in billed)
-        warnings.append(
-            f"Nothing covers {work_type.replace('_', ' ')} here: {minutes_billed} min {would} billed "
-            f"at {billed[0]['rate']}/h ({amount})."
-        )
+        # an agreement that covers the work but whose month's included hours are used up bills it as overage
+        used_up = all(p.get("line_kind") == "overage" for p in billed)
+        work = work_type.replace("_", " ")
+        why = "The month's included hours are used up" if used_up else f"Nothing covers {work} here"
+        warnings.append(f"{why}: {minutes_billed} min {would} billed at {billed[0]['rate']}/h ({amount}).")
     if on_hold:
         warnings.append(f"The retainer is at zero: this time {would} logged on hold.")
     return warnings

@@ -23,6 +23,7 @@ back-dated entry can never take hours or money an issued invoice already counted
 from __future__ import annotations
 
 import bisect
+import re
 import datetime as dt
 import operator
 from collections import defaultdict
@@ -376,14 +377,27 @@ def revenue_of(portion: Portion, blocks: Mapping[str, PrepaidBlock]) -> Decimal:
 # ------------------------------------------------------------------------------------ balances in play
 
 
+NEW_TERMS_SUFFIX = re.compile(r"(-from-\d{4}-\d{2}-\d{2})+$")
+
+
+def lineage_of(agreement_key: str) -> str:
+    """The agreement whose terms a key continues: new money terms from a date are a new agreement keyed
+    `<key>-from-<date>` (book.objects), and it is still the one agreement the client signed."""
+    return NEW_TERMS_SUFFIX.sub("", agreement_key)
+
+
 class _Included:
-    """Included minutes left per (agreement, month): full every month, never carried over."""
+    """Included minutes left per (agreement, month): full every month, never carried over. An agreement and its
+    new terms from a date share the month they meet in: a price change mid-month does not give a second
+    month's hours (each entry takes up to the included hours of the terms of its day, less what the month used)."""
 
     def __init__(self, frozen_used: Mapping[tuple[str, str], int]) -> None:
-        self._used: dict[tuple[str, str], int] = defaultdict(int, frozen_used)
+        self._used: dict[tuple[str, str], int] = defaultdict(int)
+        for (key, month), used in frozen_used.items():
+            self._used[(lineage_of(key), month)] += used
 
     def take(self, agreement: Terms, d: dt.date, wanted: int) -> int:
-        slot = (agreement.key, _month_of(d))
+        slot = (lineage_of(agreement.key), _month_of(d))
         left = max(0, (agreement.included_minutes or 0) - self._used[slot])
         taken = min(left, wanted)
         self._used[slot] += taken
