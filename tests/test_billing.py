@@ -183,6 +183,36 @@ def test_void_releases_the_work_and_a_rerun_replaces_the_invoice(db):
     assert statuses == {first["number"]: "void", second["number"]: "draft"}
 
 
+def test_a_credit_whose_days_were_billed_by_an_invoice_voided_since_is_billed_back(db):
+    # March billed (Jan and Feb caught up); the end set to the 20th later, so April credits 21 to 31 March; then
+    # March's invoice is voided: the rerun bills Jan to 20 March and takes back the credit no charge stands behind
+    from tenure.book import objects
+
+    managed = copy.deepcopy(MANAGED)
+    managed["agreements"][0] |= {"start": "2027-01-01", "monthly_fee": "1000.00"}
+    managed["time_entries"] = []
+    import_book(db, book(managed))
+    clock.set_now("2027-03-01T07:00:00Z")
+    (march,) = service.run_billing(db, "2027-03").invoices
+    assert march["total"] == "3000.00"
+    service.change_status(db, march["number"], "issue")
+    objects.remove_item(db, "acme", "agreements", "acme-m", date(2027, 3, 20))
+    clock.set_now("2027-04-01T07:00:00Z")
+    (april,) = service.run_billing(db, "2027-04").invoices
+    assert lines_of(april) == [("credit", "-354.84")]  # 11 of 31 days of 1000.00
+    service.change_status(db, march["number"], "void")
+    (again,) = service.run_billing(db, "2027-03").invoices
+    assert lines_of(again) == [
+        ("catch_up", "1000.00"), ("catch_up", "1000.00"), ("fee", "645.16"), ("fee", "354.84")
+    ]
+    assert "credited on an invoice since voided, billed back" in again["lines"][-1]["description"]
+    # January 1 to March 20 is billed once in all (2645.16), and nothing is left to do the next month
+    valid = [i for i in service.list_invoices(db, client="acme") if i["status"] != "void"]
+    assert sum(Decimal(i["total"]) for i in valid) == Decimal("2645.16")
+    clock.set_now("2027-05-01T07:00:00Z")
+    assert service.run_billing(db, "2027-05").invoices == []
+
+
 def test_final_invoice_credits_days_past_the_end_and_refunds_prepaid(db):
     client = copy.deepcopy(MANAGED)
     client["blocks"] = [{"key": "acme-b1", "purchased": "2026-10-01", "hours": 10, "price": "1000.00"}]

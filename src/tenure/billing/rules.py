@@ -135,6 +135,18 @@ def _by_month(ranges: Iterable[DateRange]) -> list[DateRange]:
 def net_billed(lines: Iterable[Line], agreement_key: str) -> list[DateRange]:
     """The service days earlier invoices billed for an agreement: fee, catch-up and monitoring-block lines,
     less the days credit lines gave back. The `billed` argument of `fee_lines`."""
+    billed, credited = _billed_and_credited(lines, agreement_key)
+    return _subtract(billed, credited)
+
+
+def over_credited(lines: Iterable[Line], agreement_key: str) -> list[DateRange]:
+    """Days a credit line gave back that no invoice bills any more: the invoice that billed them was voided
+    after the credit was given (an end date set later, then the invoice before it voided)."""
+    billed, credited = _billed_and_credited(lines, agreement_key)
+    return _subtract(credited, billed)
+
+
+def _billed_and_credited(lines: Iterable[Line], agreement_key: str) -> tuple[list[DateRange], list[DateRange]]:
     billed: list[DateRange] = []
     credited: list[DateRange] = []
     for line in lines:
@@ -144,7 +156,24 @@ def net_billed(lines: Iterable[Line], agreement_key: str) -> list[DateRange]:
             billed.append((line.service_from, line.service_to))
         elif line.kind == "credit":
             credited.append((line.service_from, line.service_to))
-    return _subtract(billed, credited)
+    return billed, credited
+
+
+def credits_billed_back(agreement: Terms, period_start: dt.date, over: Sequence[DateRange]) -> list[Line]:
+    """A credit given for days no invoice bills any more is billed back, per month and prorated as it was
+    given: the client was credited for a charge that was voided since. Billed as days (a fee-kind line), so
+    the days are then neither billed nor credited, and a later run finds nothing more to do."""
+    fee = agreement.monthly_fee
+    if fee is None or fee <= 0:
+        return []
+    lines = []
+    for start, end in _by_month(over):
+        amount = _fee_for(fee, (start, end))
+        text = f"{agreement.key}: {_service_text((start, end))}, credited on an invoice since voided, billed back"
+        kind = "catch_up" if start < period_start.replace(day=1) else "fee"
+        lines.append(Line(kind, text, ONE, amount, amount, agreement_key=agreement.key,
+                          service_from=start, service_to=end))
+    return lines
 
 
 # ------------------------------------------------------------------------------------ recurring fees

@@ -473,6 +473,7 @@ def _settle_client(
     for terms in world.terms:
         months = {m.month: m for m in allocation.monitoring if m.agreement_key == terms.key}
         lines += rules.fee_lines(terms, month, rules.net_billed(prior, terms.key), months)
+        lines += rules.credits_billed_back(terms, month, rules.over_credited(prior, terms.key))
     portions, months_done = _unfrozen(world, allocation, before=before, months_through=before)
     work, revisions = _work_lines(world, portions)
     charged, billed, credited = charges.lines(world.client_id)
