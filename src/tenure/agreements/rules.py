@@ -23,9 +23,9 @@ back-dated entry can never take hours or money an issued invoice already counted
 from __future__ import annotations
 
 import bisect
-import re
 import datetime as dt
 import operator
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
