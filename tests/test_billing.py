@@ -213,6 +213,28 @@ def test_a_credit_whose_days_were_billed_by_an_invoice_voided_since_is_billed_ba
     assert service.run_billing(db, "2027-05").invoices == []
 
 
+def test_an_end_set_earlier_after_the_invoice_bills_the_work_past_it_that_its_hours_paid(db):
+    # October's work was paid by the included hours and invoiced; the agreement is then ended on 18 October:
+    # the work of the 20th and 25th is no longer covered, and the next invoice carries the difference
+    from tenure.book import objects
+
+    import_book(db, book(MANAGED))
+    clock.set_now("2026-11-01T07:00:00Z")
+    service.run_billing(db, "2026-11")
+    objects.remove_item(db, "acme", "agreements", "acme-m", date(2026, 10, 18))
+    clock.set_now("2026-12-01T07:00:00Z")
+    (december,) = service.run_billing(db, "2026-12").invoices
+    adjustments = [(line["description"].split(" (")[0], line["amount"]) for line in december["lines"]
+                   if line["kind"] == "adjustment"]  # fmt: skip
+    # all of it is now at the MSP's rate (no agreement is active then): the 10 included hours and the 2 of
+    # overage of the 20th and 25th, and the hour and a quarter of malware cleanup at the agreement's rate
+    assert sorted(adjustments) == sorted([
+        ("Adjustment to invoiced overage: -2 hours at 120.00/hour", "-240.00"),
+        ("Adjustment to invoiced hourly work: -1.25 hours at 110.00/hour", "-137.50"),
+        ("Adjustment to invoiced hourly work: +13.25 hours at 150.00/hour", "1987.50"),
+    ])  # fmt: skip
+
+
 def test_final_invoice_credits_days_past_the_end_and_refunds_prepaid(db):
     client = copy.deepcopy(MANAGED)
     client["blocks"] = [{"key": "acme-b1", "purchased": "2026-10-01", "hours": 10, "price": "1000.00"}]

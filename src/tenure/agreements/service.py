@@ -506,6 +506,37 @@ def _retainer_notice(world: World, day: date, key: str, to: list[str], now: Any)
 # ------------------------------------------------------------------------------------------ use cases
 
 
+def reopen_work_outside_its_agreements(session: Session, client_id: int) -> int:
+    """Invoiced work an agreement paid or priced (its included hours, its rate) on a day the agreement no longer
+    covers (its end set earlier, after the invoice) is paid again as the layers now say: each such entry's revision
+    moves on, so the next invoice carries the difference as an `adjustment` line, as for an edited entry.
+    How many entries that was."""
+    spans = {
+        key: (start, end)
+        for key, start, end in session.execute(
+            select(Agreement.key, Agreement.start, Agreement.end).where(Agreement.client_id == client_id)
+        )
+    }
+    stale: set[str] = set()
+    for (stored,) in session.execute(select(FrozenAllocation.portions).where(FrozenAllocation.client_id == client_id)):
+        for portion in decode_portions(stored):
+            if portion.agreement_key is None:  # a block, or the MSP's own rate: no agreement's dates to leave
+                continue
+            span = spans.get(portion.agreement_key)
+            if span is None or portion.date < span[0] or (span[1] is not None and portion.date > span[1]):
+                stale.add(portion.work_key)
+    if not stale:
+        return 0
+    table = TimeEntry.__table__
+    for keys in _chunks(sorted(stale)):
+        session.execute(
+            table.update()
+            .where(table.c.client_id == client_id, table.c.key.in_(keys), table.c.voided_at.is_(None))
+            .values(revision=table.c.revision + 1)
+        )
+    return len(stale)
+
+
 def paid_now(session: Session, entries: list[TimeEntry]) -> dict[int, list[dict[str, Any]]]:
     """How each entry (by id) is paid now, worked out as allocation would as of today (or the latest entry's
     day), without posting anything: for a read. A voided entry is paid by nothing."""

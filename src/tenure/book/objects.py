@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from tenure import clock
 from tenure.agreements.models import Agreement, Block, RetainerDeposit, TimeEntry
-from tenure.agreements.service import allocate_clients
+from tenure.agreements.service import allocate_clients, reopen_work_outside_its_agreements
 from tenure.billing.models import Invoice, InvoiceLine
 from tenure.book import schema
 from tenure.book.shapes import AGREEMENTS, KINDS, Kind, Refs
@@ -237,6 +237,8 @@ def _after_money(s: Session, kind: Kind, client: Client) -> None:
         from tenure.book.service import post_prepaid_ledger  # the importer's own posting: one way to do it
 
         post_prepaid_ledger(s, [client.id])
+        if kind.name == "agreements":  # an end set earlier: invoiced work past it is paid again, as it now falls
+            reopen_work_outside_its_agreements(s, client.id)
         s.flush()
         with collector_paused():  # a busy client's work would set off full collections (agreements/changes.py)
             allocate_clients(s, [client.id])
