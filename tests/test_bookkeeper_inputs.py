@@ -77,3 +77,17 @@ def test_a_time_entry_read_back_says_how_it_is_paid_as_its_log_did(demo):
     shown = get_time_entry(demo, logged.id)
     assert shown["paid_by"] == logged.portions != []
     assert {p["layer"] for p in shown["paid_by"]} == {"included"}
+
+
+def test_work_on_hold_is_on_hold_no_more_once_a_deposit_pays_it(demo):
+    # cedar's retainer: drained to zero, then work is logged on hold; a deposit that covers it releases it
+    from tenure.clients.service import show_client
+
+    balance = show_client(demo, "cedar", date(2026, 11, 24))[0].retainer_balance
+    if balance > 0:
+        log_time(demo, "cedar", int(balance / Decimal("125.00") * 60) + 60, "remote_support", date(2026, 11, 24))
+    held = log_time(demo, "cedar", 30, "remote_support", date(2026, 11, 24))
+    assert held.on_hold
+    billing.deposit(demo, "cedar", Decimal("500.00"))
+    assert get_time_entry(demo, held.id)["on_hold"] is False
+    assert {p["layer"] for p in get_time_entry(demo, held.id)["paid_by"]} == {"retainer"}

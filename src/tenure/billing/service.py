@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, selectinload
 from tenure import clock
 from tenure.agreements import rules as coverage
 from tenure.agreements.frozen import decode_portions, encode_portions, portions_json
-from tenure.agreements.models import Agreement, Block, FrozenAllocation, LedgerEntry, RetainerDeposit
+from tenure.agreements.models import Agreement, Block, FrozenAllocation, LedgerEntry, RetainerDeposit, TimeEntry
 from tenure.agreements.service import (
     World,
     allocate_clients,
@@ -654,7 +654,14 @@ def buy_block(
         )
         invoice = _prepayment(s, world, day, line)
         s.flush()
-        allocate_clients(s, [cid])
+        _, allocations = allocate_clients(s, [cid])
+        # work logged on hold (the retainer at zero) that the money now pays is on hold no more
+        for entry in s.scalars(
+            select(TimeEntry).where(TimeEntry.client_id == cid, TimeEntry.on_hold, TimeEntry.voided_at.is_(None))
+        ):
+            unpaid = [p for p in allocations[cid].portions_for(entry.key) if p.line_kind == "retainer"]
+            if not unpaid:
+                entry.on_hold = False
         return invoice_json(invoice, client_key)
 
 
@@ -688,7 +695,14 @@ def deposit(
         line = rules.Line("deposit", f"Retainer deposit {row.key}", Decimal(1), amount, amount, service_from=day)
         invoice = _prepayment(s, world, day, line)
         s.flush()
-        allocate_clients(s, [cid])
+        _, allocations = allocate_clients(s, [cid])
+        # work logged on hold (the retainer at zero) that the money now pays is on hold no more
+        for entry in s.scalars(
+            select(TimeEntry).where(TimeEntry.client_id == cid, TimeEntry.on_hold, TimeEntry.voided_at.is_(None))
+        ):
+            unpaid = [p for p in allocations[cid].portions_for(entry.key) if p.line_kind == "retainer"]
+            if not unpaid:
+                entry.on_hold = False
         return invoice_json(invoice, client_key)
 
 
