@@ -80,6 +80,13 @@ def test_a_stale_write_is_refused_with_412(api):
     # a version in the body works the same way
     stale = api("PATCH", "/clients/acme/sites/main", json={"address": "3 Oak St", "version": etag.strip('"')})
     assert stale.status_code == 412
+    # a client's first change, too, is made on what its GET gave
+    shown = api("GET", "/clients/acme")
+    assert shown.headers["ETag"] == f'"{shown.json()["version"]}"'
+    fresh = api("PATCH", "/clients/acme", json={"notes": "dental"}, headers={"If-Match": shown.headers["ETag"]})
+    assert fresh.is_success
+    stale = api("PATCH", "/clients/acme", json={"notes": "other"}, headers={"If-Match": shown.headers["ETag"]})
+    assert stale.status_code == 412
 
 
 def test_another_clients_object_is_not_reachable_and_its_key_not_taken(api):
@@ -129,9 +136,20 @@ def test_time_logged_on_the_wrong_client_is_moved_then_voided(api):
     logged = api("POST", "/time-entries", role="technician", json={"client": "acme", "minutes": 50,
                                                                     "work_type": "onsite"})  # fmt: skip
     entry = logged.json()["id"]
+    read = api("GET", f"/time-entries/{entry}", role="technician")
+    assert read.headers["ETag"] == f'"{read.json()["version"]}"'
     correction = {"client": "harbor", "reason": "wrong client"}
-    moved = api("PATCH", f"/time-entries/{entry}", role="technician", json=correction)
+    moved = api("PATCH", f"/time-entries/{entry}", role="technician", json=correction,
+                headers={"If-Match": read.headers["ETag"]})  # fmt: skip
     assert moved.status_code == 200 and moved.json()["client"] == "harbor"
+    # a second technician's correction made on the same reading is refused, by ETag or by version
+    stale = api("PATCH", f"/time-entries/{entry}", role="technician", json={"minutes": 90},
+                headers={"If-Match": read.headers["ETag"]})  # fmt: skip
+    assert stale.status_code == 412
+    stale = api("PATCH", f"/time-entries/{entry}", role="technician",
+                json={"minutes": 90, "version": read.json()["version"]})  # fmt: skip
+    assert stale.status_code == 412
+    assert api("GET", f"/time-entries/{entry}", role="technician").json()["minutes"] == 50
     assert api("DELETE", f"/time-entries/{entry}", role="technician", json={}).status_code == 422  # a reason is needed
     voided = api("DELETE", f"/time-entries/{entry}", role="technician", json={"reason": "logged twice"})
     assert voided.status_code == 200 and voided.json()["voided"] is True

@@ -40,12 +40,13 @@ from tenure.agreements.service import (
 )
 from tenure.billing.models import Invoice
 from tenure.book import schema
+from tenure.book.objects import sent_version, version_of
 from tenure.bulk import collector_paused
 from tenure.clients.models import Client, Device
 from tenure.db.engine import Database
 from tenure.db.locks import hold
 from tenure.db.uow import as_actor
-from tenure.errors import Conflict, NotFound, ValidationFailed
+from tenure.errors import Conflict, NotFound, Stale, ValidationFailed
 from tenure.msp.models import MspSettings
 
 EDITABLE = ("date", "minutes", "work_type", "technician", "note", "device", "client")
@@ -98,7 +99,7 @@ def time_entry_json(s: Session, entry: TimeEntry, portions: list[dict[str, Any]]
     client_key = s.scalar(select(Client.key).where(Client.id == entry.client_id))
     device_key = s.scalar(select(Device.key).where(Device.id == entry.device_id)) if entry.device_id else None
     rounding = msp_settings(s).time_rounding_minutes
-    return {
+    document = {
         "id": entry.id,
         "key": entry.key,
         "client": client_key,
@@ -118,6 +119,9 @@ def time_entry_json(s: Session, entry: TimeEntry, portions: list[dict[str, Any]]
         "revision": entry.revision,
         "paid_by": portions or [],
     }
+    # the entry's own fields, not who pays it (that moves with other work): a change is made on what was read
+    document["version"] = version_of({k: v for k, v in document.items() if k != "paid_by"})
+    return document
 
 
 def _allocate(s: Session, entry: TimeEntry, client_ids: set[int], through: date) -> list[dict[str, Any]]:
@@ -196,7 +200,12 @@ def _free_key(s: Session, client_id: int, key: str) -> str:
 
 
 def edit_time_entry(
-    db: Database, entry_id: int, changes: dict[str, Any], actor: str | None = None, reason: str | None = None
+    db: Database,
+    entry_id: int,
+    changes: dict[str, Any],
+    actor: str | None = None,
+    reason: str | None = None,
+    if_match: str | None = None,
 ) -> dict[str, Any]:
     """Change a time entry in place: any of `date`, `minutes`, `work_type`, `technician`, `note`, `device`
     (a device key of the entry's client, or None) and `client` (a client key: work logged on the wrong client
@@ -212,11 +221,16 @@ def edit_time_entry(
     is paid now.
     """
     why = _reason(reason, required=False)
+    if isinstance(changes, dict):  # the version it was read at (`version`, or `If-Match`): not a field to change
+        changes = dict(changes)
+        if_match = sent_version(changes, if_match)
     targets = _clients_of(db, entry_id, changes)
     with as_actor(actor) if actor else nullcontext(), db.unit_of_work() as s:
         entry = _locked_entry(s, entry_id, targets)
         if entry.voided_at is not None:
             raise Conflict(f"time entry {entry.id} ({entry.key}) was voided: log the work again instead")
+        if if_match is not None and if_match != time_entry_json(s, entry)["version"]:
+            raise Stale(f"time entry {entry.id} was changed since version {if_match}: read it again and reapply")
         item, client = _validated(s, entry, changes)
         before = (entry.client_id, entry.date)
         device_id = None

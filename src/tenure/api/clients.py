@@ -52,6 +52,7 @@ class ClientSummary(BaseModel):
 
 class ClientOut(ClientSummary):
     devices: list[DeviceOut] = Field(description="The first 100 active devices; see /clients/{key}/devices.")
+    version: str = Field(description="The client's own fields' version, also its ETag: send it as `If-Match`.")
 
 
 class ClientPage(PageMeta):
@@ -102,10 +103,12 @@ def router(api: Api) -> APIRouter:
         responses=NOT_FOUND,
         summary="A client: class, agreements, balances, devices",
     )
-    def client(key: Annotated[str, Path(max_length=100, pattern=KEY)], _: Read) -> dict[str, Any]:
+    def client(key: Annotated[str, Path(max_length=100, pattern=KEY)], _: Read) -> JSONResponse:
         view, devices = queries.client_view(db(), key, clock.today())
         first = queries.devices_page(db(), key, 100, 0).items
-        return queries.client_summary(view, devices) | {"devices": first}
+        # its version (and ETag), so the first change of it can be made on what was read (412 if it moved on)
+        version = changes.get_client(db(), key)["version"]
+        return tagged(queries.client_summary(view, devices) | {"devices": first, "version": version})
 
     @route(
         "GET",

@@ -5,6 +5,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Query
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from tenure.accounts.users import Principal
@@ -27,6 +28,7 @@ from tenure.api.common import (
     page,
     within_reason,
 )
+from tenure.api.objects import IfMatch, tagged
 from tenure.vocabulary import Service
 from tenure.web import queries
 
@@ -181,8 +183,8 @@ def router(api: Api) -> APIRouter:
 
     @route("GET", "/time-entries/{entry}", "read", tags=["time"], responses=NOT_FOUND,
            summary="A time entry, with how it is paid now")  # fmt: skip
-    def time_entry(entry: EntryId, _: Read) -> dict[str, Any]:
-        return get_time_entry(db(), entry)
+    def time_entry(entry: EntryId, _: Read) -> JSONResponse:
+        return tagged(get_time_entry(db(), entry))
 
     @route("PATCH", "/time-entries/{entry}", "time.log", tags=["time"], responses=WRITES,
            summary="Correct a time entry (only the fields sent; `client` moves it; `reason` is kept)")  # fmt: skip
@@ -190,12 +192,14 @@ def router(api: Api) -> APIRouter:
         entry: EntryId,
         body: Annotated[dict[str, Any], Body(description=CORRECTION)],
         principal: Worker,
-    ) -> dict[str, Any]:
+        if_match: IfMatch = None,
+    ) -> JSONResponse:
         changes = dict(body)
         reason = changes.pop("reason", None)
         if reason is not None and not isinstance(reason, str):
             raise invalid("reason", "body", "a reason is text")
-        return await run_in_threadpool(principal.act, edit_time_entry, db(), entry, changes, None, reason)
+        done = await run_in_threadpool(principal.act, edit_time_entry, db(), entry, changes, None, reason, if_match)
+        return tagged(done)
 
     @route("DELETE", "/time-entries/{entry}", "time.log", tags=["time"], responses=WRITES,
            summary="Void a time entry, with a reason: it stays on record and counts for nothing")  # fmt: skip
