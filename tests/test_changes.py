@@ -192,3 +192,16 @@ def test_an_objects_history_says_who_changed_what(book):
     assert any(c["object"] == "agreement" for c in history(book, "client", "acme")["changes"])
     with pytest.raises(ValidationFailed, match="object: 'spaceship'"):
         history(book, "spaceship", "x")
+
+
+def test_an_objects_history_is_found_by_the_number_lists_print_even_once_it_is_gone(book):
+    from tenure.agreements.service import log_time
+    from tenure.book.history import history
+
+    logged = log_time(book, "acme", 30, "remote_support", date(2026, 10, 14))
+    by_key, by_id = history(book, "time-entry", logged.key), history(book, "time-entry", str(logged.id))
+    assert by_id["changes"] == by_key["changes"] and by_id["changes"][-1]["action"] == "create"
+    made = objects.create_item(book, "acme", "contacts", {"name": "Pat", "email": "pat@acme.example"})
+    objects.remove_item(book, "acme", "contacts", str(made["id"]))
+    removed = history(book, "contact", str(made["id"]))
+    assert [c["action"] for c in removed["changes"]] == ["delete", "create"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, literal, select, union_all
+from sqlalchemy import func, literal, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from tenure.billing.models import Invoice
@@ -59,14 +59,20 @@ def _object_id(s: Session, name: str, key: str) -> tuple[str, int]:
     if name not in _NAMED:
         raise ValidationFailed([f"object: {name!r} is not one of {', '.join(OBJECTS)}"])
     table, model, column = _NAMED[name]
-    if column is model.id and not key.isdigit():
+    number = int(key) if key.isdigit() and len(key) <= 18 else None  # an id, as lists and commands print them
+    if column is model.id and number is None:
         raise ValidationFailed([f"key: a {name} is named by its number, not {key!r}"])
-    found = s.scalar(select(model.id).where(column == (int(key) if column is model.id else key)))
+    found = s.scalar(select(model.id).where(column == (number if column is model.id else key)))
+    if found is None and column is not model.id and number is not None:
+        found = s.scalar(select(model.id).where(model.id == number))  # a keyed object named by its id
     if found is None:
-        # a deleted object is found by its last label in the log
+        # a deleted object is found by its number, or by its last label, in the log
+        named = ObjectChange.object_label == key
+        if number is not None:
+            named = or_(named, ObjectChange.object_id == number)
         found = s.scalar(
             select(ObjectChange.object_id)
-            .where(ObjectChange.object_type == table, ObjectChange.object_label == key)
+            .where(ObjectChange.object_type == table, named)
             .order_by(ObjectChange.id.desc())
             .limit(1)
         )
