@@ -97,6 +97,10 @@ def test_errors_are_one_line_with_a_non_zero_exit(cli, tmp_path):
     assert result.returncode == 1 and result.stderr.count("\n") == 1
     said = "no-date.yaml:4:12: not valid YAML ('2027-13-45' is not a date or time (month must be in 1..12))"
     assert said in result.stderr
+    nowhere = tmp_path / "no-such-dir" / "tenure.db"
+    lost = cli("client", "list", check=False, env={"TENURE_DATABASE_URL": f"sqlite:///{nowhere}"})
+    assert lost.returncode == 1 and lost.stderr.count("\n") == 1
+    assert f"its directory {nowhere.parent} does not exist" in lost.stderr
     bad_now = cli("--now", "yesterday", "client", "list", check=False)
     assert bad_now.returncode != 0 and "--now" in bad_now.stderr
 

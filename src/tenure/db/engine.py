@@ -18,6 +18,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from tenure.db.checkpoint import Checkpointer
+from tenure.errors import TenureError
 from tenure.settings import get_settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -87,7 +88,12 @@ def _private(path: str) -> None:
                     os.chmod(name, mode & ~0o007)
             except OSError:  # not there, or not ours to change
                 pass
-    except OSError:  # a missing directory, say: SQLite says so when it opens the file
+    except FileNotFoundError:  # SQLite would only say "unable to open database file"
+        raise TenureError(
+            f"the database {path} cannot be made: its directory {os.path.dirname(path) or '.'} does not exist "
+            "(create it, or set TENURE_DATABASE_URL to a file in one that does)"
+        ) from None
+    except OSError:  # not ours to make there, say: SQLite says so when it opens the file
         return
     else:
         os.close(descriptor)
