@@ -572,6 +572,17 @@ def _prepayment(s: Session, world: World, day: date, line: rules.Line) -> Invoic
     return invoice
 
 
+def _allocate_off_hold(s: Session, cid: int) -> None:
+    """The client's work allocated again after a purchase or deposit; work logged on hold (the retainer at
+    zero) that the new hours or money now pay is on hold no more."""
+    _, allocations = allocate_clients(s, [cid])
+    for entry in s.scalars(
+        select(TimeEntry).where(TimeEntry.client_id == cid, TimeEntry.on_hold, TimeEntry.voided_at.is_(None))
+    ):
+        if not [p for p in allocations[cid].portions_for(entry.key) if p.line_kind == "retainer"]:
+            entry.on_hold = False
+
+
 def _money_given(field: str, value: Decimal, below: str, zero: bool = False) -> Decimal:
     """An amount given by a person, in whole cents and not below zero (nor zero unless `zero`); the refusal
     names the field (`price: ...`), as a form or an option shows it."""
@@ -654,14 +665,7 @@ def buy_block(
         )
         invoice = _prepayment(s, world, day, line)
         s.flush()
-        _, allocations = allocate_clients(s, [cid])
-        # work logged on hold (the retainer at zero) that the money now pays is on hold no more
-        for entry in s.scalars(
-            select(TimeEntry).where(TimeEntry.client_id == cid, TimeEntry.on_hold, TimeEntry.voided_at.is_(None))
-        ):
-            unpaid = [p for p in allocations[cid].portions_for(entry.key) if p.line_kind == "retainer"]
-            if not unpaid:
-                entry.on_hold = False
+        _allocate_off_hold(s, cid)
         return invoice_json(invoice, client_key)
 
 
@@ -695,14 +699,7 @@ def deposit(
         line = rules.Line("deposit", f"Retainer deposit {row.key}", Decimal(1), amount, amount, service_from=day)
         invoice = _prepayment(s, world, day, line)
         s.flush()
-        _, allocations = allocate_clients(s, [cid])
-        # work logged on hold (the retainer at zero) that the money now pays is on hold no more
-        for entry in s.scalars(
-            select(TimeEntry).where(TimeEntry.client_id == cid, TimeEntry.on_hold, TimeEntry.voided_at.is_(None))
-        ):
-            unpaid = [p for p in allocations[cid].portions_for(entry.key) if p.line_kind == "retainer"]
-            if not unpaid:
-                entry.on_hold = False
+        _allocate_off_hold(s, cid)
         return invoice_json(invoice, client_key)
 
 
