@@ -19,6 +19,14 @@ class ValidationFailed(TenureError):
         super().__init__(first + more)
 
 
+def check_choices(*given: tuple[str, str | None, tuple[str, ...]]) -> None:
+    """Refuse a filter's value that nothing can have (a typo would otherwise read as "none found"), naming the
+    field and what it may be: each given as (field, value or None, the values it may take)."""
+    for name, value, allowed in given:
+        if value is not None and value not in allowed:
+            raise ValidationFailed([f"{name}: {value!r} is not one of {', '.join(allowed)}"])
+
+
 class Busy(TenureError):
     """Someone else holds what this needs (a billing run of the same period) for longer than we may wait;
     trying again later is the answer. The API answers 409."""

@@ -50,7 +50,7 @@ from tenure.db.changelog import record_created
 from tenure.db.engine import Database, JsonText
 from tenure.db.locks import hold, hold_inputs, hold_inputs_alone
 from tenure.db.uow import current_actor
-from tenure.errors import NotFound, TenureError, ValidationFailed
+from tenure.errors import NotFound, TenureError, ValidationFailed, check_choices
 from tenure.money import ZERO, fmt, to_money
 from tenure.settings import get_settings
 from tenure.text import spreadsheet_safe
@@ -865,9 +865,7 @@ def list_invoices(
 ) -> list[dict[str, Any]]:
     """Invoices, oldest first; `limit`/`offset` take one page of them (by date, then number: stable). A
     status or kind no invoice can have is refused, not answered with nothing."""
-    for name, value, allowed in (("status", status, INVOICE_STATUSES), ("kind", kind, INVOICE_KINDS)):
-        if value is not None and value not in allowed:
-            raise ValidationFailed([f"{name}: {value!r} is not one of {', '.join(allowed)}"])
+    check_choices(("status", status, INVOICE_STATUSES), ("kind", kind, INVOICE_KINDS))
     with db.reader() as s:
         query = (
             select(Invoice, Client.key)

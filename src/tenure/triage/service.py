@@ -9,11 +9,11 @@ from sqlalchemy import select
 from tenure import vocabulary
 from tenure.clients.models import Client, Device
 from tenure.db.engine import Database
-from tenure.errors import ValidationFailed
+from tenure.errors import check_choices
 from tenure.intake.models import Alert
+from tenure.intake.sources import ALERT_STATUSES
 
 DECISIONS = ("ticket", "quote", "forward", "suppress", "orphaned", "pending")
-ALERT_STATUSES = ("firing", "resolved")
 TICKET_STATUSES = (*vocabulary.TICKET_STATUSES, "open", "active", "all")  # a status, or a group (desk.service)
 
 
@@ -46,9 +46,7 @@ def list_alerts(
 ) -> list[dict[str, Any]]:
     """Alerts, last seen first (then newest first, so pages with `offset` neither skip nor repeat a row);
     `limit` None: all of them. A decision or status no alert can have is refused, not answered with nothing."""
-    for name, value, allowed in (("decision", decision, DECISIONS), ("status", status, ALERT_STATUSES)):
-        if value is not None and value not in allowed:
-            raise ValidationFailed([f"{name}: {value!r} is not one of {', '.join(allowed)}"])
+    check_choices(("decision", decision, DECISIONS), ("status", status, ALERT_STATUSES))
     with db.reader() as s:
         query = (
             select(Alert, Client.key, Device.hostname)
